@@ -1,0 +1,33 @@
+# nclab: Neural Collapse, OOD detection and long-tailed learning, from raw data to a compiled paper.
+# Run from this folder: `snakemake --cores all` (the miniature study in config.yaml), or with a preset:
+# `snakemake --cores all --configfile presets/<name>.yaml`.
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from nclab.config import validate
+
+
+configfile: "config.yaml"
+
+
+validate(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/features.smk"
+include: "rules/collapse.smk"
+include: "rules/ood.smk"
+include: "rules/figures.smk"
+include: "rules/report.smk"
+include: "rules/paper.smk"
+
+
+rule all:
+    input:
+        "results/paper/paper.pdf",
+    default_target: True

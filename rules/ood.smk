@@ -1,0 +1,35 @@
+# OOD detection at the end of each run: one score array per method, then the metric table of the run.
+
+
+rule ood_score:
+    input:
+        dump=lambda w: f"{run_dir(w)}/features/epoch{final_epoch(w.schedule)}.npz",
+        code=code("ood"),
+    output:
+        f"{RUN}/ood/scores/{{method}}.npz",
+    params:
+        hyperparameters=lambda w: config["ood"]["scores"][w.method],
+        ood_sets=OOD_SETS,
+    log:
+        f"results/logs/{RUN}/ood_score_{{method}}.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/ood_score.py"
+
+
+rule ood_metrics:
+    input:
+        scores=expand(f"{RUN}/ood/scores/{{method}}.npz", method=SCORES, allow_missing=True),
+        code=code("ood_metrics"),
+    output:
+        f"{RUN}/ood/metrics.csv",
+    params:
+        methods=SCORES,
+        ood_sets=OOD_SETS,
+    log:
+        f"results/logs/{RUN}/ood_metrics.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/ood_metrics.py"

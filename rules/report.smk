@@ -1,0 +1,33 @@
+# LaTeX tables and the macros file: the only way numbers reach the paper's text.
+
+
+rule tables_and_macros:
+    input:
+        histories=run_files("history.csv"),
+        collapse=run_files("collapse.csv"),
+        ood=run_files("ood/metrics.csv"),
+        data=f"results/data/{DATASET}.npz",
+        ood_data=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
+        code=code("report", "ood", "data"),
+    output:
+        ood_auroc="results/report/tables/ood_auroc.tex",
+        ood_full="results/report/tables/ood_full.tex",
+        collapse="results/report/tables/collapse.tex",
+        macros="results/report/macros.tex",
+    params:
+        schedules=SCHEDULES,
+        ood_sets=OOD_SETS,
+        headline_ood=config["paper"]["headline_ood"],
+        settings=lambda w: {
+            **{k: v for k, v in config["training"].items() if k != "seeds"},
+            "width": config["model"]["width"],
+            "feature_dim": 8 * config["model"]["width"],
+            "schedule_specs": config["schedules"],
+            "ood_hyperparameters": config["ood"]["scores"],
+        },
+    log:
+        "results/logs/report/tables_and_macros.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/tables.py"

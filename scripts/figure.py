@@ -1,0 +1,46 @@
+"""Snakemake entry point: one figure of the paper, chosen by the rule's ``params.kind``."""
+
+from collections import defaultdict
+
+import pandas as pd
+
+from nclab import figures
+from nclab.io import atomic_path, load_npz, logged
+
+
+def tables(paths):
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def score_sets(paths, schedules, methods):
+    """schedule -> method -> split -> scores, from files listed schedule-major."""
+    sets = defaultdict(dict)
+    for i, path in enumerate(paths):
+        sets[schedules[i // len(methods)]][methods[i % len(methods)]] = load_npz(path)
+    return sets
+
+
+with logged(snakemake.log[0]):
+    p = snakemake.params
+    figures.apply_style(p.style)
+    if p.kind == "training_curves":
+        fig = figures.training_curves(tables(snakemake.input.tables))
+    elif p.kind == "collapse_progression":
+        fig = figures.collapse_progression(tables(snakemake.input.tables))
+    elif p.kind == "ncc_agreement":
+        fig = figures.ncc_agreement(tables(snakemake.input.tables))
+    elif p.kind == "nc5":
+        fig = figures.nc5_progression(tables(snakemake.input.tables), p.ood_sets)
+    elif p.kind == "roc":
+        fig = figures.roc_curves(score_sets(snakemake.input.scores, p.schedules, p.methods), p.ood_sets)
+    elif p.kind == "histograms":
+        fig = figures.score_histograms(score_sets(snakemake.input.scores, p.schedules, p.methods), p.methods,
+                                       p.ood_sets, p.bins)
+    elif p.kind == "tsne":
+        embeddings = {s: tuple(load_npz(path).values()) for s, path in zip(p.schedules, snakemake.input.embeddings)}
+        fig = figures.tsne_panels(embeddings)
+    else:
+        raise ValueError(f"unknown figure kind {p.kind!r}")
+    with atomic_path(snakemake.output[0]) as tmp:
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "ModDate": None})
+    print(f"wrote {snakemake.output[0]}")

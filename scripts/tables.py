@@ -1,0 +1,27 @@
+"""Snakemake entry point: the paper's LaTeX tables and its macros file of numbers."""
+
+import pandas as pd
+
+from nclab import report
+from nclab.data import load_id
+from nclab.io import atomic_write_text, load_npz, logged
+
+
+def tables(paths):
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+with logged(snakemake.log[0]):
+    p = snakemake.params
+    history, collapse, ood = (tables(snakemake.input[k]) for k in ("histories", "collapse", "ood"))
+    atomic_write_text(snakemake.output.ood_auroc, report.ood_auroc_table(ood, p.schedules, p.ood_sets))
+    atomic_write_text(snakemake.output.ood_full, report.ood_full_table(ood, p.schedules, p.headline_ood))
+    atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))
+    train, test, num_classes = load_id(snakemake.input.data)
+    ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
+    settings = {**p.settings, "num_classes": num_classes, "train_size": len(train.labels),
+                "test_size": len(test.labels), "ood_sizes": ood_sizes, "headline_ood": p.headline_ood,
+                "schedules": p.schedules}
+    macros = report.paper_macros(history, collapse, ood, settings)
+    atomic_write_text(snakemake.output.macros, report.macros_file(macros))
+    print(f"{len(macros)} macros")

@@ -1,0 +1,142 @@
+"""Neural Collapse metrics NC1-NC5 and feature/classifier alignment (spec: science.md, section 1).
+
+Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of deep learning training",
+PNAS 2020 (NC1-NC4); Ammar et al., "NECO: NEural Collapse Based Out-of-distribution detection", ICLR 2024 (NC5).
+The global mean is the mean of the class means (Papyan's convention), not the sample mean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ClassGeometry:
+    means: np.ndarray  # (C, d) class means mu_c
+    global_mean: np.ndarray  # (d,) mean of the class means mu_G
+
+    @property
+    def centred(self) -> np.ndarray:
+        """(C, d) centred class means, the rows of M~^T."""
+        return self.means - self.global_mean
+
+
+def class_geometry(features: np.ndarray, labels: np.ndarray, num_classes: int) -> ClassGeometry:
+    features = np.asarray(features, dtype=np.float64)
+    counts = np.bincount(labels, minlength=num_classes)
+    if (counts == 0).any():
+        raise ValueError(f"classes without samples: {np.flatnonzero(counts == 0).tolist()}")
+    sums = np.zeros((num_classes, features.shape[1]))
+    np.add.at(sums, labels, features)
+    means = sums / counts[:, None]
+    return ClassGeometry(means, means.mean(axis=0))
+
+
+def nc1(features: np.ndarray, labels: np.ndarray, geometry: ClassGeometry) -> float:
+    """NC1 = Tr(Sigma_W Sigma_B^+) / C, with Sigma_B^+ the rank-(C-1) pseudo-inverse.
+
+    Computed in the eigenspace of Sigma_B = M~ M~^T / C: with Sigma_B = U diag(lambda) U^T,
+    Tr(Sigma_W Sigma_B^+) = sum_k u_k^T Sigma_W u_k / lambda_k, and u_k^T Sigma_W u_k is the mean squared
+    projection of the within-class residuals on u_k, so no d x d matrix is formed.
+    """
+    num_classes = len(geometry.means)
+    rank = min(num_classes - 1, geometry.means.shape[1])
+    u, s, _ = np.linalg.svd(geometry.centred.T / np.sqrt(num_classes), full_matrices=False)
+    u, eigenvalues = u[:, :rank], s[:rank] ** 2
+    residuals = np.asarray(features, dtype=np.float64) - geometry.means[labels]
+    within = np.mean((residuals @ u) ** 2, axis=0)
+    return float(np.sum(within / eigenvalues) / num_classes)
+
+
+def _cosines(vectors: np.ndarray) -> np.ndarray:
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    return unit @ unit.T
+
+
+def equinorm(vectors: np.ndarray) -> float:
+    """std_c ||v_c|| / mean_c ||v_c|| (NC2, equal norms)."""
+    norms = np.linalg.norm(vectors, axis=1)
+    return float(norms.std() / norms.mean())
+
+
+def equiangularity(vectors: np.ndarray) -> float:
+    """mean over c != c' of |cos(v_c, v_c') + 1/(C-1)| (NC2, simplex angles)."""
+    num_classes = len(vectors)
+    off_diagonal = ~np.eye(num_classes, dtype=bool)
+    return float(np.mean(np.abs(_cosines(vectors)[off_diagonal] + 1.0 / (num_classes - 1))))
+
+
+def max_angle(vectors: np.ndarray) -> float:
+    """mean over c of max_{c' != c} cos(v_c, v_c'), minus the simplex value -1/(C-1) (NC2, max-angle)."""
+    num_classes = len(vectors)
+    cos = _cosines(vectors)
+    np.fill_diagonal(cos, -np.inf)
+    return float(np.mean(cos.max(axis=1)) + 1.0 / (num_classes - 1))
+
+
+def nc3(weight: np.ndarray, geometry: ClassGeometry) -> float:
+    """NC3 (self-duality) = || W/||W||_F - M~^T/||M~||_F ||_F^2."""
+    w = np.asarray(weight, dtype=np.float64)
+    m = geometry.centred
+    return float(np.sum((w / np.linalg.norm(w) - m / np.linalg.norm(m)) ** 2))
+
+
+def ncc_predict(features: np.ndarray, geometry: ClassGeometry) -> np.ndarray:
+    """Nearest-class-centre prediction argmin_c ||h - mu_c||."""
+    h = np.asarray(features, dtype=np.float64)
+    distances = (h**2).sum(1)[:, None] - 2 * h @ geometry.means.T + (geometry.means**2).sum(1)[None, :]
+    return distances.argmin(axis=1)
+
+
+def nc4(logits: np.ndarray, features: np.ndarray, geometry: ClassGeometry) -> float:
+    """NC4 = fraction of samples whose network prediction differs from the NCC prediction."""
+    return float(np.mean(np.asarray(logits).argmax(axis=1) != ncc_predict(features, geometry)))
+
+
+def nc5(ood_features: np.ndarray, geometry: ClassGeometry, centred: bool) -> float:
+    """NC5 = (1/C) sum_c |cos(mu_c, mu_OOD)| (NECO reference code: uncentred means).
+
+    With ``centred=True`` both means are first centred by the ID global mean mu_G.
+    """
+    ood_mean = np.asarray(ood_features, dtype=np.float64).mean(axis=0)
+    means = geometry.means
+    if centred:
+        means, ood_mean = means - geometry.global_mean, ood_mean - geometry.global_mean
+    cos = means @ ood_mean / (np.linalg.norm(means, axis=1) * np.linalg.norm(ood_mean))
+    return float(np.mean(np.abs(cos)))
+
+
+def alignment(weight: np.ndarray, geometry: ClassGeometry) -> np.ndarray:
+    """Per-class alignment a_c = cos(mu~_c, w_c)."""
+    w, m = np.asarray(weight, dtype=np.float64), geometry.centred
+    return np.sum(w * m, axis=1) / (np.linalg.norm(w, axis=1) * np.linalg.norm(m, axis=1))
+
+
+def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: list[str]) -> dict[str, float]:
+    """Every NC metric of one checkpoint, from its feature dump (train statistics, test for NCC/NC4)."""
+    geometry = class_geometry(dump["train_features"], dump["train_labels"], num_classes)
+    weight = dump["weight"]
+    metrics = {
+        "nc1": nc1(dump["train_features"], dump["train_labels"], geometry),
+        "nc2_equinorm_features": equinorm(geometry.centred),
+        "nc2_equinorm_classifier": equinorm(weight),
+        "nc2_equiangular_features": equiangularity(geometry.centred),
+        "nc2_equiangular_classifier": equiangularity(weight),
+        "nc2_maxangle_features": max_angle(geometry.centred),
+        "nc3": nc3(weight, geometry),
+        "alignment_mean": float(np.mean(alignment(weight, geometry))),
+    }
+    for split in ("train", "test"):
+        features, logits, labels = (dump[f"{split}_{k}"] for k in ("features", "logits", "labels"))
+        metrics[f"nc4_{split}"] = nc4(logits, features, geometry)
+        metrics[f"network_accuracy_{split}"] = float(np.mean(logits.argmax(axis=1) == labels))
+        metrics[f"ncc_accuracy_{split}"] = float(np.mean(ncc_predict(features, geometry) == labels))
+    for name in ood_sets:
+        metrics[f"nc5_{name}"] = nc5(dump[f"{name}_features"], geometry, centred=False)
+        metrics[f"nc5_centred_{name}"] = nc5(dump[f"{name}_features"], geometry, centred=True)
+    bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+    if bad:
+        raise ValueError(f"non-finite collapse metrics: {bad}")
+    return metrics

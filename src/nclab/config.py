@@ -1,0 +1,84 @@
+"""Validation of a study configuration, before any job runs.
+
+Structure and types come from the JSON schema (``schemas/config.schema.yaml``); the cross-key rules that a
+schema cannot express (checkpoints within the schedule, score hyperparameters, dimensions) are checked here.
+Every message names the key at fault and, where there is a choice, the allowed values.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from nclab import models, ood
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def schema_errors(config: dict, schema: dict) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        if err.validator == "enum":
+            errors.append(f"{_key(err.absolute_path)}: {err.instance!r} is not allowed; allowed: {err.validator_value}")
+        elif err.validator == "additionalProperties" and err.validator_value is False:
+            allowed = sorted(err.schema.get("properties", {}))
+            unknown = sorted(set(err.instance) - set(allowed))
+            errors.append(f"{_key(err.absolute_path)}: unknown keys {unknown}; allowed: {allowed}")
+        elif err.validator == "propertyNames":
+            errors.append(f"{_key(err.absolute_path)}: key {err.instance!r} is not allowed ({err.message})")
+        else:
+            errors.append(f"{_key(err.absolute_path)}: {err.message}")
+    return errors
+
+
+def semantic_errors(config: dict) -> list[str]:
+    errors = []
+    for name, schedule in config["schedules"].items():
+        bad = [e for e in schedule["checkpoints"] if e > schedule["epochs"]]
+        if bad:
+            errors.append(f"schedules.{name}.checkpoints: epochs {bad} are beyond the schedule's "
+                          f"{schedule['epochs']} epochs")
+        if schedule["scheduler"] == "multistep" and not schedule.get("milestones"):
+            errors.append(f"schedules.{name}.milestones: required for scheduler 'multistep'")
+    dim = models.feature_dim(config["model"]["arch"], config["model"]["width"])
+    for method, hyper in config["ood"]["scores"].items():
+        allowed = ood.hyperparameters(method)
+        unknown = sorted(set(hyper) - set(allowed))
+        if unknown:
+            errors.append(f"ood.scores.{method}: unknown hyperparameters {unknown}; allowed: {sorted(allowed)}")
+        missing = sorted(k for k, v in allowed.items() if v is inspect.Parameter.empty and k not in hyper)
+        if missing:
+            errors.append(f"ood.scores.{method}: missing hyperparameters {missing}")
+    for method, key, upper in (("vim", "dim", dim - 1), ("neco", "dim", dim)):
+        value = config["ood"]["scores"].get(method, {}).get(key)
+        if value is not None and not (isinstance(value, int) and 1 <= value <= upper):
+            errors.append(f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
+                          f"(feature dimension {dim})")
+    unknown = sorted(set(config["figures"]["histograms"].get("methods", [])) - set(config["ood"]["scores"]))
+    if unknown:
+        errors.append(f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}")
+    if config["paper"]["headline_ood"] not in config["data"]["ood_sets"]:
+        errors.append(f"paper.headline_ood: {config['paper']['headline_ood']!r} is not among data.ood_sets "
+                      f"{sorted(config['data']['ood_sets'])}")
+    return errors
+
+
+def validate(config: dict, schema_path: str | Path) -> None:
+    """Raise :class:`ConfigError` listing every problem of ``config``."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = schema_errors(config, schema)
+    if not errors:
+        errors = semantic_errors(config)
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))

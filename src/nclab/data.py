@@ -1,0 +1,103 @@
+"""Datasets as compact uint8 arrays (N, C, H, W) with integer labels.
+
+The miniature study uses scikit-learn's bundled data, which needs no download:
+in-distribution = the 8x8 handwritten digits; far-OOD = patches cut from the bundled photographs and
+converted to the digits' format (grayscale, 8x8, 17 intensity levels); a uniform-noise set as a sanity check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import load_digits, load_sample_images
+from sklearn.model_selection import train_test_split
+
+from nclab.io import atomic_savez, load_npz
+
+DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    images: np.ndarray  # uint8, (N, C, H, W)
+    labels: np.ndarray  # int64, (N,); -1 for OOD sets
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != np.uint8 or self.images.ndim != 4:
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {self.images.shape}")
+        if len(self.images) != len(self.labels):
+            raise ValueError("images and labels differ in length")
+
+
+def _levels_to_uint8(levels: np.ndarray) -> np.ndarray:
+    """Map the digits' 0..16 intensity levels onto 0..255."""
+    return np.round(levels.astype(np.float64) * 255.0 / DIGIT_LEVELS).astype(np.uint8)
+
+
+def digits_split(test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """The bundled digits, split into stratified train/test sets fixed by ``seed``."""
+    digits = load_digits()
+    images = _levels_to_uint8(digits.images)[:, None]
+    labels = digits.target.astype(np.int64)
+    idx_train, idx_test = train_test_split(
+        np.arange(len(labels)), test_size=test_fraction, stratify=labels, random_state=seed
+    )
+    return ImageSet(images[idx_train], labels[idx_train]), ImageSet(images[idx_test], labels[idx_test])
+
+
+def photo_patches(count: int, patch_size: int, image_size: int, seed: int) -> ImageSet:
+    """Square patches of the bundled photographs, in the digits' format.
+
+    Each patch (``patch_size`` pixels wide, at a random position in a random photograph) is converted to
+    grayscale (ITU-R BT.601 luma), block-averaged down to ``image_size`` x ``image_size`` and quantised to the
+    digits' 17 intensity levels.
+    """
+    if patch_size % image_size:
+        raise ValueError(f"patch_size {patch_size} must be a multiple of image_size {image_size}")
+    rng = np.random.default_rng(seed)
+    photos = [p.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) for p in load_sample_images().images]
+    patches = np.empty((count, image_size, image_size))
+    block = patch_size // image_size
+    for i in range(count):
+        photo = photos[rng.integers(len(photos))]
+        top = rng.integers(photo.shape[0] - patch_size + 1)
+        left = rng.integers(photo.shape[1] - patch_size + 1)
+        patch = photo[top : top + patch_size, left : left + patch_size]
+        patches[i] = patch.reshape(image_size, block, image_size, block).mean(axis=(1, 3))
+    levels = np.round(patches / 255.0 * DIGIT_LEVELS)
+    return ImageSet(_levels_to_uint8(levels)[:, None], np.full(count, -1, dtype=np.int64))
+
+
+def uniform_noise(count: int, image_size: int, seed: int) -> ImageSet:
+    """i.i.d. uniform pixels on the digits' 17 levels: an OOD set every detector should reject."""
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, DIGIT_LEVELS + 1, size=(count, 1, image_size, image_size))
+    return ImageSet(_levels_to_uint8(levels), np.full(count, -1, dtype=np.int64))
+
+
+def save_id(path: str | Path, train: ImageSet, test: ImageSet, num_classes: int) -> None:
+    atomic_savez(path, train_images=train.images, train_labels=train.labels,
+                 test_images=test.images, test_labels=test.labels, num_classes=np.int64(num_classes))
+
+
+def save_ood(path: str | Path, images: ImageSet) -> None:
+    atomic_savez(path, images=images.images)
+
+
+def load_id(path: str | Path) -> tuple[ImageSet, ImageSet, int]:
+    f = load_npz(path)
+    return (ImageSet(f["train_images"], f["train_labels"]), ImageSet(f["test_images"], f["test_labels"]),
+            int(f["num_classes"]))
+
+
+def load_ood(path: str | Path) -> ImageSet:
+    images = load_npz(path)["images"]
+    return ImageSet(images, np.full(len(images), -1, dtype=np.int64))
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of uint8 images scaled to [0, 1] (the normalisation constants)."""
+    x = images.astype(np.float64) / 255.0
+    return x.mean(axis=(0, 2, 3)), x.std(axis=(0, 2, 3))

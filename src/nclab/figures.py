@@ -1,0 +1,149 @@
+"""The paper's figures, as functions from measured tables and arrays to matplotlib figures."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from nclab.ood import LABELS  # noqa: E402
+from nclab.ood_metrics import auroc, roc_curve  # noqa: E402
+
+ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
+
+
+def apply_style(style: Mapping[str, float]) -> None:
+    plt.rcParams.update({
+        "font.size": style.get("font_size", 8), "lines.linewidth": style.get("line_width", 1.2),
+        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
+        "pdf.fonttype": 42, "svg.hashsalt": "nclab", "figure.dpi": 100,
+    })
+
+
+def _seed_mean(table: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
+    return table.groupby(by)[column].agg(["mean", "std", "count"]).reset_index()
+
+
+def _line_with_band(ax: plt.Axes, table: pd.DataFrame, column: str, label: str, **kwargs) -> None:
+    stats = _seed_mean(table, ["epoch"], column)
+    line, = ax.plot(stats["epoch"], stats["mean"], label=label, **kwargs)
+    if (stats["count"] > 1).any():
+        ax.fill_between(stats["epoch"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def training_curves(history: pd.DataFrame) -> plt.Figure:
+    """Loss and accuracy per epoch (train: running, augmented batches; test: eval mode), per schedule."""
+    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.4), constrained_layout=True)
+    for i, (schedule, runs) in enumerate(history.groupby("schedule", sort=False)):
+        colour = f"C{i}"
+        for split, style in (("train", "-"), ("test", "--")):
+            _line_with_band(axes[0], runs, f"{split}_loss", f"{schedule} ({split})", color=colour, linestyle=style)
+            _line_with_band(axes[1], runs, f"{split}_accuracy", f"{schedule} ({split})", color=colour, linestyle=style)
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.01))
+    axes[1].legend(loc="lower right")
+    return fig
+
+
+PROGRESSION = (
+    ("nc1", r"NC1 $\mathrm{Tr}(\Sigma_W\Sigma_B^\dagger)/C$", True),
+    ("nc2_equinorm_features", "NC2 equinorm", False),
+    ("nc2_equiangular_features", "NC2 equiangularity", False),
+    ("nc3", "NC3 self-duality", False),
+    ("nc4_test", "NC4 (test): network $\\neq$ NCC", False),
+    ("alignment_mean", r"mean $\cos(\tilde\mu_c, w_c)$", False),
+)
+
+
+def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
+    """NC1-NC4 and alignment at every saved epoch; NC2 shows features (solid) and classifier (dashed)."""
+    fig, axes = plt.subplots(2, 3, figsize=(6.5, 3.8), constrained_layout=True)
+    for ax, (column, title, log) in zip(axes.flat, PROGRESSION):
+        for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
+            _line_with_band(ax, runs, column, schedule, color=f"C{i}", marker=".", markersize=3)
+            if column.endswith("_features"):
+                _line_with_band(ax, runs, column.replace("_features", "_classifier"), f"{schedule} (W)",
+                                color=f"C{i}", linestyle="--")
+        ax.set(title=title, xlabel="epoch", yscale="log" if log else "linear")
+    axes.flat[0].legend()
+    return fig
+
+
+def ncc_agreement(collapse: pd.DataFrame) -> plt.Figure:
+    """Network vs nearest-class-centre accuracy on test, and their agreement 1 - NC4, per epoch."""
+    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.4), constrained_layout=True)
+    collapse = collapse.assign(agreement_test=1 - collapse["nc4_test"], agreement_train=1 - collapse["nc4_train"])
+    for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
+        _line_with_band(axes[0], runs, "network_accuracy_test", f"{schedule}: network", color=f"C{i}")
+        _line_with_band(axes[0], runs, "ncc_accuracy_test", f"{schedule}: NCC", color=f"C{i}", linestyle="--")
+        _line_with_band(axes[1], runs, "agreement_test", f"{schedule} (test)", color=f"C{i}")
+        _line_with_band(axes[1], runs, "agreement_train", f"{schedule} (train)", color=f"C{i}", linestyle=":")
+    axes[0].set(xlabel="epoch", ylabel="test accuracy")
+    axes[1].set(xlabel="epoch", ylabel="agreement network / NCC")
+    for ax in axes:
+        ax.legend(loc="lower right")
+    return fig
+
+
+def nc5_progression(collapse: pd.DataFrame, ood_sets: list[str]) -> plt.Figure:
+    """NC5 per OOD set: uncentred (NECO reference code, solid) and centred by mu_G (dashed)."""
+    fig, axes = plt.subplots(1, len(ood_sets), figsize=(3.25 * len(ood_sets), 2.4), constrained_layout=True,
+                             squeeze=False)
+    for ax, ood in zip(axes[0], ood_sets):
+        for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
+            _line_with_band(ax, runs, f"nc5_{ood}", f"{schedule}", color=f"C{i}")
+            _line_with_band(ax, runs, f"nc5_centred_{ood}", f"{schedule} (centred)", color=f"C{i}", linestyle="--")
+        ax.set(title=f"NC5, OOD = {ood}", xlabel="epoch", ylabel=r"mean $|\cos(\mu_c, \mu_{OOD})|$")
+    axes[0, 0].legend()
+    return fig
+
+
+def roc_curves(scores: Mapping[str, ScoreSets], ood_sets: list[str]) -> plt.Figure:
+    """ROC of every method; rows: schedules, columns: OOD sets."""
+    schedules = list(scores)
+    fig, axes = plt.subplots(len(schedules), len(ood_sets), figsize=(3.25 * len(ood_sets), 2.6 * len(schedules)),
+                             constrained_layout=True, squeeze=False)
+    for row, schedule in zip(axes, schedules):
+        for ax, ood in zip(row, ood_sets):
+            for method, sets in scores[schedule].items():
+                fpr, tpr = roc_curve(sets["test"], sets[ood])
+                ax.plot(fpr, tpr, label=f"{LABELS[method]} ({auroc(sets['test'], sets[ood]):.3f})")
+            ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.6)
+            ax.set(title=f"{schedule}: ID test vs {ood}", xlabel="FPR (OOD kept)", ylabel="TPR (ID kept)")
+            ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def score_histograms(scores: Mapping[str, ScoreSets], methods: list[str], ood_sets: list[str],
+                     bins: int) -> plt.Figure:
+    """Score distributions of ID test and each OOD set; rows: methods, columns: schedules."""
+    schedules = list(scores)
+    fig, axes = plt.subplots(len(methods), len(schedules), figsize=(3.25 * len(schedules), 2.2 * len(methods)),
+                             constrained_layout=True, squeeze=False)
+    for row, method in zip(axes, methods):
+        for ax, schedule in zip(row, schedules):
+            sets = scores[schedule][method]
+            edges = np.histogram_bin_edges(np.concatenate([sets[s] for s in ["test", *ood_sets]]), bins=bins)
+            for split in ["test", *ood_sets]:
+                ax.hist(sets[split], bins=edges, density=True, histtype="stepfilled", alpha=0.45,
+                        label="ID test" if split == "test" else split)
+            ax.set(title=f"{LABELS[method]}, {schedule}", xlabel="score (higher = more ID)", ylabel="density")
+            ax.legend(fontsize="small")
+    return fig
+
+
+def tsne_panels(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
+    """t-SNE of test features per schedule, coloured by class."""
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(3.25 * len(embeddings), 3.0), constrained_layout=True,
+                             squeeze=False)
+    for ax, (schedule, (points, labels)) in zip(axes[0], embeddings.items()):
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, linewidths=0)
+        ax.set(title=f"{schedule} (final epoch)", xticks=[], yticks=[])
+    fig.colorbar(scatter, ax=axes[0, -1], label="class")
+    return fig

@@ -1,0 +1,73 @@
+"""Artifact I/O that never leaves a half-written file under its final name."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_savez(path: str | Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def load_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Load every array of an .npz; a missing or corrupt file raises an error naming it."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"cannot read {path}: {err}") from err
+
+
+def load_dump(path: str | Path) -> dict[str, np.ndarray]:
+    """A feature dump: ``{split}_features``, ``{split}_logits``, ``{split}_labels``, ``weight``, ``bias``."""
+    dump = load_npz(path)
+    for key in ("train_features", "train_logits", "train_labels", "weight", "bias"):
+        if key not in dump:
+            raise ValueError(f"feature dump {path} has no array {key!r}")
+    return dump
+
+
+@contextmanager
+def logged(log_path: str | Path) -> Iterator[None]:
+    """Send a job's stdout and stderr (tracebacks included) to its log file, line-buffered for ``tail -f``."""
+    import sys
+    import traceback
+
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w", buffering=1) as log:
+        stdout, stderr = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = log
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc(file=log)
+            raise
+        finally:
+            sys.stdout, sys.stderr = stdout, stderr
