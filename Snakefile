@@ -17,6 +17,17 @@ validate(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    schedule="|".join(SCHEDULES),
+    seed=r"\d+",
+    dataset=DATASET,
+    epoch=r"\d+",
+    method="|".join(SCORES),
+    ood="|".join(OOD_SETS),
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"

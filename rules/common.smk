@@ -1,11 +1,4 @@
-# Helpers shared by the rule modules: run layout, per-rule parameters, code dependencies.
-
-import os
-
-# Jobs import the nclab package from src/ (also on cluster nodes, which inherit the environment).
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH")) if p
-)
+# Helpers shared by the workflow modules (run layout, per-job parameters, code dependencies).
 
 DATASET = config["data"]["dataset"]
 OOD_SETS = list(config["data"]["ood_sets"])
@@ -13,19 +6,11 @@ SCORES = list(config["ood"]["scores"])
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
 RUN = "results/runs/{schedule}/seed{seed}"
-
-
-wildcard_constraints:
-    schedule="|".join(SCHEDULES),
-    seed=r"\d+",
-    dataset=DATASET,
-    epoch=r"\d+",
-    method="|".join(SCORES),
-    ood="|".join(OOD_SETS),
+FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
 
 
 def code(*modules):
-    """The nclab modules a rule's script imports: Snakemake does not track imports, so they are inputs."""
+    """The nclab modules a job's script imports, as inputs (Snakemake does not track imports)."""
     return [f"src/nclab/{m}.py" for m in ("__init__", "io", *modules)]
 
 
@@ -63,3 +48,7 @@ def recipe(schedule, seed):
         "milestones": spec.get("milestones", []),
         "checkpoints": checkpoint_epochs(schedule),
     }
+
+
+def first_seed_scores(methods):
+    return [f"results/runs/{s}/seed{FIRST_SEED}/ood/scores/{m}.npz" for s in SCHEDULES for m in methods]

@@ -1,12 +1,6 @@
 # The paper's figures; each rule's params hold exactly the options that figure depends on.
 
 FIGURES = "results/report/figures"
-FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
-
-
-def first_seed_scores(methods):
-    return [f"results/runs/{s}/seed{FIRST_SEED}/ood/scores/{m}.npz" for s in SCHEDULES for m in methods]
-
 
 rule tsne:
     input:

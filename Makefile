@@ -1,0 +1,19 @@
+# The two commands of the README. Each sets itself up from nothing (tools/setup.sh) before running.
+VENV ?= .venv
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: setup paper test lint benchmark
+setup:
+	bash tools/setup.sh
+
+paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of config.yaml)
+	snakemake --cores all
+
+test: setup  ## the whole test suite (.ci/run calls this)
+	python -m pytest
+
+lint: setup
+	snakemake --lint
+
+benchmark: setup  ## time the miniature from an empty results/ (prints the figures)
+	python benchmarks/time_miniature.py

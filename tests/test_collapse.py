@@ -1,0 +1,105 @@
+"""NC metrics against brute-force loops and the closed-form case of a perfect simplex ETF."""
+
+import numpy as np
+import pytest
+
+from nclab import collapse
+
+
+def simplex_etf(num_classes: int, dim: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, d) rows forming a simplex equiangular tight frame, randomly rotated in R^d."""
+    etf = np.sqrt(num_classes / (num_classes - 1)) * (np.eye(num_classes) - 1.0 / num_classes)
+    rotation, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    return etf @ rotation[:num_classes]
+
+
+@pytest.fixture
+def collapsed():
+    """Features equal to their class means (an ETF shifted by a mean orthogonal to it), W = 3 * M~^T."""
+    rng = np.random.default_rng(0)
+    num_classes, dim = 5, 12
+    centred = 4.0 * simplex_etf(num_classes, dim, rng)
+    offset = rng.normal(size=dim)
+    basis = np.linalg.svd(centred.T, full_matrices=True)[0][:, num_classes - 1:]  # orthogonal complement
+    global_mean = basis @ (basis.T @ offset)
+    labels = np.repeat(np.arange(num_classes), 7)
+    features = centred[labels] + global_mean
+    return features, labels, 3.0 * centred, num_classes
+
+
+def test_perfect_etf_is_fully_collapsed(collapsed):
+    features, labels, weight, num_classes = collapsed
+    geometry = collapse.class_geometry(features, labels, num_classes)
+    assert collapse.nc1(features, labels, geometry) == pytest.approx(0, abs=1e-20)
+    assert collapse.nc3(weight, geometry) == pytest.approx(0, abs=1e-20)
+    assert collapse.equiangularity(geometry.centred) == pytest.approx(0, abs=1e-12)
+    assert collapse.equinorm(geometry.centred) == pytest.approx(0, abs=1e-12)
+    assert collapse.equiangularity(weight) == pytest.approx(0, abs=1e-12)
+    assert collapse.max_angle(geometry.centred) == pytest.approx(0, abs=1e-12)
+    assert collapse.alignment(weight, geometry) == pytest.approx(np.ones(num_classes))
+    assert collapse.nc4(features @ weight.T, features, geometry) == 0.0
+
+
+def test_nc1_matches_pseudo_inverse_of_between_class_covariance():
+    rng = np.random.default_rng(1)
+    num_classes, dim = 4, 9
+    labels = rng.integers(0, num_classes, 200)
+    features = rng.normal(size=(200, dim)) + 3 * rng.normal(size=(num_classes, dim))[labels]
+    geometry = collapse.class_geometry(features, labels, num_classes)
+    means = np.array([features[labels == c].mean(0) for c in range(num_classes)])
+    global_mean = means.mean(0)  # mean of class means
+    sigma_w = np.zeros((dim, dim))
+    for h, y in zip(features, labels):
+        sigma_w += np.outer(h - means[y], h - means[y])
+    sigma_w /= len(features)
+    sigma_b = sum(np.outer(m - global_mean, m - global_mean) for m in means) / num_classes
+    expected = np.trace(sigma_w @ np.linalg.pinv(sigma_b, rcond=1e-10)) / num_classes
+    assert collapse.nc1(features, labels, geometry) == pytest.approx(expected, rel=1e-9)
+    assert np.linalg.matrix_rank(sigma_b) == num_classes - 1
+
+
+def test_global_mean_is_mean_of_class_means_under_imbalance():
+    features = np.array([[0.0], [0.0], [0.0], [4.0]])
+    geometry = collapse.class_geometry(features, np.array([0, 0, 0, 1]), 2)
+    assert geometry.global_mean == pytest.approx([2.0])  # the sample mean would be 1.0
+
+
+def test_nc2_nc3_nc5_against_loops():
+    rng = np.random.default_rng(2)
+    num_classes, dim = 5, 6
+    labels = np.repeat(np.arange(num_classes), 10)
+    features = np.abs(rng.normal(size=(50, dim)))
+    weight = rng.normal(size=(num_classes, dim))
+    ood = np.abs(rng.normal(size=(30, dim)))
+    geometry = collapse.class_geometry(features, labels, num_classes)
+    m = geometry.centred
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    pairs = [abs(cos(m[i], m[j]) + 1 / (num_classes - 1)) for i in range(num_classes) for j in range(num_classes) if i != j]
+    assert collapse.equiangularity(m) == pytest.approx(np.mean(pairs))
+    norms = [np.linalg.norm(w) for w in weight]
+    assert collapse.equinorm(weight) == pytest.approx(np.std(norms) / np.mean(norms))
+    nc3 = sum(((weight[c] / np.linalg.norm(weight) - m[c] / np.linalg.norm(m)) ** 2).sum() for c in range(num_classes))
+    assert collapse.nc3(weight, geometry) == pytest.approx(nc3)
+    ood_mean = ood.mean(0)
+    nc5 = np.mean([abs(cos(geometry.means[c], ood_mean)) for c in range(num_classes)])
+    assert collapse.nc5(ood, geometry, centred=False) == pytest.approx(nc5)
+    nc5c = np.mean([abs(cos(m[c], ood_mean - geometry.global_mean)) for c in range(num_classes)])
+    assert collapse.nc5(ood, geometry, centred=True) == pytest.approx(nc5c)
+    maxang = np.mean([max(cos(m[i], m[j]) for j in range(num_classes) if j != i) for i in range(num_classes)])
+    assert collapse.max_angle(m) == pytest.approx(maxang + 1 / (num_classes - 1))
+
+
+def test_nc4_counts_disagreements_with_nearest_centre():
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(3), 5)
+    features = rng.normal(size=(15, 4))
+    logits = rng.normal(size=(15, 3))
+    geometry = collapse.class_geometry(features, labels, 3)
+    ncc = [np.argmin([np.linalg.norm(h - mu) for mu in geometry.means]) for h in features]
+    expected = np.mean([np.argmax(z) != p for z, p in zip(logits, ncc)])
+    assert collapse.nc4(logits, features, geometry) == pytest.approx(expected)
+
+
+def test_collapse_metrics_rejects_missing_class():
+    with pytest.raises(ValueError, match="classes without samples"):
+        collapse.class_geometry(np.zeros((3, 2)), np.array([0, 0, 2]), 3)

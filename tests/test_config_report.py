@@ -1,0 +1,61 @@
+"""Config validation messages and the report's formatting of numbers."""
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from nclab import report
+from nclab.config import ConfigError, validate
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_default_config_is_valid():
+    validate(copy.deepcopy(DEFAULT), SCHEMA)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["data"].update(dataset="imagenet"), r"data.dataset: 'imagenet' is not allowed; allowed: \['digits'\]"),
+    (lambda c: c["ood"]["scores"].update(odin={}), r"ood.scores: 'odin' is not allowed; allowed: \['msp'"),
+    (lambda c: c["schedules"]["standard"].update(epochs=0), r"schedules.standard.epochs: 0 is less than the minimum"),
+    (lambda c: c["schedules"]["standard"].update(epochs="ten"), r"schedules.standard.epochs: 'ten' is not of type 'integer'"),
+    (lambda c: c["training"].update(lr_warmup=5), r"training: unknown keys \['lr_warmup'\]; allowed: \['batch_size'"),
+    (lambda c: c["schedules"]["standard"].update(checkpoints=[50]), r"schedules.standard.checkpoints: epochs \[50\] are beyond"),
+    (lambda c: c["ood"]["scores"]["vim"].update(dim=64), r"ood.scores.vim.dim: 64 must be an integer in 1..63"),
+    (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown hyperparameters \['kk'\]; allowed: \['k'\]"),
+    (lambda c: c["paper"].update(headline_ood="svhn"), r"paper.headline_ood: 'svhn' is not among data.ood_sets"),
+])
+def test_broken_configs_name_the_key(edit, message):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    with pytest.raises(ConfigError, match=message):
+        validate(config, SCHEMA)
+
+
+def test_macro_names_are_tex_command_names():
+    assert report.macro_name("extended", "Auroc", "max_logit") == "ExtendedAurocMaxLogit"
+    assert report.macro_name("run2", "nc1") == "RunTwoNcOne"
+
+
+def test_nan_never_reaches_the_paper():
+    with pytest.raises(ValueError, match="non-finite"):
+        report.fmt(math.nan)
+    with pytest.raises(ValueError, match="non-finite"):
+        report.fmt_sci(math.inf)
+
+
+def test_auroc_table_bolds_the_best_and_reports_seed_spread():
+    metrics = pd.DataFrame({
+        "schedule": ["standard"] * 4, "seed": [0, 1, 0, 1], "method": ["msp", "msp", "energy", "energy"],
+        "ood": ["photos"] * 4, "auroc": [0.80, 0.82, 0.90, 0.94]})
+    table = report.ood_auroc_table(metrics, ["standard"], ["photos"])
+    assert r"Energy & \textbf{92.0 $\pm$ 2.8}" in table
+    assert "MSP & 81.0 $\\pm$ 1.4" in table
+    assert report.mean_std(np.array([0.5]), 100) == "50.0"

@@ -1,0 +1,126 @@
+"""Data sets, the CIFAR ResNet-18 and the training loop."""
+
+import numpy as np
+import pytest
+import torch
+
+from nclab import data, training
+from nclab.features import load_checkpoint, save_checkpoint
+from nclab.io import load_npz
+from nclab.models import build_model, feature_dim
+
+
+def test_digits_split_is_stratified_deterministic_and_disjoint():
+    train, test = data.digits_split(0.25, seed=0)
+    again, _ = data.digits_split(0.25, seed=0)
+    assert np.array_equal(train.images, again.images)
+    assert len(train.labels) + len(test.labels) == 1797
+    assert train.images.dtype == np.uint8 and train.images.shape[1:] == (1, 8, 8)
+    per_class = np.bincount(train.labels) + np.bincount(test.labels)
+    assert np.all(np.abs(np.bincount(test.labels) - 0.25 * per_class) <= 1)  # stratified
+    flat = {row.tobytes() for row in train.images.reshape(len(train.images), -1)}
+    overlap = sum(row.tobytes() in flat for row in test.images.reshape(len(test.images), -1))
+    assert overlap <= 2  # the bundled digits have a couple of duplicate images, never more
+    assert not np.array_equal(data.digits_split(0.25, seed=1)[0].labels, train.labels)
+
+
+def test_ood_sets_have_the_digits_format():
+    photos = data.photo_patches(20, patch_size=32, image_size=8, seed=0)
+    noise = data.uniform_noise(20, image_size=8, seed=0)
+    levels = set(np.round(np.arange(17) * 255 / 16).astype(np.uint8))
+    for s in (photos, noise):
+        assert s.images.shape == (20, 1, 8, 8) and s.images.dtype == np.uint8
+        assert set(np.unique(s.images)) <= levels
+    assert len(np.unique(photos.images)) > 5
+
+
+def test_corrupt_array_file_error_names_it(tmp_path):
+    bad = tmp_path / "digits.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="digits.npz"):
+        data.load_id(bad)
+    with pytest.raises(ValueError, match="missing.npz"):
+        load_npz(tmp_path / "missing.npz")
+
+
+def test_cifar_resnet18_shapes():
+    model = build_model("resnet18", num_classes=10, in_channels=3, width=16)
+    x = torch.randn(2, 3, 32, 32)
+    assert model.features(x).shape == (2, feature_dim("resnet18", 16)) == (2, 128)
+    assert model(x).shape == (2, 10)
+    stem = model.stem[0]
+    assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and isinstance(model.stem[3], torch.nn.Identity)
+    assert feature_dim("resnet18", 64) == 512
+    assert (model.features(x) >= 0).all()  # pooled after the last ReLU
+
+
+def test_augment_crops_are_windows_of_the_padded_image():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8)
+    out = training.augment(images, padding=1, flip=False, generator=g)
+    padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
+    for img, pad in zip(out, padded):
+        windows = [pad[:, dy:dy + 8, dx:dx + 8] for dy in range(3) for dx in range(3)]
+        assert any(torch.equal(img, w) for w in windows)
+    flipped = training.augment(images, padding=0, flip=True, generator=g)
+    assert all(torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, images))
+
+
+def recipe(**kw):
+    base = dict(epochs=8, scheduler="multistep", milestones=(0.5, 0.75), lr=0.1, momentum=0.9,
+                weight_decay=5e-4, batch_size=64, crop_padding=1, flip=False)
+    return training.Recipe(**{**base, **kw})
+
+
+def test_schedules_follow_the_seed_report():
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = training.make_scheduler(opt, recipe())
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    sched = training.make_scheduler(opt, recipe(scheduler="cosine"))
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)  # half-way down the cosine
+
+
+def tiny_training(seed, **kw):
+    train, test = data.digits_split(0.25, seed=0)
+    torch.manual_seed(seed)
+    model = build_model("resnet18", 10, 1, 2)
+    saved = {}
+    history = training.train(model, train, test, recipe(epochs=2, **kw), seed, [1, 2],
+                             on_checkpoint=lambda e, s: saved.__setitem__(e, s))
+    return history, saved
+
+
+def test_training_is_deterministic_and_checkpoints_round_trip(tmp_path):
+    torch.use_deterministic_algorithms(True)
+    history, saved = tiny_training(seed=3)
+    again, saved_again = tiny_training(seed=3)
+    assert [vars(h) for h in history] == [vars(h) for h in again]
+    assert all(torch.equal(saved[2][k], saved_again[2][k]) for k in saved[2])
+    path = tmp_path / "epoch2.pt"
+    save_checkpoint(path, 2, saved[2], np.zeros(1), np.ones(1))
+    loaded = load_checkpoint(path)  # weights_only=True inside
+    assert loaded["epoch"] == 2 and torch.equal(loaded["state_dict"]["fc.weight"], saved[2]["fc.weight"])
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="epoch2.pt"):
+        load_checkpoint(path)
+
+
+def test_divergence_stops_training():
+    with pytest.raises(training.DivergenceError, match="diverged"):
+        tiny_training(seed=0, lr=1e30)
+
+
+def test_checkpoint_schedule():
+    assert training.checkpoint_schedule(10, [5, 2, 5]) == [2, 5, 10]
+    with pytest.raises(ValueError, match=r"\[12\]"):
+        training.checkpoint_schedule(10, [12])

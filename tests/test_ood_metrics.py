@@ -1,0 +1,58 @@
+"""OOD metrics against scikit-learn, brute-force thresholds and known answers."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from nclab import ood_metrics as om
+
+
+@pytest.fixture
+def scores():
+    rng = np.random.default_rng(0)
+    # rounded so that ties occur, within and across the two sets
+    return np.round(rng.normal(1.0, 1.0, 300), 1), np.round(rng.normal(0.0, 1.0, 200), 1)
+
+
+def test_auroc_and_aupr_match_scikit_learn(scores):
+    id_s, ood_s = scores
+    y = np.r_[np.ones(len(id_s)), np.zeros(len(ood_s))]
+    s = np.r_[id_s, ood_s]
+    assert om.auroc(id_s, ood_s) == pytest.approx(roc_auc_score(y, s))
+    assert om.aupr_in(id_s, ood_s) == pytest.approx(average_precision_score(y, s))
+    assert om.aupr_out(id_s, ood_s) == pytest.approx(average_precision_score(1 - y, -s))
+
+
+def test_flipped_sign_gives_one_minus_auroc(scores):
+    id_s, ood_s = scores
+    a = om.auroc(id_s, ood_s)
+    assert a > 0.7
+    assert om.auroc(-id_s, -ood_s) == pytest.approx(1 - a)
+    assert om.auroc(-id_s, -ood_s) < 0.5
+
+
+def test_perfect_and_useless_scores():
+    assert om.auroc(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 1.0
+    assert om.auroc(np.ones(5), np.ones(7)) == 0.5
+    assert om.fpr_at_tpr(np.array([2.0, 3.0]), np.array([0.0, 1.0])) == 0.0
+
+
+def test_fpr_at_95_tpr_against_threshold_sweep(scores):
+    id_s, ood_s = scores
+    best = None
+    for t in np.unique(id_s):  # the largest threshold keeping at least 95 % of ID samples
+        if np.mean(id_s >= t) >= 0.95:
+            best = t
+    assert om.fpr_at_tpr(id_s, ood_s) == pytest.approx(np.mean(ood_s >= best))
+
+
+def test_roc_curve_area_is_auroc(scores):
+    fpr, tpr = om.roc_curve(*scores)
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(om.auroc(*scores))
+
+
+@pytest.mark.parametrize("metric", list(om.METRICS.values()))
+def test_nan_is_an_error(metric):
+    with pytest.raises(ValueError, match="NaN"):
+        metric(np.array([1.0, np.nan]), np.array([0.0]))

@@ -1,0 +1,105 @@
+"""Each OOD score against an independent computation (loops, scikit-learn) and known answers."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
+
+from nclab import ood
+from nclab.ood_metrics import auroc
+
+
+@pytest.fixture(scope="module")
+def problem():
+    """Three well-separated non-negative classes; OOD = features far from every class."""
+    rng = np.random.default_rng(0)
+    num_classes, dim = 3, 10
+    centres = 4.0 * np.eye(num_classes, dim)
+    weight = rng.normal(size=(num_classes, dim)) + centres
+    bias = rng.normal(size=num_classes)
+
+    def make(n, labels=None, shift=0.0):
+        labels = rng.integers(0, num_classes, n) if labels is None else labels
+        h = np.abs(centres[labels] + rng.normal(scale=0.7, size=(n, dim)) + shift)
+        return ood.Split(h, h @ weight.T + bias, labels)
+
+    train, test = make(300), make(100)
+    far = ood.Split(*(lambda h: (h, h @ weight.T + bias))(np.abs(rng.normal(scale=0.7, size=(80, dim)) + 2.0)))
+    return train, test, far, weight, bias
+
+
+def score(method, problem, **hyper):
+    train, test, far, weight, bias = problem
+    scorer = ood.fit_score(method, train, weight, bias, **hyper)
+    return scorer(test), scorer(far)
+
+
+def test_logit_scores_against_loops(problem):
+    _, test, _, _, _ = problem
+    z = test.logits
+    msp = [np.exp(row).max() / np.exp(row).sum() for row in z]
+    energy_t2 = [2.0 * np.log(np.sum(np.exp(row / 2.0))) for row in z]
+    assert score("msp", problem)[0] == pytest.approx(msp)
+    assert score("maxlogit", problem)[0] == pytest.approx(z.max(1))
+    assert score("energy", problem, temperature=2.0)[0] == pytest.approx(energy_t2)
+
+
+def test_mahalanobis_against_loop(problem):
+    train, test, _, _, _ = problem
+    means = [train.features[train.labels == c].mean(0) for c in range(3)]
+    cov = sum(np.outer(h - means[y], h - means[y]) for h, y in zip(train.features, train.labels)) / len(train.labels)
+    precision = np.linalg.pinv(cov)
+    expected = [max(-(h - m) @ precision @ (h - m) for m in means) for h in test.features]
+    assert score("mahalanobis", problem)[0] == pytest.approx(expected, rel=1e-8)
+
+
+def test_vim_against_reference_recipe(problem):
+    train, test, _, weight, bias = problem
+    dim = 4
+    u = -np.linalg.pinv(weight) @ bias
+    x = train.features - u
+    cov = np.cov(x.T, bias=True, aweights=None) + np.outer(x.mean(0), x.mean(0))  # uncentred covariance
+    eig_vals, eig_vecs = np.linalg.eig(cov)
+    residual = eig_vecs[:, np.argsort(eig_vals)[::-1][dim:]].real
+    vlogit_train = np.linalg.norm(x @ residual, axis=1)
+    alpha = train.logits.max(1).mean() / vlogit_train.mean()
+    energy = np.log(np.exp(test.logits).sum(1))
+    expected = energy - alpha * np.linalg.norm((test.features - u) @ residual, axis=1)
+    assert score("vim", problem, dim=dim)[0] == pytest.approx(expected, rel=1e-7)
+
+
+def test_neco_against_scikit_learn_pipeline(problem):
+    train, test, _, _, _ = problem
+    scaler = StandardScaler().fit(train.features)
+    pca = PCA().fit(scaler.transform(train.features))
+    s = scaler.transform(test.features)
+    expected = np.linalg.norm(pca.transform(s)[:, :3], axis=1) / np.linalg.norm(s, axis=1)
+    # PCA.transform subtracts the train mean of s(h), which is zero up to rounding
+    assert score("neco", problem, dim=3)[0] == pytest.approx(expected, rel=1e-6)
+
+
+def test_knn_against_scikit_learn(problem):
+    train, test, _, _, _ = problem
+    unit = lambda h: h / np.linalg.norm(h, axis=1, keepdims=True)  # noqa: E731
+    distances, _ = NearestNeighbors(n_neighbors=5).fit(unit(train.features)).kneighbors(unit(test.features))
+    assert score("knn", problem, k=5)[0] == pytest.approx(-distances[:, -1], rel=1e-5)
+
+
+@pytest.mark.parametrize("method,hyper", [("mahalanobis", {}), ("vim", {"dim": 4}), ("knn", {"k": 10}),
+                                          ("neco", {"dim": 3}), ("energy", {})])
+def test_scores_rank_id_above_far_ood(problem, method, hyper):
+    id_scores, ood_scores = score(method, problem, **hyper)
+    assert auroc(id_scores, ood_scores) > 0.8
+    assert auroc(-id_scores, -ood_scores) < 0.2  # a sign error shows as AUROC < 0.5
+
+
+def test_registry_checks_hyperparameters(problem):
+    assert set(ood.SCORES) == {"msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"}
+    assert ood.hyperparameters("knn") == {"k": 50}
+    with pytest.raises(ValueError, match="unknown hyperparameters"):
+        score("msp", problem, dim=3)
+    with pytest.raises(ValueError, match="ViM dim must be in 1..9"):
+        score("vim", problem, dim=10)
+    with pytest.raises(ValueError, match="unknown OOD score 'odin'"):
+        ood.hyperparameters("odin")
