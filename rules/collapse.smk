@@ -11,7 +11,7 @@ rule collapse_metrics:
         epochs=lambda w: checkpoint_epochs(w.schedule),
         ood_sets=OOD_SETS,
     log:
-        f"results/logs/{RUN}/collapse.log",
+        f"results/logs/{RUN_ID}/collapse.log",
     conda:
         "../envs/analysis.yaml"
     script:

@@ -5,7 +5,8 @@ OOD_SETS = list(config["data"]["ood_sets"])
 SCORES = list(config["ood"]["scores"])
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
-RUN = "results/runs/{schedule}/seed{seed}"
+RUN_ID = "runs/{schedule}/seed{seed}"
+RUN = f"results/{RUN_ID}"
 FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
 
 

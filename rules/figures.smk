@@ -12,9 +12,9 @@ rule tsne:
         perplexity=config["figures"]["tsne"]["perplexity"],
         seed=lambda w: int(w.seed),
     log:
-        f"results/logs/{RUN}/tsne.log",
+        f"results/logs/{RUN_ID}/tsne.log",
     benchmark:
-        f"results/benchmarks/{RUN}/tsne.tsv"
+        f"results/benchmarks/{RUN_ID}/tsne.tsv"
     conda:
         "../envs/analysis.yaml"
     script:

@@ -11,7 +11,7 @@ rule ood_score:
         hyperparameters=lambda w: config["ood"]["scores"][w.method],
         ood_sets=OOD_SETS,
     log:
-        f"results/logs/{RUN}/ood_score_{{method}}.log",
+        f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
     conda:
         "../envs/analysis.yaml"
     script:
@@ -28,7 +28,7 @@ rule ood_metrics:
         methods=SCORES,
         ood_sets=OOD_SETS,
     log:
-        f"results/logs/{RUN}/ood_metrics.log",
+        f"results/logs/{RUN_ID}/ood_metrics.log",
     conda:
         "../envs/analysis.yaml"
     script:

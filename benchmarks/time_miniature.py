@@ -1,0 +1,49 @@
+"""Time the built-in miniature study from an empty results/ folder to the compiled PDF.
+
+Copies the workflow into a scratch folder (so the repository's results/ is left alone), runs
+`snakemake --cores all` there and prints the wall-clock time, the number of jobs and the slowest jobs
+(from the rules' benchmark files). Usage: python benchmarks/time_miniature.py [--cores N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "paper", "src"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cores", default="all")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nclab-bench-") as scratch:
+        workdir = Path(scratch)
+        for name in WORKFLOW_FILES:
+            (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, workdir / name)
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores], cwd=workdir,
+                                capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            sys.exit(f"workflow failed:\n{result.stderr[-3000:]}")
+        jobs = result.stderr.count("Finished jobid")
+        print(f"miniature study, empty results/ -> results/paper/paper.pdf: {elapsed:.1f} s wall-clock, "
+              f"{jobs} jobs, --cores {args.cores} ({os.cpu_count()} CPUs)")
+        timings = []
+        for tsv in (workdir / "results" / "benchmarks").rglob("*.tsv"):
+            seconds = float(tsv.read_text().splitlines()[1].split("\t")[0])
+            timings.append((seconds, tsv.relative_to(workdir / "results" / "benchmarks")))
+        for seconds, name in sorted(timings, reverse=True)[:5]:
+            print(f"  {seconds:7.1f} s  {name}")
+
+
+if __name__ == "__main__":
+    main()
