@@ -1,5 +1,8 @@
 # Helpers shared by the workflow modules (run layout, per-job parameters, code dependencies).
 
+from nclab.data import IMAGE_SIZES
+from nclab.models import feature_dim
+
 DATASET = config["data"]["dataset"]
 OOD_SETS = list(config["data"]["ood_sets"])
 SCORES = list(config["ood"]["scores"])

@@ -22,6 +22,7 @@ rule prepare_ood:
         "results/data/ood/{ood}.npz",
     params:
         spec=lambda w: config["data"]["ood_sets"][w.ood],
+        image_size=IMAGE_SIZES[DATASET],
         seed=config["data"]["split_seed"],
     input:
         code("data"),

@@ -21,7 +21,7 @@ rule tables_and_macros:
         settings=lambda w: {
             **{k: v for k, v in config["training"].items() if k != "seeds"},
             "width": config["model"]["width"],
-            "feature_dim": 8 * config["model"]["width"],
+            "feature_dim": feature_dim(config["model"]["arch"], config["model"]["width"]),
             "schedule_specs": config["schedules"],
             "ood_hyperparameters": config["ood"]["scores"],
         },

@@ -2,14 +2,8 @@
 
 from collections import defaultdict
 
-import pandas as pd
-
 from nclab import figures
-from nclab.io import atomic_path, load_npz, logged
-
-
-def tables(paths):
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+from nclab.io import atomic_path, load_npz, logged, read_tables
 
 
 def score_sets(paths, schedules, methods):
@@ -24,13 +18,13 @@ with logged(snakemake.log[0]):
     p = snakemake.params
     figures.apply_style(p.style)
     if p.kind == "training_curves":
-        fig = figures.training_curves(tables(snakemake.input.tables))
+        fig = figures.training_curves(read_tables(snakemake.input.tables))
     elif p.kind == "collapse_progression":
-        fig = figures.collapse_progression(tables(snakemake.input.tables))
+        fig = figures.collapse_progression(read_tables(snakemake.input.tables))
     elif p.kind == "ncc_agreement":
-        fig = figures.ncc_agreement(tables(snakemake.input.tables))
+        fig = figures.ncc_agreement(read_tables(snakemake.input.tables))
     elif p.kind == "nc5":
-        fig = figures.nc5_progression(tables(snakemake.input.tables), p.ood_sets)
+        fig = figures.nc5_progression(read_tables(snakemake.input.tables), p.ood_sets)
     elif p.kind == "roc":
         fig = figures.roc_curves(score_sets(snakemake.input.scores, p.schedules, p.methods), p.ood_sets)
     elif p.kind == "histograms":

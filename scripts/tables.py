@@ -1,19 +1,13 @@
 """Snakemake entry point: the paper's LaTeX tables and its macros file of numbers."""
 
-import pandas as pd
-
 from nclab import report
 from nclab.data import load_id
-from nclab.io import atomic_write_text, load_npz, logged
-
-
-def tables(paths):
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+from nclab.io import atomic_write_text, load_npz, logged, read_tables
 
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    history, collapse, ood = (tables(snakemake.input[k]) for k in ("histories", "collapse", "ood"))
+    history, collapse, ood = (read_tables(snakemake.input[k]) for k in ("histories", "collapse", "ood"))
     atomic_write_text(snakemake.output.ood_auroc, report.ood_auroc_table(ood, p.schedules, p.ood_sets))
     atomic_write_text(snakemake.output.ood_full, report.ood_full_table(ood, p.schedules, p.headline_ood))
     atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))

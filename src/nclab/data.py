@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 from nclab.io import atomic_savez, load_npz
 
 DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
+IMAGE_SIZES = {"digits": 8}  # side of the square images of each in-distribution dataset
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,13 @@ def load_dump(path: str | Path) -> dict[str, np.ndarray]:
     return dump
 
 
+def read_tables(paths: list[str]) -> "pd.DataFrame":
+    """Stack CSV tables with the same columns (one per run) into one."""
+    import pandas as pd
+
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
 @contextmanager
 def logged(log_path: str | Path) -> Iterator[None]:
     """Send a job's stdout and stderr (tracebacks included) to its log file, line-buffered for ``tail -f``."""
