@@ -2,6 +2,7 @@
 
 from nclab.data import IMAGE_SIZES
 from nclab.models import feature_dim
+from nclab.training import checkpoint_schedule
 
 DATASET = config["data"]["dataset"]
 OOD_SETS = list(config["data"]["ood_sets"])
@@ -20,7 +21,7 @@ def code(*modules):
 
 def checkpoint_epochs(schedule):
     spec = config["schedules"][schedule]
-    return sorted(set(spec["checkpoints"]) | {spec["epochs"]})
+    return checkpoint_schedule(spec["epochs"], spec["checkpoints"])
 
 
 def final_epoch(schedule):
