@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from nclab.scratch import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "paper", "src"]
 
 
 def main() -> None:
@@ -26,8 +26,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nclab-bench-") as scratch:
         workdir = Path(scratch)
-        for name in WORKFLOW_FILES:
-            (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, workdir / name)
+        copy_workflow(ROOT, workdir)
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores], cwd=workdir,
                                 capture_output=True, text=True)

@@ -1,6 +1,5 @@
 """The real workflow, end to end, on a tiny config in a temporary folder: artifacts, PDF, no-op rerun, lint."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,9 @@ import pytest
 import torch
 import yaml
 
+from nclab.scratch import copy_workflow
+
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "paper", "src"]
 SCORES = ["msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"]
 
 TINY = {
@@ -35,9 +35,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def workflow(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
-    for name in WORKFLOW_FILES:
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-        copy(ROOT / name, workdir / name)
+    copy_workflow(ROOT, workdir)
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]

@@ -100,7 +100,10 @@ def neco(train: Split, weight: np.ndarray, bias: np.ndarray, dim: int) -> Scorer
     return score
 
 
-def knn(train: Split, weight: np.ndarray, bias: np.ndarray, k: int = 50, chunk: int = 1024) -> Scorer:
+KNN_QUERY_CHUNK = 1024  # queries per distance block: bounds memory at CHUNK x N_train floats
+
+
+def knn(train: Split, weight: np.ndarray, bias: np.ndarray, k: int = 50) -> Scorer:
     """-||h^ - h^_(k)||, the distance to the k-th nearest normalised training feature (Sun et al., ICML 2022)."""
     bank = _unit(np.asarray(train.features, np.float32))
     if not 0 < k <= len(bank):
@@ -109,9 +112,10 @@ def knn(train: Split, weight: np.ndarray, bias: np.ndarray, k: int = 50, chunk: 
     def score(s: Split) -> np.ndarray:
         queries = _unit(np.asarray(s.features, np.float32))
         out = np.empty(len(queries))
-        for start in range(0, len(queries), chunk):
-            sq = np.clip(2.0 - 2.0 * queries[start : start + chunk] @ bank.T, 0.0, None)
-            out[start : start + chunk] = -np.sqrt(np.partition(sq, k - 1, axis=1)[:, k - 1])
+        for start in range(0, len(queries), KNN_QUERY_CHUNK):
+            block = slice(start, start + KNN_QUERY_CHUNK)
+            sq = np.clip(2.0 - 2.0 * queries[block] @ bank.T, 0.0, None)
+            out[block] = -np.sqrt(np.partition(sq, k - 1, axis=1)[:, k - 1])
         return out
 
     return score
@@ -134,7 +138,7 @@ def hyperparameters(method: str) -> dict[str, object]:
     if method not in SCORES:
         raise ValueError(f"unknown OOD score {method!r}; allowed: {sorted(SCORES)}")
     params = list(inspect.signature(SCORES[method]).parameters.values())[3:]
-    return {p.name: p.default for p in params if p.name != "chunk"}
+    return {p.name: p.default for p in params}
 
 
 def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, **hyper: object) -> Scorer:
