@@ -26,6 +26,7 @@ wildcard_constraints:
     epoch=r"\d+",
     method="|".join(SCORES),
     ood="|".join(OOD_SETS),
+    source="|".join(TORCHVISION_SETS),
 
 
 include: "rules/data.smk"

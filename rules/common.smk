@@ -1,17 +1,42 @@
 # Helpers shared by the workflow modules (run layout, per-job parameters, code dependencies).
 
-from nclab.data import IMAGE_SIZES
+import sys
+from pathlib import Path
+
+from nclab.data import FOLDER_OOD, IMAGE_SIZES, TORCHVISION_SETS, needs_root
 from nclab.models import feature_dim
 from nclab.training import checkpoint_schedule
 
 DATASET = config["data"]["dataset"]
-OOD_SETS = list(config["data"]["ood_sets"])
+
+
+def present_ood_sets():
+    """The configured OOD sets, less the optional folder sets whose folder is absent (with a warning)."""
+    present = []
+    for name in config["data"]["ood_sets"]:
+        folder = config["data"]["folders"].get(name)
+        if name in FOLDER_OOD and not Path(folder).is_dir():
+            print(f"nclab: optional OOD set {name!r} skipped: folder {folder} not found", file=sys.stderr)
+            continue
+        present.append(name)
+    return present
+
+
+OOD_SETS = present_ood_sets()
 SCORES = list(config["ood"]["scores"])
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
 RUN_ID = "runs/{schedule}/seed{seed}"
 RUN = f"results/{RUN_ID}"
 FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
+
+
+def raw_manifest(name):
+    """The fetch rule's manifest of ``name``'s verified raw files, for datasets read from the data root.
+
+    Marked ancient: pointing data.root at another verified copy re-runs the check, not the study.
+    """
+    return [ancient(f"results/data/raw/{name}.json")] if needs_root(name) else []
 
 
 def code(*modules):

@@ -1,18 +1,39 @@
-# Data preparation: datasets as compact uint8 arrays.
+# Data preparation: raw files fetched once (on the submit host), converted into compact uint8 arrays.
+
+
+rule fetch_raw:
+    output:
+        "results/data/raw/{source}.json",
+    localrule: True
+    params:
+        root=config["data"]["root"],
+        download=config["data"]["download"],
+    input:
+        code("data", "real_data", "torchvision_compat"),
+    log:
+        "results/logs/data/fetch_{source}.log",
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/fetch_raw.py"
 
 
 rule prepare_id:
     output:
         "results/data/{dataset}.npz",
     params:
-        test_fraction=config["data"]["test_fraction"],
-        split_seed=config["data"]["split_seed"],
+        split=lambda w: (
+            {"test_fraction": config["data"]["test_fraction"], "seed": config["data"]["split_seed"]}
+            if w.dataset == "digits"
+            else "official"
+        ),
     input:
-        code("data"),
+        raw=lambda w: raw_manifest(w.dataset),
+        code=code("data", "real_data", "torchvision_compat"),
     log:
         "results/logs/data/{dataset}.log",
     conda:
-        "../envs/analysis.yaml"
+        "../envs/torch.yaml"
     script:
         "../scripts/prepare_id.py"
 
@@ -21,14 +42,16 @@ rule prepare_ood:
     output:
         "results/data/ood/{ood}.npz",
     params:
-        spec=lambda w: config["data"]["ood_sets"][w.ood],
+        synthetic=lambda w: config["data"]["synthetic"].get(w.ood),
+        folder=lambda w: config["data"]["folders"].get(w.ood),
         image_size=IMAGE_SIZES[DATASET],
         seed=config["data"]["split_seed"],
     input:
-        code("data"),
+        raw=lambda w: raw_manifest(w.ood),
+        code=code("data", "real_data", "torchvision_compat"),
     log:
         "results/logs/data/ood_{ood}.log",
     conda:
-        "../envs/analysis.yaml"
+        "../envs/torch.yaml"
     script:
         "../scripts/prepare_ood.py"

@@ -19,6 +19,7 @@ for _schedule in SCHEDULES:
         params:
             model=config["model"],
             ood_sets=OOD_SETS,
+            device=config["training"]["device"],
         threads: 1
         log:
             f"results/logs/runs/{_schedule}/seed{{seed}}/features.log",

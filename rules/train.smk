@@ -19,6 +19,7 @@ for _schedule in SCHEDULES:
             schedule=_schedule,
             recipe=lambda w, schedule=_schedule: recipe(schedule, int(w.seed)),
             model=config["model"],
+            resume_dir=f"results/resume/runs/{_schedule}/seed{{seed}}",
         threads: 1
         log:
             f"results/logs/runs/{_schedule}/seed{{seed}}/train.log",

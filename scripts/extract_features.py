@@ -2,7 +2,7 @@
 
 import torch
 
-from nclab import data
+from nclab import data, training
 from nclab.features import extract, load_checkpoint
 from nclab.io import atomic_savez, logged
 from nclab.models import build_model
@@ -13,11 +13,11 @@ with logged(snakemake.log[0]):
     splits = {"train": train_set, "test": test_set}
     splits.update({name: data.load_ood(path) for name, path in zip(snakemake.params.ood_sets, snakemake.input.ood)})
     model = build_model(snakemake.params.model["arch"], num_classes, train_set.images.shape[1],
-                        snakemake.params.model["width"])
+                        snakemake.params.model["width"]).to(training.resolve_device(snakemake.params.device))
     for checkpoint_path, dump_path in zip(snakemake.input.checkpoints, snakemake.output.dumps):
         checkpoint = load_checkpoint(checkpoint_path)
         model.load_state_dict(checkpoint["state_dict"])
-        arrays = {"weight": model.fc.weight.detach().numpy().copy(), "bias": model.fc.bias.detach().numpy().copy()}
+        arrays = {"weight": model.fc.weight.detach().cpu().numpy().copy(), "bias": model.fc.bias.detach().cpu().numpy().copy()}
         for split, images in splits.items():
             features, logits = extract(model, images.images, checkpoint["mean"], checkpoint["std"])
             arrays.update({f"{split}_features": features, f"{split}_logits": logits, f"{split}_labels": images.labels})

@@ -1,9 +1,19 @@
 """Snakemake entry point: the in-distribution dataset as uint8 arrays."""
 
+import json
+
 from nclab import data
 from nclab.io import logged
 
 with logged(snakemake.log[0]):
-    train, test = data.digits_split(snakemake.params.test_fraction, snakemake.params.split_seed)
-    data.save_id(snakemake.output[0], train, test, num_classes=int(train.labels.max()) + 1)
-    print(f"{snakemake.wildcards.dataset}: {len(train.labels)} train, {len(test.labels)} test images")
+    name = snakemake.wildcards.dataset
+    if name == "digits":
+        train, test = data.digits_split(**snakemake.params.split)
+        num_classes = int(train.labels.max()) + 1
+    else:
+        from nclab import real_data
+
+        root = json.loads(open(snakemake.input.raw[0]).read())["root"]
+        train, test, num_classes = real_data.cifar_split(name, root)
+    data.save_id(snakemake.output[0], train, test, num_classes=num_classes)
+    print(f"{name}: {len(train.labels)} train, {len(test.labels)} test images, {num_classes} classes")

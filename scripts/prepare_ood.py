@@ -1,13 +1,20 @@
 """Snakemake entry point: one OOD set in the in-distribution images' format."""
 
+import json
+
 from nclab import data
 from nclab.io import logged
 
-BUILDERS = {"photos": data.photo_patches, "noise": data.uniform_noise}
+SYNTHETIC = {"photos": data.photo_patches, "noise": data.uniform_noise}
 
 with logged(snakemake.log[0]):
-    name = snakemake.wildcards.ood
-    images = BUILDERS[name](**snakemake.params.spec, image_size=snakemake.params.image_size,
-                            seed=snakemake.params.seed)
+    name, p = snakemake.wildcards.ood, snakemake.params
+    if name in SYNTHETIC:
+        images = SYNTHETIC[name](**p.synthetic, image_size=p.image_size, seed=p.seed)
+    else:
+        from nclab import real_data
+
+        root = json.loads(open(snakemake.input.raw[0]).read())["root"] if snakemake.input.raw else None
+        images = real_data.ood_set(name, root, folder=p.folder)
     data.save_ood(snakemake.output[0], images)
-    print(f"{name}: {len(images.images)} images")
+    print(f"{name}: {len(images.images)} images of shape {images.images.shape[1:]}")

@@ -1,7 +1,15 @@
-"""Snakemake entry point: train one run, saving checkpoints and the per-epoch history."""
+"""Snakemake entry point: train one run, saving checkpoints and the per-epoch history.
 
+Checkpoints and the resumable state are written to the run's resume folder (not a declared output, so
+Snakemake does not delete it before a restart) and moved onto the declared outputs only when training ends.
+"""
+
+import os
+import shutil
 import time
 from pathlib import Path
+
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS, set before CUDA starts
 
 import pandas as pd
 import torch
@@ -22,7 +30,14 @@ with logged(snakemake.log[0]):
     torch.manual_seed(seed)
     model = build_model(snakemake.params.model["arch"], num_classes, train_set.images.shape[1],
                         snakemake.params.model["width"])
-    paths = {int(Path(p).stem.removeprefix("epoch")): p for p in snakemake.output.checkpoints}
+    resume_dir = Path(snakemake.params.resume_dir)
+    resume = training.Resume(resume_dir / "state.pt", training.fingerprint(
+        snakemake.params.recipe, snakemake.params.model, files=[snakemake.input.data]))
+    outputs = {int(Path(p).stem.removeprefix("epoch")): Path(p) for p in snakemake.output.checkpoints}
+    staged = {epoch: resume_dir / "checkpoints" / path.name for epoch, path in outputs.items()}
+    device = training.resolve_device(recipe.device)
+    print(f"training on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+          f"{len(train_set.labels)} images, {recipe.epochs} epochs")
     start = time.perf_counter()
 
     def report(s: training.EpochStats) -> None:
@@ -31,8 +46,11 @@ with logged(snakemake.log[0]):
               f"({time.perf_counter() - start:.1f} s)")
 
     history = training.train(model, train_set, test_set, recipe, seed, checkpoints,
-                             on_checkpoint=lambda e, state: save_checkpoint(paths[e], e, state, mean, std),
-                             on_epoch=report)
+                             on_checkpoint=lambda e, state: save_checkpoint(staged[e], e, state, mean, std),
+                             on_epoch=report, resume=resume)
+    for epoch, path in outputs.items():
+        os.replace(staged[epoch], path)
     with atomic_path(snakemake.output.history) as tmp:
         rows = [{"schedule": snakemake.params.schedule, "seed": seed, **vars(s)} for s in history]
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")
+    shutil.rmtree(resume_dir)

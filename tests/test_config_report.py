@@ -22,7 +22,15 @@ def test_default_config_is_valid():
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda c: c["data"].update(dataset="imagenet"), r"data.dataset: 'imagenet' is not allowed; allowed: \['digits'\]"),
+    (lambda c: c["data"].update(dataset="imagenet"),
+     r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100'\]"),
+    (lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]), r"data.root: required by \['cifar100', 'svhn'\]"),
+    (lambda c: c["data"].update(ood_sets=["photos", "svhn"], root="raw"),
+     r"data.ood_sets: 'svhn' does not match the format of 'digits'; allowed: \['photos', 'noise'\]"),
+    (lambda c: c["data"].update(dataset="cifar10", root="raw", ood_sets=["cifar10", "tinyimagenet"]),
+     r"(?s)'cifar10' is the in-distribution dataset.*data.folders.tinyimagenet: required"),
+    (lambda c: c["data"].update(ood_sets=["photos", "places"]), r"data.ood_sets.1: 'places' is not allowed; allowed: \["),
+    (lambda c: c["training"].update(device="tpu"), r"training.device: 'tpu' is not allowed; allowed: \['auto', 'cpu', 'cuda'\]"),
     (lambda c: c["ood"]["scores"].update(odin={}), r"ood.scores: 'odin' is not allowed; allowed: \['msp'"),
     (lambda c: c["schedules"]["standard"].update(epochs=0), r"schedules.standard.epochs: 0 is less than the minimum"),
     (lambda c: c["schedules"]["standard"].update(epochs="ten"), r"schedules.standard.epochs: 'ten' is not of type 'integer'"),

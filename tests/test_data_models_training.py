@@ -90,13 +90,13 @@ def test_schedules_follow_the_seed_report():
     assert opt.param_groups[0]["lr"] == pytest.approx(0.05)  # half-way down the cosine
 
 
-def tiny_training(seed, **kw):
+def tiny_training(seed, epochs=2, resume=None, on_epoch=lambda stats: None, **kw):
     train, test = data.digits_split(0.25, seed=0)
     torch.manual_seed(seed)
     model = build_model("resnet18", 10, 1, 2)
     saved = {}
-    history = training.train(model, train, test, recipe(epochs=2, **kw), seed, [1, 2],
-                             on_checkpoint=lambda e, s: saved.__setitem__(e, s))
+    history = training.train(model, train, test, recipe(epochs=epochs, **kw), seed, [1, epochs],
+                             on_checkpoint=lambda e, s: saved.__setitem__(e, s), on_epoch=on_epoch, resume=resume)
     return history, saved
 
 
@@ -115,9 +115,37 @@ def test_training_is_deterministic_and_checkpoints_round_trip(tmp_path):
         load_checkpoint(path)
 
 
-def test_divergence_stops_training():
-    with pytest.raises(training.DivergenceError, match="diverged"):
-        tiny_training(seed=0, lr=1e30)
+def test_divergence_stops_training_before_any_checkpoint(tmp_path):
+    resume = training.Resume(tmp_path / "state.pt", "f")
+    train, test = data.digits_split(0.25, seed=0)
+    saved = {}
+    with pytest.raises(training.DivergenceError, match="diverged at epoch 1"):
+        training.train(build_model("resnet18", 10, 1, 2), train, test, recipe(epochs=2, lr=1e30), 0, [1, 2],
+                       on_checkpoint=lambda e, s: saved.__setitem__(e, s), resume=resume)
+    assert not saved and not resume.path.exists()
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resumed_training_ends_with_the_same_weights(tmp_path):
+    """Stopped after epoch 2 of 4 and restarted: same history and bit-identical weights on CPU."""
+    torch.use_deterministic_algorithms(True)
+    kw = dict(scheduler="multistep", milestones=(0.5,), flip=True)
+    history, saved = tiny_training(seed=5, epochs=4, **kw)
+
+    def kill_at_3(stats):
+        if stats.epoch == 3:
+            raise Killed
+    resume = training.Resume(tmp_path / "state.pt", "recipe-a")
+    with pytest.raises(Killed):
+        tiny_training(seed=5, epochs=4, resume=resume, on_epoch=kill_at_3, **kw)
+    assert len(resume.load()["history"]) == 2
+    assert training.Resume(resume.path, "recipe-b").load() is None  # a state of another recipe is ignored
+    resumed, saved_resumed = tiny_training(seed=5, epochs=4, resume=resume, **kw)
+    assert [vars(h) for h in resumed] == [vars(h) for h in history]
+    assert all(torch.equal(saved[4][k], saved_resumed[4][k]) for k in saved[4])
 
 
 def test_checkpoint_schedule():

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCORES = ["msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"]
 
 TINY = {
-    "data": {"ood_sets": {"photos": {"count": 60, "patch_size": 32}, "noise": {"count": 60}}},
+    "data": {"synthetic": {"photos": {"count": 60, "patch_size": 32}, "noise": {"count": 60}}},
     "model": {"width": 4},
     "schedules": {
         "standard": {"scheduler": "cosine", "epochs": 3, "checkpoints": [1, 2]},

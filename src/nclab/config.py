@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from nclab import models, ood
+from nclab import data, models, ood
 
 
 class ConfigError(ValueError):
@@ -42,8 +42,28 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
     return errors
 
 
+def data_errors(spec: dict) -> list[str]:
+    """The in-distribution set, the OOD sets and what they need (data root, folders, a common format)."""
+    errors, dataset = [], spec["dataset"]
+    needing_root = [name for name in [dataset, *spec["ood_sets"]] if data.needs_root(name)]
+    if needing_root and not spec["root"]:
+        errors.append(f"data.root: required by {needing_root} (the folder holding, or receiving, their raw files)")
+    for name in spec["ood_sets"]:
+        if name == dataset:
+            errors.append(f"data.ood_sets: {name!r} is the in-distribution dataset")
+        elif data.image_format(name) != data.image_format(dataset):
+            allowed = [n for n in (*data.SYNTHETIC_OOD, *data.TORCHVISION_SETS, *data.FOLDER_OOD)
+                       if data.image_format(n) == data.image_format(dataset) and n != dataset]
+            errors.append(f"data.ood_sets: {name!r} does not match the format of {dataset!r}; allowed: {allowed}")
+        if name in data.SYNTHETIC_OOD and name not in spec["synthetic"]:
+            errors.append(f"data.synthetic.{name}: required by data.ood_sets")
+        if name in data.FOLDER_OOD and name not in spec["folders"]:
+            errors.append(f"data.folders.{name}: required by data.ood_sets (a local folder of images)")
+    return errors
+
+
 def semantic_errors(config: dict) -> list[str]:
-    errors = []
+    errors = data_errors(config["data"])
     for name, schedule in config["schedules"].items():
         bad = [e for e in schedule["checkpoints"] if e > schedule["epochs"]]
         if bad:

@@ -1,8 +1,9 @@
-"""Datasets as compact uint8 arrays (N, C, H, W) with integer labels.
+"""Datasets as compact uint8 arrays (N, C, H, W) with integer labels, and the names of every dataset.
 
 The miniature study uses scikit-learn's bundled data, which needs no download:
 in-distribution = the 8x8 handwritten digits; far-OOD = patches cut from the bundled photographs and
 converted to the digits' format (grayscale, 8x8, 17 intensity levels); a uniform-noise set as a sanity check.
+The paper-scale datasets (CIFAR and the OOD suite, 32x32 RGB) are read by :mod:`nclab.real_data`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,22 @@ from sklearn.model_selection import train_test_split
 from nclab.io import atomic_savez, load_npz
 
 DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
-IMAGE_SIZES = {"digits": 8}  # side of the square images of each in-distribution dataset
+IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32}  # side of each in-distribution dataset's images
+CIFAR = ("cifar10", "cifar100")
+SYNTHETIC_OOD = ("photos", "noise")  # built in the digits' format from bundled data
+TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched into the data root by torchvision
+FOLDER_OOD = ("tinyimagenet", "places365")  # optional, read from a local image folder when present
+NEAR_OOD = ("cifar10", "cifar100", "tinyimagenet")  # OpenOOD v1.5's near-OOD sets; the others are far-OOD
+
+
+def needs_root(name: str) -> bool:
+    """Whether a dataset is read from raw files under the data root."""
+    return name in TORCHVISION_SETS
+
+
+def image_format(name: str) -> str:
+    """The image format of a dataset: 'digits' (8x8 grayscale) or 'rgb32' (32x32 RGB)."""
+    return "digits" if name == "digits" or name in SYNTHETIC_OOD else "rgb32"
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,17 @@ def load_checkpoint(path: str | Path) -> dict:
 @torch.no_grad()
 def extract(model: nn.Module, images: np.ndarray, mean: torch.Tensor, std: torch.Tensor,
             batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features h and logits z of uint8 images, network in eval mode, no augmentation."""
+    """Penultimate features h and logits z of uint8 images in fp32, network in eval mode, no augmentation.
+
+    Runs on the device that holds ``model``; the arrays come back to the CPU.
+    """
     model.eval()
+    device = next(model.parameters()).device
+    mean, std = mean.to(device), std.to(device)
     features, logits = [], []
     for start in range(0, len(images), batch_size):
-        x = normalise(torch.from_numpy(images[start : start + batch_size]), mean, std)
+        x = normalise(torch.from_numpy(images[start : start + batch_size]).to(device), mean, std)
         h = model.features(x)
-        features.append(h.numpy())
-        logits.append(model.fc(h).numpy())
+        features.append(h.cpu().numpy())
+        logits.append(model.fc(h).cpu().numpy())
     return np.concatenate(features), np.concatenate(logits)
-

@@ -1,0 +1,180 @@
+"""Paper-scale loaders on small files written in each dataset's real on-disk format.
+
+Nothing can be downloaded here, so each test writes a few images the way the official archives store them
+(CIFAR pickles, SVHN .mat, MNIST IDX, DTD jpg folders + label lists) and points torchvision's checksums at
+those files, so the real parsing and verification code runs.
+"""
+
+import hashlib
+import pickle
+import struct
+
+import numpy as np
+import pytest
+import scipy.io
+from PIL import Image
+
+from nclab import real_data
+from nclab.real_data import tv
+
+
+def md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def write_cifar(root, name, monkeypatch, n_per_file=6, num_classes=10, seed=0):
+    """Pickled batches as in cifar-{10,100}-python.tar.gz; returns (train images NHWC, labels, test, labels)."""
+    rng = np.random.default_rng(seed)
+    cls = real_data._CLASSES[name]
+    folder = root / cls.base_folder
+    folder.mkdir(parents=True)
+    label_key = "labels" if name == "cifar10" else "fine_labels"
+    written = {}
+    for file_name, _ in cls.train_list + cls.test_list:
+        data = rng.integers(0, 256, size=(n_per_file, 3072), dtype=np.uint8)
+        labels = rng.integers(0, num_classes, size=n_per_file).tolist()
+        with open(folder / file_name, "wb") as f:
+            pickle.dump({"data": data, label_key: labels}, f, protocol=2)
+        written[file_name] = (data, labels)
+    with open(folder / cls.meta["filename"], "wb") as f:
+        pickle.dump({cls.meta["key"]: [f"class{i}" for i in range(num_classes)]}, f, protocol=2)
+    monkeypatch.setattr(cls, "train_list", [[f, md5(folder / f)] for f, _ in cls.train_list])
+    monkeypatch.setattr(cls, "test_list", [[f, md5(folder / f)] for f, _ in cls.test_list])
+    monkeypatch.setattr(cls, "meta", {**cls.meta, "md5": md5(folder / cls.meta["filename"])})
+    return written
+
+
+def write_svhn(root, monkeypatch, n=7):
+    x = np.random.default_rng(1).integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
+    scipy.io.savemat(root / "test_32x32.mat", {"X": x, "y": np.arange(1, n + 1).reshape(n, 1) % 10 + 1})
+    split = tv.datasets.SVHN.split_list
+    monkeypatch.setattr(tv.datasets.SVHN, "split_list",
+                        {**split, "test": [split["test"][0], "test_32x32.mat", md5(root / "test_32x32.mat")]})
+    return x
+
+
+def write_idx(path, array):
+    magic = {3: 0x0803, 1: 0x0801}[array.ndim]
+    path.write_bytes(struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes())
+
+
+def write_mnist(root, n=5):
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    images = {p: rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) for p in ("train", "t10k")}
+    for prefix, x in images.items():
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
+    return images["t10k"]
+
+
+def write_dtd(root):
+    data = root / "dtd" / "dtd"
+    rng = np.random.default_rng(3)
+    names = {"train": ["banded/banded_0001.jpg", "woven/woven_0002.jpg"], "val": ["banded/banded_0003.jpg"],
+             "test": ["woven/woven_0004.jpg"]}
+    (data / "labels").mkdir(parents=True)
+    for split, files in names.items():
+        (data / "labels" / f"{split}1.txt").write_text("".join(f + "\n" for f in files))
+        for i, f in enumerate(files):
+            (data / "images" / f).parent.mkdir(parents=True, exist_ok=True)
+            size = (40 + 10 * i, 64)  # (width, height): not square, larger than 32
+            Image.fromarray(rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)).save(data / "images" / f)
+    return sum(len(f) for f in names.values())
+
+
+@pytest.mark.parametrize("name,num_classes", [("cifar10", 10), ("cifar100", 100)])
+def test_cifar_split_reads_the_pickled_batches(tmp_path, monkeypatch, name, num_classes):
+    written = write_cifar(tmp_path, name, monkeypatch, num_classes=num_classes)
+    train, test, classes = real_data.cifar_split(name, tmp_path)
+    assert classes == num_classes
+    cls = real_data._CLASSES[name]
+    first_file, _ = cls.train_list[0]
+    data, labels = written[first_file]
+    np.testing.assert_array_equal(train.images[: len(labels)], data.reshape(-1, 3, 32, 32))
+    np.testing.assert_array_equal(train.labels[: len(labels)], labels)
+    assert train.images.dtype == np.uint8 and train.images.shape[1:] == (3, 32, 32)
+    assert len(train.labels) == 6 * len(cls.train_list) and len(test.labels) == 6 * len(cls.test_list)
+    assert real_data.fetch(name, tmp_path, download=False)  # verification passes, nothing downloaded
+    np.testing.assert_array_equal(real_data.ood_set(name, tmp_path).images, test.images)
+
+
+def test_cifar_corrupt_and_missing_files_are_named(tmp_path, monkeypatch):
+    write_cifar(tmp_path, "cifar10", monkeypatch)
+    batch = tmp_path / "cifar-10-batches-py" / "data_batch_3"
+    batch.write_bytes(batch.read_bytes()[:100])  # truncated
+    with pytest.raises(ValueError, match="corrupt raw file .*data_batch_3"):
+        real_data.cifar_split("cifar10", tmp_path)
+    batch.unlink()
+    with pytest.raises(FileNotFoundError, match="missing raw file .*data_batch_3"):
+        real_data.fetch("cifar10", tmp_path, download=False)
+
+
+def test_svhn_reads_the_mat_file(tmp_path, monkeypatch):
+    x = write_svhn(tmp_path, monkeypatch)
+    images = real_data.ood_set("svhn", tmp_path)
+    np.testing.assert_array_equal(images.images, x.transpose(3, 2, 0, 1))
+    assert (images.labels == -1).all()
+
+
+def test_svhn_unreadable_file_is_named(tmp_path, monkeypatch):
+    write_svhn(tmp_path, monkeypatch)
+    path = tmp_path / "test_32x32.mat"
+    path.write_bytes(b"not a mat file")
+    split = tv.datasets.SVHN.split_list
+    monkeypatch.setattr(tv.datasets.SVHN, "split_list", {**split, "test": [*split["test"][:2], md5(path)]})
+    with pytest.raises(ValueError, match="test_32x32.mat"):
+        real_data.ood_set("svhn", tmp_path)
+
+
+def test_mnist_is_read_from_idx_files_and_resized_to_rgb32(tmp_path):
+    x = write_mnist(tmp_path)
+    images = real_data.ood_set("mnist", tmp_path).images
+    assert images.shape == (5, 3, 32, 32) and images.dtype == np.uint8
+    assert (images[:, 0] == images[:, 1]).all() and (images[:, 1] == images[:, 2]).all()  # grey -> RGB
+    # upsampling 28 -> 32 bilinearly keeps the mean intensity within rounding
+    np.testing.assert_allclose(images[:, 0].mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=3)
+
+
+def test_mnist_truncated_file_is_named(tmp_path):
+    write_mnist(tmp_path)
+    path = tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte"):
+        real_data.ood_set("mnist", tmp_path)
+
+
+def test_textures_reads_every_dtd_split_and_centre_crops(tmp_path):
+    count = write_dtd(tmp_path)
+    images = real_data.ood_set("textures", tmp_path).images
+    assert images.shape == (count, 3, 32, 32)
+    broken = tmp_path / "dtd" / "dtd" / "images" / "woven" / "woven_0004.jpg"
+    broken.write_bytes(b"\xff\xd8 truncated")
+    with pytest.raises(ValueError, match="woven_0004.jpg"):
+        real_data.ood_set("textures", tmp_path)
+
+
+def test_resize_center_crop_matches_the_documented_transform():
+    """Shorter side to 32 then a centre crop: a constant image stays constant, a 64x32 stripe is cropped."""
+    import torch
+
+    constant = torch.full((1, 3, 50, 70), 77, dtype=torch.uint8)
+    assert (real_data.resize_center_crop(constant) == 77).all()
+    wide = torch.zeros((1, 1, 32, 96), dtype=torch.uint8)
+    wide[..., 32:64] = 255  # the middle third survives the crop, the black sides do not
+    assert (real_data.resize_center_crop(wide) == 255).all()
+
+
+def test_image_folder_is_sorted_recursive_and_names_bad_files(tmp_path):
+    for i, sub in enumerate(["b", "a", "a/deeper"]):
+        (tmp_path / sub).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((40, 40, 3), 10 * i, dtype=np.uint8)).save(tmp_path / sub / f"img{i}.png")
+    (tmp_path / "notes.txt").write_text("ignored")
+    images = real_data.ood_set("tinyimagenet", None, folder=tmp_path).images
+    assert images[:, 0, 0, 0].tolist() == [20, 10, 0]  # a/deeper/img2, a/img1, b/img0
+    with pytest.raises(FileNotFoundError, match="missing_folder"):
+        real_data.image_folder(tmp_path / "missing_folder")
+    (tmp_path / "b" / "img0.png").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="img0.png"):
+        real_data.image_folder(tmp_path)
