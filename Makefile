@@ -15,5 +15,7 @@ test: setup  ## the whole test suite (.ci/run calls this)
 lint: setup
 	snakemake --lint
 
-benchmark: setup  ## time the miniature from an empty results/ (prints the figures)
+benchmark: setup  ## print the measured figures: miniature wall time, training throughput, metrics at CIFAR scale
 	python benchmarks/time_miniature.py
+	python benchmarks/train_throughput.py
+	python benchmarks/metrics_scale.py

@@ -13,8 +13,10 @@ rule tables_and_macros:
         ood_auroc="results/report/tables/ood_auroc.tex",
         ood_full="results/report/tables/ood_full.tex",
         collapse="results/report/tables/collapse.tex",
+        ood_sets="results/report/tables/ood_sets.tex",
         macros="results/report/macros.tex",
     params:
+        dataset=DATASET,
         schedules=SCHEDULES,
         ood_sets=OOD_SETS,
         headline_ood=config["paper"]["headline_ood"],

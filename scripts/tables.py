@@ -13,7 +13,8 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
-    settings = {**p.settings, "num_classes": num_classes, "train_size": len(train.labels),
+    atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes))
+    settings = {**p.settings, "dataset": p.dataset, "num_classes": num_classes, "train_size": len(train.labels),
                 "test_size": len(test.labels), "ood_sizes": ood_sizes, "headline_ood": p.headline_ood,
                 "schedules": p.schedules}
     macros = report.paper_macros(history, collapse, ood, settings)

@@ -25,6 +25,21 @@ def apply_style(style: Mapping[str, float]) -> None:
     })
 
 
+MAX_COLUMNS = 3  # panels per row: wider grids become unreadable at the paper's text width
+
+
+def _panel_grid(count: int, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
+    """``count`` panels wrapped into rows of at most MAX_COLUMNS; unused cells are hidden."""
+    columns = min(count, MAX_COLUMNS)
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.25 * columns, height * rows), constrained_layout=True,
+                             squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[count:]:
+        ax.set_visible(False)
+    return fig, flat[:count]
+
+
 def _seed_mean(table: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
     return table.groupby(by)[column].agg(["mean", "std", "count"]).reset_index()
 
@@ -93,30 +108,27 @@ def ncc_agreement(collapse: pd.DataFrame) -> plt.Figure:
 
 def nc5_progression(collapse: pd.DataFrame, ood_sets: list[str]) -> plt.Figure:
     """NC5 per OOD set: uncentred (NECO reference code, solid) and centred by mu_G (dashed)."""
-    fig, axes = plt.subplots(1, len(ood_sets), figsize=(3.25 * len(ood_sets), 2.4), constrained_layout=True,
-                             squeeze=False)
-    for ax, ood in zip(axes[0], ood_sets):
+    fig, axes = _panel_grid(len(ood_sets), 2.4)
+    for ax, ood in zip(axes, ood_sets):
         for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
             _line_with_band(ax, runs, f"nc5_{ood}", f"{schedule}", color=f"C{i}")
             _line_with_band(ax, runs, f"nc5_centred_{ood}", f"{schedule} (centred)", color=f"C{i}", linestyle="--")
         ax.set(title=f"NC5, OOD = {ood}", xlabel="epoch", ylabel=r"mean $|\cos(\mu_c, \mu_{OOD})|$")
-    axes[0, 0].legend()
+    axes[0].legend()
     return fig
 
 
 def roc_curves(scores: Mapping[str, ScoreSets], ood_sets: list[str]) -> plt.Figure:
-    """ROC of every method; rows: schedules, columns: OOD sets."""
-    schedules = list(scores)
-    fig, axes = plt.subplots(len(schedules), len(ood_sets), figsize=(3.25 * len(ood_sets), 2.6 * len(schedules)),
-                             constrained_layout=True, squeeze=False)
-    for row, schedule in zip(axes, schedules):
-        for ax, ood in zip(row, ood_sets):
-            for method, sets in scores[schedule].items():
-                fpr, tpr = roc_curve(sets["test"], sets[ood])
-                ax.plot(fpr, tpr, label=f"{LABELS[method]} ({auroc(sets['test'], sets[ood]):.3f})")
-            ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.6)
-            ax.set(title=f"{schedule}: ID test vs {ood}", xlabel="FPR (OOD kept)", ylabel="TPR (ID kept)")
-            ax.legend(loc="lower right", fontsize="small")
+    """ROC of every method, one panel per schedule and OOD set (schedule by schedule)."""
+    panels = [(schedule, ood) for schedule in scores for ood in ood_sets]
+    fig, axes = _panel_grid(len(panels), 2.6)
+    for ax, (schedule, ood) in zip(axes, panels):
+        for method, sets in scores[schedule].items():
+            fpr, tpr = roc_curve(sets["test"], sets[ood])
+            ax.plot(fpr, tpr, label=f"{LABELS[method]} ({auroc(sets['test'], sets[ood]):.3f})")
+        ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.6)
+        ax.set(title=f"{schedule}: ID test vs {ood}", xlabel="FPR (OOD kept)", ylabel="TPR (ID kept)")
+        ax.legend(loc="lower right", fontsize="small")
     return fig
 
 

@@ -1,0 +1,81 @@
+"""Time and peak memory of everything computed from one checkpoint's features, at CIFAR-100 scale.
+
+Synthetic features of the real shapes (50,000 x 512 train, 10,000 test, 26,032 SVHN; 100 classes;
+non-negative like post-ReLU features, clustered by class) go through exactly what the workflow's jobs run:
+all NC metrics (collapse_metrics), every OOD score of the registry fitted on train and applied to test and
+SVHN, and the four OOD metrics. Prints the seconds per stage, the total and the peak resident memory.
+Target (issue 3): under 60 s and 4 GB on 2 CPU cores.
+
+Usage: python benchmarks/metrics_scale.py [--threads 2] [--train 50000] [--dim 512] [--classes 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--train", type=int, default=50_000)
+    parser.add_argument("--test", type=int, default=10_000)
+    parser.add_argument("--ood", type=int, default=26_032)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--classes", type=int, default=100)
+    args = parser.parse_args()
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)  # before numpy loads its BLAS
+
+    import numpy as np
+
+    from nclab.collapse import collapse_metrics
+    from nclab.ood import SCORES, Split, fit_score
+    from nclab.ood_metrics import METRICS
+
+    rng = np.random.default_rng(0)
+    means = rng.gamma(2.0, 0.5, size=(args.classes, args.dim)).astype(np.float32)
+    weight = (means - means.mean(0)).astype(np.float32)
+    bias = np.zeros(args.classes, np.float32)
+
+    def split(n: int, ood: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        labels = rng.integers(0, args.classes, n)
+        centre = means.mean(0) if ood else means[labels]
+        features = np.maximum(centre + rng.normal(0, 0.6, (n, args.dim)).astype(np.float32), 0)
+        return features, features @ weight.T + bias, (np.full(n, -1) if ood else labels)
+
+    dump = {"weight": weight, "bias": bias}
+    for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
+        dump[f"{name}_features"], dump[f"{name}_logits"], dump[f"{name}_labels"] = split(n, ood)
+    print(f"features: train {dump['train_features'].shape}, test {dump['test_features'].shape}, "
+          f"svhn {dump['svhn_features'].shape}, {args.classes} classes, {args.threads} threads")
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    metrics = collapse_metrics(dump, args.classes, ["svhn"])
+    timings["NC1-NC5 metrics"] = time.perf_counter() - start
+    train = Split(dump["train_features"], dump["train_logits"], dump["train_labels"])
+    hyper = {"vim": {"dim": args.dim // 2}, "neco": {"dim": args.classes - 1}, "knn": {"k": 50}}
+    scores = {}
+    for method in SCORES:
+        start = time.perf_counter()
+        scorer = fit_score(method, train, weight, bias, **hyper.get(method, {}))
+        scores[method] = {s: scorer(Split(dump[f"{s}_features"], dump[f"{s}_logits"])) for s in ("test", "svhn")}
+        timings[f"score {method}"] = time.perf_counter() - start
+    start = time.perf_counter()
+    table = {m: {name: fn(s["test"], s["svhn"]) for name, fn in METRICS.items()} for m, s in scores.items()}
+    timings["OOD metrics"] = time.perf_counter() - start
+
+    for stage, seconds in timings.items():
+        print(f"{stage:<22} {seconds:7.2f} s")
+    total = sum(timings.values())
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"{'total':<22} {total:7.2f} s   (target < 60 s)")
+    print(f"{'peak RSS':<22} {peak_gb:7.2f} GB  (target < 4 GB; includes the synthetic features)")
+    print(f"sanity: NC1 {metrics['nc1']:.3g}, AUROC energy {table['energy']['auroc']:.3f}, knn {table['knn']['auroc']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

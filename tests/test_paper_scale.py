@@ -1,0 +1,121 @@
+"""Paper-scale paths that run here: every preset's full DAG, and training killed and resumed for real."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from nclab.scratch import copy_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESETS = sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))
+
+
+def test_presets_exist():
+    assert {"cifar100-ood", "cifar10-ood"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_preset_dry_run_builds_the_full_dag_in_under_10_s(tmp_path, preset):
+    copy_workflow(ROOT, tmp_path)
+    config = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())
+    (tmp_path / config["data"]["folders"]["tinyimagenet"]).mkdir(parents=True)  # one optional set present
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", f"presets/{preset}.yaml"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout + result.stderr
+    runs = len(config["training"]["seeds"]) * len(config["schedules"])
+    present_ood = [s for s in config["data"]["ood_sets"] if s != "places365"]
+    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    assert counts["train_extended"] == counts["train_standard"] == len(config["training"]["seeds"])
+    assert counts["collapse_metrics"] == runs
+    assert counts["ood_score"] == runs * len(config["ood"]["scores"])
+    assert counts["prepare_ood"] == len(present_ood)
+    assert counts["fetch_raw"] == 5  # both CIFARs, SVHN, MNIST, DTD: downloaded once, on the submit host
+    assert "optional OOD set 'places365' skipped" in out
+    assert elapsed < 10, f"dry run took {elapsed:.1f} s"
+
+
+RESUME_CONFIG = {
+    "schedules": {
+        "standard": {"scheduler": "cosine", "epochs": 2, "checkpoints": [1]},
+        "extended": {"scheduler": "multistep", "epochs": 30, "milestones": [0.5], "checkpoints": [5, 20]},
+    },
+}
+TARGET = "results/runs/extended/seed0/history.csv"
+RUN = "results/runs/extended/seed0"
+
+
+def train_only(workdir: Path, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", "--configfile",
+                             "resume.yaml"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            **popen)
+
+
+def setup(workdir: Path) -> Path:
+    workdir.mkdir()
+    copy_workflow(ROOT, workdir)
+    (workdir / "resume.yaml").write_text(yaml.safe_dump(RESUME_CONFIG))
+    return workdir
+
+
+def saved_epochs(workdir: Path) -> int:
+    state = workdir / "results/resume/runs/extended/seed0/state.pt"
+    try:
+        return len(torch.load(state, weights_only=True)["history"])
+    except (FileNotFoundError, RuntimeError, EOFError):
+        return 0
+
+
+def training_processes(workdir: Path) -> list[int]:
+    """PIDs of the training scripts running in ``workdir``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and b"train.py" in (proc / "cmdline").read_bytes()
+                    and Path(os.readlink(proc / "cwd")) == workdir):
+                pids.append(int(proc.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    return pids
+
+
+def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
+    """The job is SIGKILLed as a cluster preemption or the OOM killer would; the same command then resumes it."""
+    reference = setup(tmp_path / "reference")
+    done = train_only(reference)
+    killed = setup(tmp_path / "killed")
+    run = train_only(killed)
+    deadline = time.time() + 300
+    while saved_epochs(killed) < 8:
+        assert run.poll() is None and time.time() < deadline, run.stdout.read()
+        time.sleep(0.2)
+    pids = training_processes(killed)
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    assert run.wait(timeout=60) != 0
+    assert not (killed / RUN / "checkpoints" / "epoch5.pt").exists()  # outputs appear only when training ends
+    assert not (killed / TARGET).exists()
+    assert done.wait(timeout=600) == 0, done.stdout.read()
+
+    restarted = train_only(killed)  # the same command again
+    assert restarted.wait(timeout=600) == 0, restarted.stdout.read()
+    log = (killed / "results/logs/runs/extended/seed0/train.log").read_text()
+    assert "resuming after epoch" in log
+    assert not (killed / "results/resume/runs/extended/seed0").exists()  # state removed once finished
+    pd.testing.assert_frame_equal(pd.read_csv(killed / TARGET), pd.read_csv(reference / TARGET))
+    for epoch in (5, 20, 30):
+        ours, theirs = (torch.load(w / RUN / "checkpoints" / f"epoch{epoch}.pt", weights_only=True)["state_dict"]
+                        for w in (killed, reference))
+        assert all(torch.equal(ours[k], theirs[k]) for k in theirs), f"epoch {epoch} differs"
