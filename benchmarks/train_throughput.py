@@ -70,23 +70,20 @@ def main() -> None:
         if gpu:
             torch.cuda.synchronize()
 
-    # fast loop: one call of train_epoch over the warm-up images, one over the timed ones
-    model, optimizer = model_and_optimizer(training.memory_format(device))
-    forward = torch.compile(model) if args.compile else model
+    # fast loop: train_epoch over device-resident uint8 images, one block of batches per call
+    fast_model, fast_optimizer = model_and_optimizer(training.memory_format(device))
+    forward = torch.compile(fast_model) if args.compile else fast_model
     dtype = training.autocast_dtype(args.precision, device)
     x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(labels).to(device)
     m, s = (torch.tensor(v, device=device) for v in (mean, std))
     generator = torch.Generator().manual_seed(0)
-    split = warmup * args.batch_size
-    training.train_epoch(forward, optimizer, x[:split], y[:split], m, s, recipe, generator, dtype)
-    sync()
-    start = time.perf_counter()
-    training.train_epoch(forward, optimizer, x[split:], y[split:], m, s, recipe, generator, dtype)
-    sync()
-    fast = batches * args.batch_size / (time.perf_counter() - start)
 
-    # reference loop: DataLoader + per-image transforms, fp32
+    def fast_block(first: int, count: int) -> None:
+        block = slice(first * args.batch_size, (first + count) * args.batch_size)
+        training.train_epoch(forward, fast_optimizer, x[block], y[block], m, s, recipe, generator, dtype)
+
+    # reference loop: DataLoader + per-image transforms, fp32, default memory layout
     transform = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(),
                             v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
@@ -100,20 +97,33 @@ def main() -> None:
     workers = min(4, os.cpu_count() or 1) if gpu else 0  # on CPU, workers would compete with the model
     loader = torch.utils.data.DataLoader(Images(), batch_size=args.batch_size, shuffle=True, num_workers=workers,
                                          pin_memory=gpu, drop_last=True)
-    model, optimizer = model_and_optimizer(torch.contiguous_format)
-    model.train()
-    for step, (xb, yb) in enumerate(loader):
-        if step == warmup:
+    batches_out = iter(loader)
+    ref_model, ref_optimizer = model_and_optimizer(torch.contiguous_format)
+    ref_model.train()
+
+    def reference_block(first: int, count: int) -> None:
+        for _ in range(count):
+            xb, yb = next(batches_out)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
+            loss = torch.nn.functional.cross_entropy(ref_model(xb), yb)
+            ref_optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            ref_optimizer.step()
+            loss.item()
+
+    # warm both up, then time them in alternating halves so that drift and warm-up order favour neither
+    fast_block(0, warmup)
+    reference_block(0, warmup)
+    elapsed = {"fast": 0.0, "reference": 0.0}
+    half = batches // 2
+    for first, count in ((warmup, half), (warmup + half, batches - half)):
+        for name, block in (("fast", fast_block), ("reference", reference_block)):
             sync()
             start = time.perf_counter()
-        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss.item()
-    sync()
-    reference = batches * args.batch_size / (time.perf_counter() - start)
+            block(first, count)
+            sync()
+            elapsed[name] += time.perf_counter() - start
+    fast, reference = (batches * args.batch_size / elapsed[k] for k in ("fast", "reference"))
 
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {args.threads} threads"
     precision = "bf16 autocast" if dtype is not None else "fp32"

@@ -4,8 +4,7 @@ import sys
 from pathlib import Path
 
 from nclab.data import FOLDER_OOD, IMAGE_SIZES, TORCHVISION_SETS, needs_root
-from nclab.models import feature_dim
-from nclab.training import checkpoint_schedule
+from nclab.plan import checkpoint_schedule, feature_dim
 
 DATASET = config["data"]["dataset"]
 

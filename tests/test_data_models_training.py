@@ -7,7 +7,8 @@ import torch
 from nclab import data, training
 from nclab.features import load_checkpoint, save_checkpoint
 from nclab.io import load_npz
-from nclab.models import build_model, feature_dim
+from nclab.models import ARCHITECTURES, build_model
+from nclab.plan import FEATURES_PER_WIDTH, checkpoint_schedule, feature_dim
 
 
 def test_digits_split_is_stratified_deterministic_and_disjoint():
@@ -51,6 +52,7 @@ def test_cifar_resnet18_shapes():
     stem = model.stem[0]
     assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and isinstance(model.stem[3], torch.nn.Identity)
     assert feature_dim("resnet18", 64) == 512
+    assert set(FEATURES_PER_WIDTH) == set(ARCHITECTURES)
     assert (model.features(x) >= 0).all()  # pooled after the last ReLU
 
 
@@ -149,6 +151,16 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path):
 
 
 def test_checkpoint_schedule():
-    assert training.checkpoint_schedule(10, [5, 2, 5]) == [2, 5, 10]
+    assert checkpoint_schedule(10, [5, 2, 5]) == [2, 5, 10]
     with pytest.raises(ValueError, match=r"\[12\]"):
-        training.checkpoint_schedule(10, [12])
+        checkpoint_schedule(10, [12])
+
+
+def test_precision_settings_and_bf16_training_follow_the_fp32_run():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert training.autocast_dtype("auto", cpu) is None and training.autocast_dtype("auto", cuda) == torch.bfloat16
+    assert training.autocast_dtype("bf16", cpu) == torch.bfloat16 and training.autocast_dtype("fp32", cuda) is None
+    fp32, _ = tiny_training(seed=1, epochs=1)
+    bf16, _ = tiny_training(seed=1, epochs=1, precision="bf16")  # same random draws, lower precision
+    assert fp32[0].train_loss != bf16[0].train_loss
+    assert abs(fp32[0].train_loss - bf16[0].train_loss) < 0.1

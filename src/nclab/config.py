@@ -14,7 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from nclab import data, models, ood
+from nclab import data, ood
+from nclab.plan import feature_dim
 
 
 class ConfigError(ValueError):
@@ -71,7 +72,7 @@ def semantic_errors(config: dict) -> list[str]:
                           f"{schedule['epochs']} epochs")
         if schedule["scheduler"] == "multistep" and not schedule.get("milestones"):
             errors.append(f"schedules.{name}.milestones: required for scheduler 'multistep'")
-    dim = models.feature_dim(config["model"]["arch"], config["model"]["width"])
+    dim = feature_dim(config["model"]["arch"], config["model"]["width"])
     for method, hyper in config["ood"]["scores"].items():
         allowed = ood.hyperparameters(method)
         unknown = sorted(set(hyper) - set(allowed))

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits, load_sample_images
-from sklearn.model_selection import train_test_split
 
 from nclab.io import atomic_savez, load_npz
 
@@ -55,6 +53,9 @@ def _levels_to_uint8(levels: np.ndarray) -> np.ndarray:
 
 def digits_split(test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     """The bundled digits, split into stratified train/test sets fixed by ``seed``."""
+    from sklearn.datasets import load_digits  # imported here: the Snakefile reads this module's names
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     images = _levels_to_uint8(digits.images)[:, None]
     labels = digits.target.astype(np.int64)
@@ -73,6 +74,8 @@ def photo_patches(count: int, patch_size: int, image_size: int, seed: int) -> Im
     """
     if patch_size % image_size:
         raise ValueError(f"patch_size {patch_size} must be a multiple of image_size {image_size}")
+    from sklearn.datasets import load_sample_images
+
     rng = np.random.default_rng(seed)
     photos = [p.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) for p in load_sample_images().images]
     patches = np.empty((count, image_size, image_size))

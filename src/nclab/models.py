@@ -61,13 +61,6 @@ class ResNet18(nn.Module):
 ARCHITECTURES = {"resnet18": ResNet18}
 
 
-def feature_dim(arch: str, width: int) -> int:
-    """Penultimate dimension without building the network (used to validate configs)."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")
-    return 8 * width
-
-
 def build_model(arch: str, num_classes: int, in_channels: int, width: int) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")

@@ -141,7 +141,7 @@ def ood_set(name: str, root: str | Path | None, folder: str | Path | None = None
     if name in FOLDER_OOD:
         return image_folder(folder)
     if name in CIFAR:
-        return _unlabelled(cifar_split(name, root)[1].images)
+        return _unlabelled(_read(name, root, train=False).data.transpose(0, 3, 1, 2))
     if name == "svhn":
         return _unlabelled(_read(name, root, split="test").data)
     if name == "mnist":

@@ -241,11 +241,3 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
                          "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                          "history": [asdict(h) for h in history]})
     return history
-
-
-def checkpoint_schedule(epochs: int, requested: Sequence[int]) -> list[int]:
-    """Sorted checkpoint epochs, always including the last one."""
-    bad = [e for e in requested if not 1 <= e <= epochs]
-    if bad:
-        raise ValueError(f"checkpoint epochs {bad} are outside 1..{epochs}")
-    return sorted(set(requested) | {epochs})
