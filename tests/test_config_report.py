@@ -2,6 +2,7 @@
 
 import copy
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +68,45 @@ def test_auroc_table_bolds_the_best_and_reports_seed_spread():
     assert r"Energy & \textbf{92.0 $\pm$ 2.8}" in table
     assert "MSP & 81.0 $\\pm$ 1.4" in table
     assert report.mean_std(np.array([0.5]), 100) == "50.0"
+
+
+def fake_tables(config):
+    """Measured-looking tables for every run of ``config`` (the shapes the workflow writes)."""
+    rng = np.random.default_rng(0)
+    ood_sets, seeds = config["data"]["ood_sets"], config["training"]["seeds"]
+    collapse, history, metrics = [], [], []
+    for schedule, spec in config["schedules"].items():
+        for seed in seeds:
+            for epoch in sorted(set(spec["checkpoints"]) | {spec["epochs"]}):
+                row = {"schedule": schedule, "seed": seed, "epoch": epoch, "network_accuracy_train": 1.0}
+                for column in ("nc1", "nc3", "nc2_equiangular_features", "nc2_equinorm_features", "alignment_mean",
+                               "network_accuracy_test", "ncc_accuracy_test", "nc4_test"):
+                    row[column] = rng.uniform(0.01, 0.99)
+                row.update({f"nc5{c}_{o}": rng.uniform() for o in ood_sets for c in ("", "_centred")})
+                collapse.append(row)
+            history += [{"schedule": schedule, "seed": seed, "epoch": e, "train_loss": rng.uniform()}
+                        for e in range(1, spec["epochs"] + 1)]
+            metrics += [{"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
+                        for m in config["ood"]["scores"] for o in ood_sets]
+    return pd.DataFrame(history), pd.DataFrame(collapse), pd.DataFrame(metrics)
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", *sorted(p.name for p in (ROOT / "presets").glob("*.yaml"))])
+def test_every_macro_the_paper_uses_is_defined(config_file):
+    """The paper compiles for the miniature and for every preset: each command it cites gets a value."""
+    config = copy.deepcopy(DEFAULT)
+    path = ROOT / config_file if config_file == "config.yaml" else ROOT / "presets" / config_file
+    for section, values in yaml.safe_load(path.read_text()).items():
+        config[section].update(values)
+    validate(config, SCHEMA)
+    history, collapse, metrics = fake_tables(config)
+    settings = {**{k: v for k, v in config["training"].items() if k != "seeds"}, "width": config["model"]["width"],
+                "feature_dim": 8 * config["model"]["width"], "schedule_specs": config["schedules"],
+                "ood_hyperparameters": config["ood"]["scores"], "dataset": config["data"]["dataset"],
+                "num_classes": 10, "train_size": 50_000, "test_size": 10_000,
+                "ood_sizes": {o: 1000 for o in config["data"]["ood_sets"]},
+                "headline_ood": config["paper"]["headline_ood"], "schedules": list(config["schedules"])}
+    macros = report.paper_macros(history, collapse, metrics, settings)
+    used = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
+    assert used - {"Cref", "FloatBarrier", "Sigma"} <= set(macros)
+    assert "{,}" in report.ood_sets_table(settings["ood_sizes"])

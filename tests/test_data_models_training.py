@@ -59,13 +59,15 @@ def test_cifar_resnet18_shapes():
 def test_augment_crops_are_windows_of_the_padded_image():
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8)
-    out = training.augment(images, padding=1, flip=False, generator=g)
+    out = training.augment(images, 1, training.Augmentation.draw(16, padding=1, flip=False, generator=g))
     padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
     for img, pad in zip(out, padded):
         windows = [pad[:, dy:dy + 8, dx:dx + 8] for dy in range(3) for dx in range(3)]
         assert any(torch.equal(img, w) for w in windows)
-    flipped = training.augment(images, padding=0, flip=True, generator=g)
-    assert all(torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, images))
+    draws = training.Augmentation.draw(16, padding=0, flip=True, generator=g)
+    flipped = training.augment(images, 0, draws)
+    assert all(torch.equal(f, i.flip(2) if d else i) for f, i, d in zip(flipped, images, draws.flip))
+    assert 0 < draws.flip.sum() < 16
 
 
 def recipe(**kw):

@@ -9,7 +9,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from nclab.data import NEAR_OOD, SYNTHETIC_OOD
+from nclab.data import NEAR_OOD, SYNTHETIC_OOD, image_format
 from nclab.ood import LABELS
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
@@ -78,6 +78,14 @@ OOD_DESCRIPTIONS = {
     "tinyimagenet": "TinyImageNet images (local folder)", "svhn": "SVHN test set",
     "mnist": "MNIST test set, grey to RGB", "textures": "Textures (DTD), all images",
     "places365": "Places365 images (local folder)",
+}
+
+
+OOD_NOTES = {  # by image format of the study (nclab.data.image_format)
+    "digits": "Both are built in the digits' format from data bundled with scikit-learn, so nothing is downloaded.",
+    "rgb32": "They are grouped as in OpenOOD~v1.5 into near-OOD (semantically close: the other CIFAR, "
+             "TinyImageNet) and far-OOD sets. Each image is converted to RGB, resized so that its shorter side "
+             "is 32 pixels (bilinear, antialiased) and centre-cropped, as OpenOOD's test preprocessing does.",
 }
 
 
@@ -178,6 +186,7 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
         "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
         "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],
+        "OODSetsNote": OOD_NOTES[image_format(settings["dataset"])],
         "NumOODSets": str(len(settings["ood_sizes"])), "BatchSize": str(settings["batch_size"]),
         "LearningRate": fmt_sci(settings["lr"]), "Momentum": fmt_sci(settings["momentum"]),
         "WeightDecay": fmt_sci(settings["weight_decay"]), "CropPadding": str(settings["crop_padding"]),

@@ -6,9 +6,11 @@ MultiStepLR dividing the learning rate by 10 at given fractions of the epochs (3
 Speed: the whole uint8 training set lives on the device and each batch is augmented there (random crop with
 zero padding, horizontal flip, normalisation); on CUDA the model runs channels_last under bf16 autocast,
 optionally compiled. (CPU runs keep the default layout: with torch 2.13.0, oneDNN corrupted memory when
-training channels_last networks as narrow as width 2.) Every random draw (shuffling, crop offsets, flips) comes from one CPU generator, so CPU
-and GPU runs follow the same sequence and differ only by precision. A resumable run saves its whole state
-(weights, optimiser, scheduler, generator, history) after every epoch and continues from it bit-exactly.
+training channels_last networks as narrow as width 2.) Every random draw of an epoch (order, crop offsets,
+flips) is made at its start by one CPU generator and sent to the device at once, so a CPU and a GPU run
+follow the same sequence, differ only by precision, and the GPU never waits for a per-batch transfer.
+A resumable run saves its whole state (weights, optimiser, scheduler, generator, history) after every epoch
+and continues from it bit-exactly.
 """
 
 from __future__ import annotations
@@ -86,25 +88,40 @@ def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
     return (images.float() / 255.0 - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
 
-def augment(images: torch.Tensor, padding: int, flip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Random crop with zero padding and random horizontal flip, on a whole uint8 batch at once.
+@dataclass(frozen=True)
+class Augmentation:
+    """One epoch's random draws, one entry per sample: crop offsets (rows, columns) and flips."""
+    dy: torch.Tensor | None
+    dx: torch.Tensor | None
+    flip: torch.Tensor | None
 
-    The offsets and flips are drawn from the CPU ``generator`` and applied on ``images``' device.
-    """
+    @staticmethod
+    def draw(n: int, padding: int, flip: bool, generator: torch.Generator) -> "Augmentation":
+        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator) if padding else None
+        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator) if padding else None
+        flips = torch.rand(n, generator=generator) < 0.5 if flip else None
+        return Augmentation(dy, dx, flips)
+
+    def to(self, device: torch.device) -> "Augmentation":
+        return Augmentation(*(None if t is None else t.to(device) for t in (self.dy, self.dx, self.flip)))
+
+    def __getitem__(self, idx: slice) -> "Augmentation":
+        return Augmentation(*(None if t is None else t[idx] for t in (self.dy, self.dx, self.flip)))
+
+
+def augment(images: torch.Tensor, padding: int, draws: Augmentation) -> torch.Tensor:
+    """Random crop with zero padding and random horizontal flip, on a whole uint8 batch at once."""
     n, _, h, w = images.shape
     device = images.device
     if padding:
         padded = nn.functional.pad(images, (padding,) * 4)
-        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(device)
-        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(device)
-        rows = (dy.view(n, 1) + torch.arange(h, device=device).view(1, h)).view(n, 1, h, 1)
-        cols = (dx.view(n, 1) + torch.arange(w, device=device).view(1, w)).view(n, 1, 1, w)
+        rows = (draws.dy.view(n, 1) + torch.arange(h, device=device).view(1, h)).view(n, 1, h, 1)
+        cols = (draws.dx.view(n, 1) + torch.arange(w, device=device).view(1, w)).view(n, 1, 1, w)
         batch_idx = torch.arange(n, device=device).view(n, 1, 1, 1)
         chan_idx = torch.arange(images.shape[1], device=device).view(1, -1, 1, 1)
         images = padded[batch_idx, chan_idx, rows, cols]
-    if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(device)
-        images = torch.where(mask.view(n, 1, 1, 1), images.flip(3), images)
+    if draws.flip is not None:
+        images = torch.where(draws.flip.view(n, 1, 1, 1), images.flip(3), images)
     return images
 
 
@@ -125,7 +142,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean:
     loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     for start in range(0, len(images), batch_size):
-        x = normalise(images[start : start + batch_size], mean, std).contiguous(memory_format=memory_format(images.device))
+        x = normalise(images[start : start + batch_size], mean, std)
+        x = x.contiguous(memory_format=memory_format(images.device))
         y = labels[start : start + batch_size]
         with _autocast(images.device, dtype):
             logits = model(x).float()
@@ -144,11 +162,13 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torc
     model.train()
     device = images.device
     order = torch.randperm(len(images), generator=generator).to(device)
+    draws = Augmentation.draw(len(images), recipe.crop_padding, recipe.flip, generator).to(device)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     for start in range(0, len(order), recipe.batch_size):
-        idx = order[start : start + recipe.batch_size]
-        x = normalise(augment(images[idx], recipe.crop_padding, recipe.flip, generator), mean, std)
+        batch = slice(start, start + recipe.batch_size)
+        idx = order[batch]
+        x = normalise(augment(images[idx], recipe.crop_padding, draws[batch]), mean, std)
         x = x.contiguous(memory_format=memory_format(device))
         with _autocast(device, dtype):
             logits = model(x)
