@@ -6,40 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 import torch
-import yaml
-
-from nclab.scratch import copy_workflow
+from conftest import snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORES = ["msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"]
-
-TINY = {
-    "data": {"synthetic": {"photos": {"count": 60, "patch_size": 32}, "noise": {"count": 60}}},
-    "model": {"width": 4},
-    "schedules": {
-        "standard": {"scheduler": "cosine", "epochs": 3, "checkpoints": [1, 2]},
-        "extended": {"scheduler": "multistep", "epochs": 4, "milestones": [0.5, 0.75], "checkpoints": [2]},
-    },
-    "ood": {"scores": {"msp": {}, "maxlogit": {}, "energy": {"temperature": 1.0}, "mahalanobis": {},
-                       "vim": {"dim": 16}, "neco": {"dim": 5}, "knn": {"k": 10}}},
-}
-
-
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml", *args],
-                          cwd=workdir, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def workflow(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("workflow")
-    copy_workflow(ROOT, workdir)
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
 
 
 def test_every_artifact_is_produced(workflow):

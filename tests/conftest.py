@@ -1,0 +1,45 @@
+"""The real workflow on a tiny config, run once per session from an empty results/ and shared by the tests
+that inspect its artifacts or plan changes against it (each restores what it edits)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nclab.scratch import copy_workflow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = {
+    "data": {"synthetic": {"photos": {"count": 60, "patch_size": 32}, "noise": {"count": 60}}},
+    "model": {"width": 4},
+    "schedules": {
+        "standard": {"scheduler": "cosine", "epochs": 3, "checkpoints": [1, 2]},
+        "extended": {"scheduler": "multistep", "epochs": 4, "milestones": [0.5, 0.75], "checkpoints": [2]},
+    },
+    "ood": {"scores": {"msp": {}, "maxlogit": {}, "energy": {"temperature": 1.0}, "mahalanobis": {},
+                       "vim": {"dim": 16}, "neco": {"dim": 5}, "knn": {"k": 10}}},
+}
+
+
+def snakemake(workdir: Path, *args: str, cores: str = "2") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", cores, "--configfile", "tiny.yaml", *args],
+                          cwd=workdir, capture_output=True, text=True, timeout=900)
+
+
+def tiny_workdir(path: Path) -> Path:
+    """A scratch copy of the workflow with the tiny config, nothing run yet."""
+    path.mkdir(parents=True, exist_ok=True)
+    copy_workflow(ROOT, path)
+    (path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    return path
+
+
+@pytest.fixture(scope="session")
+def workflow(tmp_path_factory) -> Path:
+    workdir = tiny_workdir(tmp_path_factory.mktemp("workflow"))
+    result = snakemake(workdir)  # two runs in parallel on 2 cores
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

@@ -1,0 +1,165 @@
+"""Rebuild only what changed: each edit must make Snakemake plan exactly the listed jobs, nothing more or less.
+
+The planned jobs are read from `snakemake -n` against the finished tiny workflow (two runs: standard and
+extended, seed 0); every edit is undone afterwards. README.md's "What reruns when" table is generated from
+CASES and checked here.
+"""
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import yaml
+from conftest import ROOT, TINY, snakemake
+
+SCORES = list(TINY["ood"]["scores"])
+RUNS = [("standard", "0"), ("extended", "0")]
+FIGURES = ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"]
+Job = tuple[str, frozenset]  # (rule, {(wildcard, value)})
+
+
+def job(rule: str, **wildcards: str) -> Job:
+    return rule, frozenset(wildcards.items())
+
+
+def run_jobs(schedule: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
+    """Everything downstream of one run's training, up to its own tables."""
+    return ({job(f"train_{schedule}", seed=seed), job(f"extract_features_{schedule}", seed=seed),
+             job("collapse_metrics", schedule=schedule, seed=seed), job("tsne", schedule=schedule, seed=seed),
+             job("ood_metrics", schedule=schedule, seed=seed)}
+            | {job("ood_score", schedule=schedule, seed=seed, method=m) for m in methods})
+
+
+def figures(*names: str) -> set[Job]:
+    return {job(f"figure_{n}") for n in names}
+
+
+REPORT = {job("tables_and_macros"), job("paper"), job("all")}
+
+
+def planned_jobs(workdir: Path) -> set[Job]:
+    """The jobs `snakemake -n` plans, with their wildcards."""
+    result = snakemake(workdir, "-n")
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs, rule, wildcards = set(), None, frozenset()
+    for line in (result.stdout + "\n" + result.stderr).splitlines() + ["rule end:"]:
+        start = re.match(r"^\s*(?:local)?rule (\w+):", line)
+        if start:
+            if rule is not None:
+                jobs.add((rule, wildcards))
+            rule, wildcards = start.group(1), frozenset()
+        elif rule is not None and (match := re.match(r"^\s*wildcards: (.*)$", line)):
+            wildcards = frozenset(tuple(w.split("=", 1)) for w in match.group(1).split(", "))
+    return jobs
+
+
+def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def apply(workdir: Path) -> None:
+        config = copy.deepcopy(TINY)
+        change(config)
+        (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    return apply
+
+
+def append_to(relative: str, text: str) -> Callable[[Path], None]:
+    def apply(workdir: Path) -> None:
+        path = workdir / relative
+        path.write_text(path.read_text() + text)
+    return apply
+
+
+@dataclass(frozen=True)
+class Case:
+    change: str  # as the README states it
+    apply: Callable[[Path], None]
+    expected: set[Job]
+
+
+def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
+    return lambda c: c.setdefault(section, {}).update({key: value})
+
+
+CASES = [
+    Case("an OOD-score hyperparameter (`ood.scores.vim.dim`)",
+         edit_config(lambda c: c["ood"]["scores"]["vim"].update(dim=12)),
+         {job("ood_score", schedule=s, seed=seed, method="vim") for s, seed in RUNS}
+         | {job("ood_metrics", schedule=s, seed=seed) for s, seed in RUNS} | figures("roc") | REPORT),
+    Case("one figure's option (`figures.histograms.bins`)", edit_config(_set("figures", "histograms", {"bins": 30})),
+         figures("histograms") | {job("paper"), job("all")}),
+    Case("the figure style (`figures.style.font_size`)", edit_config(_set("figures", "style", {"font_size": 9})),
+         figures(*FIGURES) | {job("paper"), job("all")}),
+    Case("the paper's LaTeX text (`paper/paper.tex`)", append_to("paper/paper.tex", "\n% an edit\n"),
+         {job("paper"), job("all")}),
+    Case("one schedule's recipe (`schedules.extended.milestones`)",
+         edit_config(lambda c: c["schedules"]["extended"].update(milestones=[0.5])),
+         run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+    Case("a training hyperparameter shared by all runs (`training.weight_decay`)",
+         edit_config(_set("training", "weight_decay", 1e-3)),
+         run_jobs("standard", "0") | run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+    Case("the code of one stage (`src/nclab/collapse.py`)", append_to("src/nclab/collapse.py", "\n# an edit\n"),
+         {job("collapse_metrics", schedule=s, seed=seed) for s, seed in RUNS}
+         | figures("collapse_progression", "ncc_agreement", "nc5") | REPORT),
+    Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"),
+         run_jobs("standard", "0") | run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.change for c in CASES])
+def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
+    saved = {p: p.read_text() for p in (workflow / "tiny.yaml", workflow / "paper/paper.tex",
+                                        workflow / "src/nclab/collapse.py", workflow / "src/nclab/training.py")}
+    try:
+        case.apply(workflow)
+        planned = planned_jobs(workflow)
+    finally:
+        for path, text in saved.items():
+            path.write_text(text)
+    assert planned == case.expected, (f"unexpected: {sorted(planned - case.expected)}; "
+                                      f"missing: {sorted(case.expected - planned)}")
+
+
+def test_undoing_an_edit_leaves_nothing_to_do(workflow):
+    assert planned_jobs(workflow) == set()
+
+
+def _describe(jobs: set[Job]) -> str:
+    counts: dict[str, int] = {}
+    for rule, _ in jobs:
+        if rule != "all":
+            counts[rule] = counts.get(rule, 0) + 1
+    every_figure = {f"figure_{n}" for n in FIGURES} <= set(counts)
+    parts = [f"`{rule}`" + (f" ×{n}" if n > 1 else "") for rule, n in sorted(counts.items())
+             if not (every_figure and rule.startswith("figure_"))]
+    return ", ".join(parts + (["all 7 `figure_*`"] if every_figure else []))
+
+
+def rerun_table() -> str:
+    lines = ["| change | jobs Snakemake reruns (tiny test config: 2 runs, 7 scores) |", "|---|---|"]
+    lines += [f"| {case.change} | {_describe(case.expected)} |" for case in CASES]
+    return "\n".join(lines) + "\n"
+
+
+def test_readme_table_matches_the_tested_cases():
+    assert rerun_table() in (ROOT / "README.md").read_text(), "regenerate with: python tests/test_rebuild.py"
+
+
+def test_scripts_get_every_value_through_params_or_inputs():
+    """A value read from the global config inside a script would not be tracked by Snakemake."""
+    for script in (ROOT / "scripts").glob("*.py"):
+        assert "snakemake.config" not in script.read_text(), script.name
+
+
+def test_nothing_executes_code_from_an_artifact():
+    """Checkpoints load with weights_only=True, arrays without pickle."""
+    for path in (ROOT / "src").rglob("*.py"):
+        text = path.read_text()
+        assert "weights_only=False" not in text and "allow_pickle=True" not in text, path.name
+        assert not re.search(r"torch\.load\((?![^)]*weights_only=True)", text), path.name
+        assert "pickle.load" not in text, path.name
+
+
+if __name__ == "__main__":
+    print(rerun_table(), end="")

@@ -1,0 +1,138 @@
+"""Never lose or corrupt a result: bad configs stop before any job, kills restart cleanly, runs reproduce.
+
+Kill scenarios run the real workflow: the feature-extraction job is SIGKILLed (as the OOM killer or a
+cluster preemption would), then the LaTeX compile is interrupted with Ctrl-C (SIGINT to the whole process
+group, as a terminal sends it); each time the same command is started again. The result must be
+byte-identical to the uninterrupted session run, which ran two runs in parallel on 2 cores while this one
+runs on 1 core: that also checks determinism and concurrency.
+"""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from typing import Callable
+
+import numpy as np
+import pytest
+import yaml
+from conftest import ROOT, tiny_workdir
+
+from nclab.collapse import collapse_metrics
+from nclab.scratch import copy_workflow
+
+BROKEN = [  # (edit of the default config, what the error must say)
+    ({"data": {"dataset": "imagenet"}}, "data.dataset: 'imagenet' is not allowed; allowed: ['digits', 'cifar10', 'cifar100']"),
+    ({"ood": {"scores": {"odin": {}}}}, "ood.scores: 'odin' is not allowed"),
+    ({"figures": {"histograms": {"methods": ["odin"]}}}, "figures.histograms.methods: ['odin'] are not among ood.scores"),
+    ({"schedules": {"standard": {"epochs": -5}}}, "schedules.standard.epochs: -5 is less than the minimum of 1"),
+    ({"schedules": {"extended": {"epochs": 0}}}, "schedules.extended.epochs: 0 is less than the minimum of 1"),
+    ({"schedules": {"standard": {"checkpoints": [45]}}}, "schedules.standard.checkpoints: epochs [45] are beyond the schedule's 40 epochs"),
+    ({"training": {"lr": "fast"}}, "training.lr: 'fast' is not of type 'number'"),
+    ({"training": {"batch_size": 12.5}}, "training.batch_size: 12.5 is not of type 'integer'"),
+    ({"training": {"warmup": 5}}, "training: unknown keys ['warmup']; allowed: ['batch_size'"),
+    ({"data": {"dataset": "cifar10", "ood_sets": ["svhn"], "folders": {}}}, "data.root: required by ['cifar10', 'svhn']"),
+    ({"ood": {"scores": {"vim": {"dim": 64}}}}, "ood.scores.vim.dim: 64 must be an integer in 1..63"),
+]
+
+
+def test_broken_configs_fail_before_any_job_with_the_key_named(tmp_path):
+    copy_workflow(ROOT, tmp_path)
+    for i, (edit, message) in enumerate(BROKEN):
+        (tmp_path / f"bad{i}.yaml").write_text(yaml.safe_dump(edit))
+        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", f"bad{i}.yaml"],
+                                cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert result.returncode != 0, edit
+        assert message in result.stdout + result.stderr, (edit, result.stderr[-2000:])
+        assert not (tmp_path / "results").exists(), f"a job ran for {edit}"
+
+
+def test_nan_in_any_nc_metric_is_an_error():
+    rng = np.random.default_rng(0)
+    features = rng.random((40, 6)).astype(np.float32)
+    dump = {f"{split}_{k}": v for split in ("train", "test") for k, v in
+            (("features", features), ("labels", np.arange(40) % 4), ("logits", rng.random((40, 4))))}
+    dump.update(weight=rng.random((4, 6)), bias=np.zeros(4), noise_features=rng.random((30, 6)) + 0.5)
+    assert math.isfinite(collapse_metrics(dump, 4, ["noise"])["nc1"])
+    dump["noise_features"][3, 2] = np.nan
+    with pytest.raises(ValueError, match="non-finite collapse metrics.*nc5_noise"):
+        collapse_metrics(dump, 4, ["noise"])
+
+
+def processes(pattern: bytes, cwd_prefix: Path) -> list[int]:
+    """PIDs whose command line contains ``pattern`` and whose working directory lies under ``cwd_prefix``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and pattern in (proc / "cmdline").read_bytes()
+                    and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix)):
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def run_until(workdir: Path, pattern: bytes, cwd_prefix: Path, interrupt: Callable, ready=lambda: True) -> int:
+    """Start the workflow; once a process matching ``pattern`` runs and ``ready()`` holds, ``interrupt`` it."""
+    env = {**os.environ, "TMPDIR": str(workdir / "tmp")}
+    run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "tiny.yaml"],
+                           cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    deadline = time.time() + 600
+    while not (pids := processes(pattern, cwd_prefix)) or not ready():
+        assert run.poll() is None, f"finished before {pattern!r} could be interrupted:\n{run.stdout.read()[-3000:]}"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    interrupt(run, pids)
+    run.wait(timeout=300)
+    return run.returncode
+
+
+def dumps(workdir: Path) -> list[Path]:
+    return sorted((workdir / "results/runs").glob("*/seed0/features/*.npz"))
+
+
+CHECKPOINTS = {"standard": {"epoch1.npz", "epoch2.npz", "epoch3.npz"}, "extended": {"epoch2.npz", "epoch4.npz"}}
+
+
+def test_killed_jobs_restart_to_the_numbers_of_an_uninterrupted_run(workflow, tmp_path):
+    workdir = tiny_workdir(tmp_path / "killed")
+    (workdir / "tmp").mkdir()
+    started = {}
+
+    def extraction_under_way() -> bool:
+        started.setdefault("at", time.time())
+        return bool(dumps(workdir)) or time.time() - started["at"] > 2.5
+
+    def sigkill_job(run, pids):
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+
+    rc = run_until(workdir, b"extract_features.py", workdir, sigkill_job, extraction_under_way)
+    assert rc != 0
+    for schedule, expected in CHECKPOINTS.items():  # a run's dumps are all there (job done) or none (killed job)
+        present = {p.name for p in (workdir / "results/runs" / schedule / "seed0" / "features").glob("*.npz")}
+        assert present in (set(), expected), (schedule, present)
+
+    def ctrl_c(run, pids):
+        os.killpg(run.pid, signal.SIGINT)
+
+    rc = run_until(workdir, b"latexmk", workdir / "tmp", ctrl_c)
+    assert rc != 0
+    assert not (workdir / "results/paper/paper.pdf").exists()
+
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "tiny.yaml"],
+                            cwd=workdir, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for table in ("history.csv", "collapse.csv", "ood/metrics.csv"):
+        for schedule in ("standard", "extended"):
+            ours, theirs = (w / "results/runs" / schedule / "seed0" / table for w in (workdir, workflow))
+            assert ours.read_bytes() == theirs.read_bytes(), f"{schedule}/{table} differs"
+    for ours, theirs in zip(dumps(workdir), dumps(workflow), strict=True):
+        a, b = np.load(ours), np.load(theirs)
+        assert all(np.array_equal(a[k], b[k]) for k in b.files), ours.name
+    assert (workdir / "results/report/macros.tex").read_text() == (workflow / "results/report/macros.tex").read_text()
