@@ -17,7 +17,7 @@ with logged(snakemake.log[0]):
     for checkpoint_path, dump_path in zip(snakemake.input.checkpoints, snakemake.output.dumps):
         checkpoint = load_checkpoint(checkpoint_path)
         model.load_state_dict(checkpoint["state_dict"])
-        arrays = {"weight": model.fc.weight.detach().cpu().numpy().copy(), "bias": model.fc.bias.detach().cpu().numpy().copy()}
+        arrays = {name: getattr(model.fc, name).detach().cpu().numpy().copy() for name in ("weight", "bias")}
         for split, images in splits.items():
             features, logits = extract(model, images.images, checkpoint["mean"], checkpoint["std"])
             arrays.update({f"{split}_features": features, f"{split}_logits": logits, f"{split}_labels": images.labels})

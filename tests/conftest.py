@@ -1,6 +1,7 @@
 """The real workflow on a tiny config, run once per session from an empty results/ and shared by the tests
 that inspect its artifacts or plan changes against it (each restores what it edits)."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,3 +44,16 @@ def workflow(tmp_path_factory) -> Path:
     result = snakemake(workdir)  # two runs in parallel on 2 cores
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
+
+
+def processes(pattern: bytes, cwd_prefix: Path) -> list[int]:
+    """PIDs whose command line contains ``pattern`` and whose working directory lies under ``cwd_prefix``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if (proc.name.isdigit() and pattern in (proc / "cmdline").read_bytes()
+                    and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix)):
+                found.append(int(proc.name))
+        except OSError:  # the process ended meanwhile
+            continue
+    return found

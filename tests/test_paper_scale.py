@@ -12,6 +12,8 @@ import pytest
 import torch
 import yaml
 
+from conftest import processes
+
 from nclab.scratch import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +64,7 @@ def train_only(workdir: Path, **popen) -> subprocess.Popen:
                             **popen)
 
 
-def setup(workdir: Path) -> Path:
+def resume_workdir(workdir: Path) -> Path:
     workdir.mkdir()
     copy_workflow(ROOT, workdir)
     (workdir / "resume.yaml").write_text(yaml.safe_dump(RESUME_CONFIG))
@@ -77,30 +79,17 @@ def saved_epochs(workdir: Path) -> int:
         return 0
 
 
-def training_processes(workdir: Path) -> list[int]:
-    """PIDs of the training scripts running in ``workdir``."""
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if (proc.name.isdigit() and b"train.py" in (proc / "cmdline").read_bytes()
-                    and Path(os.readlink(proc / "cwd")) == workdir):
-                pids.append(int(proc.name))
-        except OSError:  # the process ended meanwhile
-            continue
-    return pids
-
-
 def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
     """The job is SIGKILLed as a cluster preemption or the OOM killer would; the same command then resumes it."""
-    reference = setup(tmp_path / "reference")
+    reference = resume_workdir(tmp_path / "reference")
     done = train_only(reference)
-    killed = setup(tmp_path / "killed")
+    killed = resume_workdir(tmp_path / "killed")
     run = train_only(killed)
     deadline = time.time() + 300
     while saved_epochs(killed) < 8:
         assert run.poll() is None and time.time() < deadline, run.stdout.read()
         time.sleep(0.2)
-    pids = training_processes(killed)
+    pids = processes(b"train.py", killed)
     assert pids
     for pid in pids:
         os.kill(pid, signal.SIGKILL)

@@ -14,13 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
 from typing import Callable
 
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, tiny_workdir
+from conftest import ROOT, processes, tiny_workdir
 
 from nclab.collapse import collapse_metrics
 from nclab.scratch import copy_workflow
@@ -61,19 +60,6 @@ def test_nan_in_any_nc_metric_is_an_error():
     dump["noise_features"][3, 2] = np.nan
     with pytest.raises(ValueError, match="non-finite collapse metrics.*nc5_noise"):
         collapse_metrics(dump, 4, ["noise"])
-
-
-def processes(pattern: bytes, cwd_prefix: Path) -> list[int]:
-    """PIDs whose command line contains ``pattern`` and whose working directory lies under ``cwd_prefix``."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if (proc.name.isdigit() and pattern in (proc / "cmdline").read_bytes()
-                    and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix)):
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return found
 
 
 def run_until(workdir: Path, pattern: bytes, cwd_prefix: Path, interrupt: Callable, ready=lambda: True) -> int:
