@@ -2,10 +2,14 @@
 # Run from this folder: `snakemake --cores all` (the miniature study in config.yaml), or with a preset:
 # `snakemake --cores all --configfile presets/<name>.yaml`.
 
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # every job (local, SLURM, conda env) imports
+    os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))  # this nclab
 
 from nclab.config import validate
 

@@ -1,5 +1,6 @@
 # Helpers shared by the workflow modules (run layout, per-job parameters, code dependencies).
 
+import math
 import sys
 from pathlib import Path
 
@@ -28,6 +29,15 @@ SEEDS = config["training"]["seeds"]
 RUN_ID = "runs/{schedule}/seed{seed}"
 RUN = f"results/{RUN_ID}"
 FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
+
+
+GPUS_PER_JOB = 0 if config["training"]["device"] == "cpu" else 1  # training and feature extraction
+
+
+def train_minutes(schedule, attempt):
+    """Time limit of a training job: the schedule's epochs at cluster.seconds_per_epoch, more on a retry."""
+    epochs = config["schedules"][schedule]["epochs"]
+    return (10 + math.ceil(epochs * config["cluster"]["seconds_per_epoch"] / 60)) * attempt
 
 
 def raw_manifest(name):

@@ -21,6 +21,11 @@ for _schedule in SCHEDULES:
             ood_sets=OOD_SETS,
             device=config["training"]["device"],
         threads: 1
+        resources:
+            gpu=GPUS_PER_JOB,
+            cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+            mem_mb=lambda w, attempt: config["cluster"]["mem_mb"] * attempt,
+            runtime=lambda w, attempt: 60 * attempt,
         log:
             f"results/logs/runs/{_schedule}/seed{{seed}}/features.log",
         benchmark:

@@ -12,6 +12,7 @@ rule paper:
         ),
     output:
         "results/paper/paper.pdf",
+    localrule: True
     log:
         "results/logs/paper/latexmk.log",
     conda:

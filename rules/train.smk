@@ -21,6 +21,11 @@ for _schedule in SCHEDULES:
             model=config["model"],
             resume_dir=f"results/resume/runs/{_schedule}/seed{{seed}}",
         threads: 1
+        resources:
+            gpu=GPUS_PER_JOB,
+            cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+            mem_mb=lambda w, attempt: config["cluster"]["mem_mb"] * attempt,
+            runtime=lambda w, attempt, schedule=_schedule: train_minutes(schedule, attempt),
         log:
             f"results/logs/runs/{_schedule}/seed{{seed}}/train.log",
         benchmark:

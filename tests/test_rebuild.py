@@ -99,6 +99,8 @@ CASES = [
     Case("a training hyperparameter shared by all runs (`training.weight_decay`)",
          edit_config(_set("training", "weight_decay", 1e-3)),
          run_jobs("standard", "0") | run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+    Case("a cluster job size (`cluster.mem_mb`: resources, not params)", edit_config(_set("cluster", "mem_mb", 9000)),
+         set()),
     Case("the code of one stage (`src/nclab/collapse.py`)", append_to("src/nclab/collapse.py", "\n# an edit\n"),
          {job("collapse_metrics", schedule=s, seed=seed) for s, seed in RUNS}
          | figures("collapse_progression", "ncc_agreement", "nc5") | REPORT),
@@ -133,7 +135,7 @@ def _describe(jobs: set[Job]) -> str:
     every_figure = {f"figure_{n}" for n in FIGURES} <= set(counts)
     parts = [f"`{rule}`" + (f" ×{n}" if n > 1 else "") for rule, n in sorted(counts.items())
              if not (every_figure and rule.startswith("figure_"))]
-    return ", ".join(parts + (["all 7 `figure_*`"] if every_figure else []))
+    return ", ".join(parts + (["all 7 `figure_*`"] if every_figure else [])) or "nothing"
 
 
 def rerun_table() -> str:

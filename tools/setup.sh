@@ -2,7 +2,9 @@
 # Everything the workflow and its tests need, from nothing; safe to run again (it skips what is done).
 #  - a Python virtual environment in .venv (or $NCLAB_VENV) with the pinned packages of requirements.txt
 #    and the CPU build of torch, so no CUDA packages are pulled;
-#  - TeX Live with latexmk, installed with apt-get when run as root, otherwise a message saying what to install.
+#  - TeX Live with latexmk, installed with apt-get when run as root, otherwise a message saying what to install;
+#  - SLURM and munge for the cluster integration test (tests/test_slurm.py), with apt-get when run as root;
+#    without them that one test is skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${NCLAB_VENV:-.venv}
@@ -36,5 +38,12 @@ if ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null || ! kps
     echo "  (other systems: a TeX distribution with pdflatex, latexmk, bibtex and the packages of paper/paper.tex)" >&2
     exit 1
   fi
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v slurmctld >/dev/null; then
+  echo "setup: installing SLURM and munge for the cluster integration test"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }; } \
+    || echo "setup: SLURM could not be installed; tests/test_slurm.py will be skipped" >&2
 fi
 echo "setup: ready ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'), $(latexmk -v | head -n 2 | tail -n 1))"

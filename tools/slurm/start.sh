@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Start a single-node SLURM cluster on loopback (munge, slurmctld, slurmd) for testing the cluster path.
+# The node declares two fake GPUs as generic resources, so GPU jobs are really scheduled as GPU jobs.
+# Usage: tools/slurm/start.sh STATE_DIR   (as root; needs the Debian packages slurm-wlm and munge)
+# Stop:  tools/slurm/stop.sh STATE_DIR
+# The configuration goes to /etc/slurm (the default path, which the executor's job steps need: they run
+# `srun` without SLURM_CONF); an existing configuration that is not this script's is never touched.
+# Job status comes from squeue, not sacct (no slurmdbd): MinJobAge=3600 keeps every finished job, with its
+# state and resources, visible to squeue/scontrol for an hour: far beyond the executor's status interval
+# (the plugin itself deems squeue reliable from MinJobAge >= 120 s), and long enough for tests to read them.
+set -euo pipefail
+state=$(realpath -m "${1:?usage: start.sh STATE_DIR}")
+conf=/etc/slurm
+marker="# written by nclab tools/slurm/start.sh"
+if [ -f "$conf/slurm.conf" ] && ! grep -qx "$marker" "$conf/slurm.conf"; then
+  echo "$conf/slurm.conf exists and is not a test cluster's: refusing to replace it" >&2
+  exit 1
+fi
+mkdir -p "$state"/{spool,ctld,log} "$conf"
+cpus=$(nproc)
+mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
+for i in 0 1; do  # slurmd rejects regular files as GPU devices: character devices like /dev/null
+  [ -e "$state/gpu$i" ] || mknod "$state/gpu$i" c 1 3
+done
+cat > "$conf/gres.conf" <<CONF
+$marker
+AutoDetect=off
+NodeName=localhost Name=gpu File=$state/gpu0
+NodeName=localhost Name=gpu File=$state/gpu1
+CONF
+cat > "$conf/slurm.conf" <<CONF
+$marker
+ClusterName=nclab-test
+SlurmctldHost=localhost
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1000
+MinJobAge=3600
+ReturnToService=2
+SchedulerType=sched/backfill
+GresTypes=gpu
+SlurmctldPort=6817
+SlurmdPort=6818
+StateSaveLocation=$state/ctld
+SlurmdSpoolDir=$state/spool
+SlurmctldPidFile=$state/slurmctld.pid
+SlurmdPidFile=$state/slurmd.pid
+SlurmctldLogFile=$state/log/slurmctld.log
+SlurmdLogFile=$state/log/slurmd.log
+JobCompType=jobcomp/filetxt
+JobCompLoc=$state/log/jobcomp.txt
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:2 State=UNKNOWN
+PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+CONF
+echo "$conf" > "$state/conf-dir"
+
+# munge with the system's key and folders (the munge user must be able to read them); a key if none exists
+if [ ! -f /etc/munge/munge.key ]; then
+  mkdir -p /etc/munge
+  dd if=/dev/urandom of=/etc/munge/munge.key bs=1024 count=1 status=none
+  chown munge:munge /etc/munge/munge.key && chmod 400 /etc/munge/munge.key
+fi
+mkdir -p /run/munge /var/lib/munge /var/log/munge
+chown munge:munge /run/munge /var/lib/munge /var/log/munge
+if ! [ -f /run/munge/munged.pid ] || ! kill -0 "$(cat /run/munge/munged.pid)" 2>/dev/null; then
+  runuser -u munge -- /usr/sbin/munged
+  cp /run/munge/munged.pid "$state/munged.pid"  # stop.sh stops only a munged this script started
+fi
+
+/usr/sbin/slurmctld -i
+/usr/sbin/slurmd -N localhost
+for _ in $(seq 100); do  # the node is idle within a second or two
+  if sinfo -h -N -o %t 2>/dev/null | grep -qx idle; then
+    echo "SLURM cluster up (partition main, 2 fake GPUs); state in $state"
+    exit 0
+  fi
+  sleep 0.2
+done
+echo "SLURM node did not become idle; see $state/log" >&2
+exit 1
