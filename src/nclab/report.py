@@ -103,22 +103,22 @@ def ood_sets_table(sizes: Mapping[str, int]) -> str:
 
 
 def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[str]) -> str:
-    """AUROC x 100 (mean +- std over seeds): rows methods, columns schedule x OOD set; best per column bold."""
+    """AUROC x 100 (mean +- std over seeds): columns OOD sets, one block of method rows per schedule;
+    the best method of each block and column in bold."""
     cells = metrics.groupby(["method", "schedule", "ood"], sort=False)["auroc"].apply(list)
-    columns = [(s, o) for s in schedules for o in ood_sets]
-    best = {c: max(np.mean(cells[m, c[0], c[1]]) for m in metrics["method"].unique()) for c in columns}
-    header = " & ".join(rf"\multicolumn{{{len(ood_sets)}}}{{c}}{{{_escape(s)}}}" for s in schedules)
-    rules = " ".join(rf"\cmidrule(lr){{{2 + i * len(ood_sets)}-{1 + (i + 1) * len(ood_sets)}}}"
-                     for i in range(len(schedules)))
-    lines = [rf"\begin{{tabular}}{{l{'c' * len(columns)}}}", r"\toprule", rf"& {header} \\", rules,
-             "Method & " + " & ".join(_escape(o) for _, o in columns) + r" \\", r"\midrule"]
-    for method in metrics["method"].unique():
-        row = []
-        for column in columns:
-            values = cells[method, column[0], column[1]]
-            text = mean_std(values, 100)
-            row.append(rf"\textbf{{{text}}}" if np.mean(values) == best[column] else text)
-        lines.append(f"{LABELS[method]} & " + " & ".join(row) + r" \\")
+    methods = list(metrics["method"].unique())
+    lines = [rf"\begin{{tabular}}{{l{'c' * len(ood_sets)}}}", r"\toprule",
+             "Method & " + " & ".join(_escape(o) for o in ood_sets) + r" \\"]
+    for schedule in schedules:
+        best = {o: max(np.mean(cells[m, schedule, o]) for m in methods) for o in ood_sets}
+        lines += [r"\midrule", rf"\multicolumn{{{1 + len(ood_sets)}}}{{l}}{{\emph{{{_escape(schedule)}}}}} \\"]
+        for method in methods:
+            row = []
+            for ood in ood_sets:
+                values = cells[method, schedule, ood]
+                text = mean_std(values, 100)
+                row.append(rf"\textbf{{{text}}}" if np.mean(values) == best[ood] else text)
+            lines.append(f"{LABELS[method]} & " + " & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
