@@ -1,7 +1,5 @@
 """Snakemake entry point: the in-distribution dataset as uint8 arrays."""
 
-import json
-
 from nclab import data
 from nclab.io import logged
 
@@ -13,7 +11,6 @@ with logged(snakemake.log[0]):
     else:
         from nclab import real_data
 
-        root = json.loads(open(snakemake.input.raw[0]).read())["root"]
-        train, test, num_classes = real_data.cifar_split(name, root)
+        train, test, num_classes = real_data.cifar_split(name, real_data.manifest_root(snakemake.input.raw[0]))
     data.save_id(snakemake.output[0], train, test, num_classes=num_classes)
     print(f"{name}: {len(train.labels)} train, {len(test.labels)} test images, {num_classes} classes")

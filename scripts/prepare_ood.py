@@ -1,7 +1,5 @@
 """Snakemake entry point: one OOD set in the in-distribution images' format."""
 
-import json
-
 from nclab import data
 from nclab.io import logged
 
@@ -14,7 +12,7 @@ with logged(snakemake.log[0]):
     else:
         from nclab import real_data
 
-        root = json.loads(open(snakemake.input.raw[0]).read())["root"] if snakemake.input.raw else None
+        root = real_data.manifest_root(snakemake.input.raw[0]) if snakemake.input.raw else None
         images = real_data.ood_set(name, root, folder=p.folder)
     data.save_ood(snakemake.output[0], images)
     print(f"{name}: {len(images.images)} images of shape {images.images.shape[1:]}")

@@ -35,9 +35,6 @@ with logged(snakemake.log[0]):
         snakemake.params.recipe, snakemake.params.model, files=[snakemake.input.data]))
     outputs = {int(Path(p).stem.removeprefix("epoch")): Path(p) for p in snakemake.output.checkpoints}
     staged = {epoch: resume_dir / "checkpoints" / path.name for epoch, path in outputs.items()}
-    device = training.resolve_device(recipe.device)
-    print(f"training on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
-          f"{len(train_set.labels)} images, {recipe.epochs} epochs")
     start = time.perf_counter()
 
     def report(s: training.EpochStats) -> None:

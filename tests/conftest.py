@@ -30,11 +30,11 @@ def snakemake(workdir: Path, *args: str, cores: str = "2") -> subprocess.Complet
                           cwd=workdir, capture_output=True, text=True, timeout=900)
 
 
-def tiny_workdir(path: Path) -> Path:
-    """A scratch copy of the workflow with the tiny config, nothing run yet."""
+def tiny_workdir(path: Path, config: dict = TINY) -> Path:
+    """A scratch copy of the workflow with ``config`` as tiny.yaml (the tiny config by default), nothing run yet."""
     path.mkdir(parents=True, exist_ok=True)
     copy_workflow(ROOT, path)
-    (path / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    (path / "tiny.yaml").write_text(yaml.safe_dump(config))
     return path
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import processes
+from conftest import processes, tiny_workdir
 
 from nclab.scratch import copy_workflow
 
@@ -60,15 +60,8 @@ RUN = "results/runs/extended/seed0"
 
 def train_only(workdir: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", "--configfile",
-                             "resume.yaml"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             "tiny.yaml"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             **popen)
-
-
-def resume_workdir(workdir: Path) -> Path:
-    workdir.mkdir()
-    copy_workflow(ROOT, workdir)
-    (workdir / "resume.yaml").write_text(yaml.safe_dump(RESUME_CONFIG))
-    return workdir
 
 
 def saved_epochs(workdir: Path) -> int:
@@ -81,9 +74,9 @@ def saved_epochs(workdir: Path) -> int:
 
 def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
     """The job is SIGKILLed as a cluster preemption or the OOM killer would; the same command then resumes it."""
-    reference = resume_workdir(tmp_path / "reference")
+    reference = tiny_workdir(tmp_path / "reference", RESUME_CONFIG)
     done = train_only(reference)
-    killed = resume_workdir(tmp_path / "killed")
+    killed = tiny_workdir(tmp_path / "killed", RESUME_CONFIG)
     run = train_only(killed)
     deadline = time.time() + 300
     while saved_epochs(killed) < 8:

@@ -96,7 +96,10 @@ def test_cifar_split_reads_the_pickled_batches(tmp_path, monkeypatch, name, num_
     np.testing.assert_array_equal(train.labels[: len(labels)], labels)
     assert train.images.dtype == np.uint8 and train.images.shape[1:] == (3, 32, 32)
     assert len(train.labels) == 6 * len(cls.train_list) and len(test.labels) == 6 * len(cls.test_list)
-    assert real_data.fetch(name, tmp_path, download=False)  # verification passes, nothing downloaded
+    files = real_data.fetch(name, tmp_path, download=False)  # verification passes, nothing downloaded
+    assert files
+    real_data.save_manifest(tmp_path / "manifest.json", name, tmp_path, files)
+    assert real_data.manifest_root(tmp_path / "manifest.json") == str(tmp_path.resolve())
     np.testing.assert_array_equal(real_data.ood_set(name, tmp_path).images, test.images)
 
 

@@ -13,10 +13,8 @@ import shutil
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 from conftest import ROOT, TINY, tiny_workdir
 
 pytestmark = pytest.mark.skipif(
@@ -48,8 +46,7 @@ def job_records() -> dict[str, dict[str, str]]:
 
 
 def test_tiny_workflow_runs_through_slurm_with_gpu_jobs_and_a_retry(cluster, tmp_path):
-    workdir = tiny_workdir(tmp_path / "workflow")
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump({**TINY, **CLUSTER}))
+    workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
     start = time.perf_counter()
     run = subprocess.Popen([sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm",
                             "--configfile", "tiny.yaml", "--slurm-status-command", "squeue"],

@@ -6,9 +6,12 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextmanager
@@ -54,7 +57,7 @@ def load_dump(path: str | Path) -> dict[str, np.ndarray]:
     return dump
 
 
-def read_tables(paths: list[str]) -> "pd.DataFrame":
+def read_tables(paths: list[str]) -> pd.DataFrame:
     """Stack CSV tables with the same columns (one per run) into one."""
     import pandas as pd
 

@@ -12,12 +12,14 @@ allowed) and verifies every file against torchvision's checksums, naming the fil
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from nclab.data import CIFAR, FOLDER_OOD, TORCHVISION_SETS, ImageSet
+from nclab.io import atomic_write_text
 from nclab.torchvision_compat import import_torchvision
 
 IMAGE_SIZE = 32
@@ -73,11 +75,24 @@ def fetch(name: str, root: str | Path, download: bool) -> dict[str, int]:
     return {str(path): path.stat().st_size for path in verify(name, root)}
 
 
+def save_manifest(path: str | Path, name: str, root: str | Path, files: dict[str, int]) -> None:
+    """The fetch rule's output: the data root and its verified raw files (relative path -> size)."""
+    root = Path(root).resolve()
+    manifest = {"dataset": name, "root": str(root),
+                "files": {str(Path(file).resolve().relative_to(root)): size for file, size in files.items()}}
+    atomic_write_text(path, json.dumps(manifest, indent=1) + "\n")
+
+
+def manifest_root(path: str | Path) -> str:
+    """The data root recorded by :func:`save_manifest`."""
+    return json.loads(Path(path).read_text())["root"]
+
+
 def _read(name: str, root: str | Path, **kwargs) -> object:
-    verify(name, root)
     try:
         return _CLASSES[name](root=str(root), download=False, **kwargs)
     except Exception as err:  # torchvision raises pickle, OS, value and runtime errors on bad files
+        verify(name, root)  # names the missing or corrupt file where a check can tell which one
         files = ", ".join(str(p) for p, _ in expected_files(name, root))
         raise ValueError(f"{name}: cannot read its raw files ({files}): {err}") from err
 

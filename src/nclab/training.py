@@ -226,6 +226,8 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
     """
     device = resolve_device(recipe.device)
     dtype = autocast_dtype(recipe.precision, device)
+    print(f"training on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, "
+          f"{'bf16 autocast' if dtype else 'fp32'}), {len(train_set.labels)} images, {recipe.epochs} epochs")
     generator = torch.Generator().manual_seed(seed)
     mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in channel_stats(train_set.images))
     x_train, y_train = (torch.from_numpy(a).to(device) for a in (train_set.images, train_set.labels))
