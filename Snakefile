@@ -3,6 +3,7 @@
 # `snakemake --cores all --configfile presets/<name>.yaml`.
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -24,7 +25,10 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    schedule="|".join(SCHEDULES),
+    schedule="|".join(map(re.escape, SCHEDULES + LT_SCHEDULES)),
+    ratio="|".join(map(re.escape, sorted({r for r, _, _ in LT_GRID}))) or "none",
+    loss="|".join(LT["losses"]),
+    strategy="|".join(LT["strategies"]),
     seed=r"\d+",
     dataset=DATASET,
     epoch=r"\d+",
@@ -35,11 +39,13 @@ wildcard_constraints:
 
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/longtail.smk"
 include: "rules/features.smk"
 include: "rules/collapse.smk"
 include: "rules/ood.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
+include: "rules/longtail_report.smk"
 include: "rules/paper.smk"
 
 

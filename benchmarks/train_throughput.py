@@ -41,6 +41,7 @@ def main() -> None:
 
     from nclab import training
     from nclab.models import build_model
+    from nclab.objective import Objective
     from nclab.torchvision_compat import import_torchvision
 
     import_torchvision()
@@ -72,7 +73,8 @@ def main() -> None:
 
     # fast loop: train_epoch over device-resident uint8 images, one block of batches per call
     fast_model, fast_optimizer = model_and_optimizer(training.memory_format(device))
-    forward = torch.compile(fast_model) if args.compile else fast_model
+    encode = torch.compile(fast_model.features) if args.compile else fast_model.features
+    objective = Objective("ce", "none", torch.ones(100, device=device), fast_model.feature_dim)
     dtype = training.autocast_dtype(args.precision, device)
     x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(labels).to(device)
@@ -81,7 +83,8 @@ def main() -> None:
 
     def fast_block(first: int, count: int) -> None:
         block = slice(first * args.batch_size, (first + count) * args.batch_size)
-        training.train_epoch(forward, fast_optimizer, x[block], y[block], m, s, recipe, generator, dtype)
+        training.train_epoch(fast_model, encode, objective, fast_optimizer, x[block], y[block], m, s, recipe,
+                             generator, dtype, progress=0.0)
 
     # reference loop: DataLoader + per-image transforms, fp32, default memory layout
     transform = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip(),

@@ -1,15 +1,18 @@
-# Neural Collapse metrics (NC1-NC5, alignment): one row per checkpoint, one table per run.
+# Neural Collapse metrics (NC1-NC5, alignment; shot groups for long-tail runs): one row per checkpoint,
+# one table per run, and the per-class table of the final checkpoint.
 
 
 rule collapse_metrics:
     input:
         dumps=lambda w: [f"{run_dir(w)}/features/epoch{e}.npz" for e in checkpoint_epochs(w.schedule)],
-        code=code("collapse"),
+        code=code("collapse", "longtail", "data"),
     output:
-        f"{RUN}/collapse.csv",
+        metrics=f"{RUN}/collapse.csv",
+        classes=f"{RUN}/classes.csv",
     params:
         epochs=lambda w: checkpoint_epochs(w.schedule),
         ood_sets=OOD_SETS,
+        shot_thresholds=lambda w: LT["shot_thresholds"] if w.schedule.startswith("longtail/") else None,
     log:
         f"results/logs/{RUN_ID}/collapse.log",
     conda:

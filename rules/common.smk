@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from nclab.data import FOLDER_OOD, IMAGE_SIZES, TORCHVISION_SETS, needs_root
-from nclab.plan import checkpoint_schedule, feature_dim
+from nclab.plan import LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid
 
 DATASET = config["data"]["dataset"]
 
@@ -22,6 +22,7 @@ def present_ood_sets():
     return present
 
 
+STUDIES = config["studies"]
 OOD_SETS = present_ood_sets()
 SCORES = list(config["ood"]["scores"])
 SCHEDULES = list(config["schedules"])
@@ -36,7 +37,7 @@ GPUS_PER_JOB = 0 if config["training"]["device"] == "cpu" else 1  # training and
 
 def train_minutes(schedule, attempt):
     """Time limit of a training job: the schedule's epochs at cluster.seconds_per_epoch, more on a retry."""
-    epochs = config["schedules"][schedule]["epochs"]
+    epochs = schedule_spec(schedule)["epochs"]
     return (10 + math.ceil(epochs * config["cluster"]["seconds_per_epoch"] / 60)) * attempt
 
 
@@ -53,13 +54,26 @@ def code(*modules):
     return [f"src/nclab/{m}.py" for m in ("__init__", "io", *modules)]
 
 
+# The long-tail study: one run group per (imbalance ratio, loss, strategy), named like a schedule
+# ("longtail/ir10/ce/proj") so that the per-run rules (metrics, OOD) serve both studies.
+LT = config["longtail"]
+LT_GRID = longtail_grid(LT["ratios"], LT["losses"], LT["strategies"]) if "longtail" in STUDIES else []
+LT_SCHEDULES = [f"longtail/ir{ratio}/{loss}/{strategy}" for ratio, loss, strategy in LT_GRID]
+LT_SEEDS = LT["training"].get("seeds", SEEDS)
+LT_DATA = f"results/data/longtail/{DATASET}/{LT['profile']}-ir{{ratio}}-seed{LT['subset_seed']}.npz"
+
+
+def schedule_spec(schedule):
+    return LT["schedule"] if schedule.startswith("longtail/") else config["schedules"][schedule]
+
+
 def checkpoint_epochs(schedule):
-    spec = config["schedules"][schedule]
+    spec = schedule_spec(schedule)
     return checkpoint_schedule(spec["epochs"], spec["checkpoints"])
 
 
 def final_epoch(schedule):
-    return config["schedules"][schedule]["epochs"]
+    return schedule_spec(schedule)["epochs"]
 
 
 def run_dir(wildcards):
@@ -77,16 +91,49 @@ def run_files(pattern):
 
 def recipe(schedule, seed):
     """Everything the training of one run depends on (its params: a change reruns it, and only it)."""
-    spec = config["schedules"][schedule]
     training = {k: v for k, v in config["training"].items() if k != "seeds"}
+    return {**training, "seed": seed, **schedule_recipe(schedule)}
+
+
+def schedule_recipe(schedule):
+    spec = schedule_spec(schedule)
     return {
-        **training,
-        "seed": seed,
         "scheduler": spec["scheduler"],
         "epochs": spec["epochs"],
         "milestones": spec.get("milestones", []),
+        "gamma": spec.get("gamma", 0.1),
+        "warmup_epochs": spec.get("warmup_epochs", 0),
         "checkpoints": checkpoint_epochs(schedule),
     }
+
+
+def lt_recipe(ratio, loss, strategy, seed):
+    """Everything one long-tail run's training depends on: `training` with `longtail.training` over it."""
+    training = {k: v for k, v in {**config["training"], **LT["training"]}.items() if k != "seeds"}
+    recipe = {
+        **training,
+        "seed": seed,
+        **schedule_recipe("longtail/"),
+        "loss": loss,
+        "loss_options": LT["loss_options"].get(loss, {}),
+        "strategy": strategy,
+        "strategy_options": LT["alignment"].get(strategy, {}),
+    }
+    if strategy != "none":
+        recipe["momentum_centres"] = LT["alignment"]["momentum"]
+    return recipe
+
+
+def lt_model(loss):
+    """The long-tail network with the classifier head that ``loss`` needs."""
+    head = LOSS_HEADS.get(loss, "linear")
+    scale = LT["loss_options"].get("ldam_drw", {}).get("scale", 30.0)
+    return {**LT["model"], "head": head, **({"scale": scale} if head == "normed" else {})}
+
+
+def lt_run_files(pattern):
+    """``pattern`` (relative to a run folder) for every long-tail run."""
+    return [f"results/runs/{s}/seed{seed}/{pattern}" for s in LT_SCHEDULES for seed in LT_SEEDS]
 
 
 def first_seed_scores(methods):

@@ -1,17 +1,25 @@
-"""Snakemake entry point: the NC metrics of every checkpoint of one run, one row per epoch."""
+"""Snakemake entry point: the NC metrics of every checkpoint of one run, one row per epoch, and the per-class
+table of the final checkpoint (with shot-group metrics for long-tail runs)."""
 
 import pandas as pd
 
-from nclab.collapse import collapse_metrics
+from nclab.collapse import class_table, collapse_metrics, group_metrics
 from nclab.io import atomic_path, load_dump, logged
 
 with logged(snakemake.log[0]):
+    p = snakemake.params
     rows = []
-    for epoch, path in zip(snakemake.params.epochs, snakemake.input.dumps):
+    for epoch, path in zip(p.epochs, snakemake.input.dumps):
         dump = load_dump(path)
-        metrics = collapse_metrics(dump, dump["weight"].shape[0], snakemake.params.ood_sets)
+        num_classes = dump["weight"].shape[0]
+        metrics = collapse_metrics(dump, num_classes, p.ood_sets)
+        if p.shot_thresholds:
+            metrics.update(group_metrics(dump, num_classes, **p.shot_thresholds))
         rows.append({"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed),
                      "epoch": epoch, **metrics})
         print(f"epoch {epoch}: NC1 {metrics['nc1']:.4g}  NC3 {metrics['nc3']:.4g}  NC4(test) {metrics['nc4_test']:.4g}")
-    with atomic_path(snakemake.output[0]) as tmp:
+    with atomic_path(snakemake.output.metrics) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")
+    with atomic_path(snakemake.output.classes) as tmp:
+        run = {"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed), "epoch": epoch}
+        pd.DataFrame({**run, **class_table(dump, num_classes)}).to_csv(tmp, index=False, float_format="%.10g")

@@ -12,8 +12,8 @@ with logged(snakemake.log[0]):
     train_set, test_set, num_classes = data.load_id(snakemake.input.data)
     splits = {"train": train_set, "test": test_set}
     splits.update({name: data.load_ood(path) for name, path in zip(snakemake.params.ood_sets, snakemake.input.ood)})
-    model = build_model(snakemake.params.model["arch"], num_classes, train_set.images.shape[1],
-                        snakemake.params.model["width"]).to(training.resolve_device(snakemake.params.device))
+    model = build_model(num_classes=num_classes, in_channels=train_set.images.shape[1], **snakemake.params.model)
+    model.to(training.resolve_device(snakemake.params.device))
     for checkpoint_path, dump_path in zip(snakemake.input.checkpoints, snakemake.output.dumps):
         checkpoint = load_checkpoint(checkpoint_path)
         model.load_state_dict(checkpoint["state_dict"])

@@ -33,6 +33,19 @@ with logged(snakemake.log[0]):
     elif p.kind == "tsne":
         embeddings = {s: tuple(load_npz(path).values()) for s, path in zip(p.schedules, snakemake.input.embeddings)}
         fig = figures.tsne_panels(embeddings)
+    elif p.kind.startswith("longtail"):
+        from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
+        from nclab.report_longtail import final_epoch, with_run_keys
+
+        table = with_run_keys(read_tables(snakemake.input.tables))
+        labels = {f"{l}/{s}": f"{LOSS_LABELS[l]}, {STRATEGY_LABELS[s]}" for l in p.losses for s in p.strategies}
+        highest = table[table["ratio"] == table["ratio"].max()]
+        if p.kind == "longtail_vs_ratio":
+            fig = figures.longtail_vs_ratio(final_epoch(table), p.losses, p.strategies, labels)
+        elif p.kind == "longtail_progression":
+            fig = figures.longtail_progression(highest, p.losses, p.strategies, labels)
+        else:
+            fig = figures.class_alignment(highest, p.losses, p.strategies, STRATEGY_LABELS, LOSS_LABELS)
     else:
         raise ValueError(f"unknown figure kind {p.kind!r}")
     with atomic_path(snakemake.output[0]) as tmp:

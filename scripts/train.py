@@ -28,8 +28,7 @@ with logged(snakemake.log[0]):
     train_set, test_set, num_classes = data.load_id(snakemake.input.data)
     mean, std = data.channel_stats(train_set.images)
     torch.manual_seed(seed)
-    model = build_model(snakemake.params.model["arch"], num_classes, train_set.images.shape[1],
-                        snakemake.params.model["width"])
+    model = build_model(num_classes=num_classes, in_channels=train_set.images.shape[1], **snakemake.params.model)
     resume_dir = Path(snakemake.params.resume_dir)
     resume = training.Resume(resume_dir / "state.pt", training.fingerprint(
         snakemake.params.recipe, snakemake.params.model, files=[snakemake.input.data]))

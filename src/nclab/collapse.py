@@ -2,7 +2,8 @@
 
 Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of deep learning training",
 PNAS 2020 (NC1-NC4); Ammar et al., "NECO: NEural Collapse Based Out-of-distribution detection", ICLR 2024 (NC5).
-The global mean is the mean of the class means (Papyan's convention), not the sample mean.
+The global mean is the mean of the class means (Papyan's convention), not the sample mean; under class
+imbalance this weighs every class equally, while Sigma_W stays the average over samples.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from nclab.longtail import GROUPS, shot_groups
 
 
 @dataclass(frozen=True)
@@ -139,4 +142,47 @@ def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: li
     bad = [k for k, v in metrics.items() if not np.isfinite(v)]
     if bad:
         raise ValueError(f"non-finite collapse metrics: {bad}")
+    return metrics
+
+
+def minority_collapse(weight: np.ndarray) -> float:
+    """Mean pairwise cos(w_c, w_c') over the given classifier rows (1 when they collapse onto one direction)."""
+    num_classes = len(weight)
+    off_diagonal = ~np.eye(num_classes, dtype=bool)
+    return float(np.mean(_cosines(np.asarray(weight, dtype=np.float64))[off_diagonal]))
+
+
+def class_table(dump: dict[str, np.ndarray], num_classes: int) -> dict[str, np.ndarray]:
+    """Per class: training images n_c, test accuracy, alignment a_c, ||w_c|| and ||mu~_c||."""
+    geometry = class_geometry(dump["train_features"], dump["train_labels"], num_classes)
+    correct = dump["test_logits"].argmax(axis=1) == dump["test_labels"]
+    return {
+        "class": np.arange(num_classes),
+        "train_count": np.bincount(dump["train_labels"], minlength=num_classes),
+        "test_accuracy": np.bincount(dump["test_labels"], weights=correct, minlength=num_classes)
+        / np.bincount(dump["test_labels"], minlength=num_classes),
+        "alignment": alignment(dump["weight"], geometry),
+        "classifier_norm": np.linalg.norm(dump["weight"], axis=1),
+        "feature_norm": np.linalg.norm(geometry.centred, axis=1),
+    }
+
+
+def group_metrics(dump: dict[str, np.ndarray], num_classes: int, many: int, few: int) -> dict[str, float]:
+    """Per shot group (many > ``many``, few < ``few`` training images): the number of classes, the test
+    accuracy and the mean alignment a_c; minority collapse among the few-shot classifiers.
+
+    A group without classes (or with one class, for minority collapse) gives NaN: the quantity is undefined.
+    """
+    table = class_table(dump, num_classes)
+    groups = shot_groups(table["train_count"], many, few)
+    correct = dump["test_logits"].argmax(axis=1) == dump["test_labels"]
+    sample_groups = groups[dump["test_labels"]]
+    metrics: dict[str, float] = {}
+    for group in GROUPS:
+        members = groups == group
+        metrics[f"classes_{group}"] = float(members.sum())
+        metrics[f"accuracy_{group}"] = float(correct[sample_groups == group].mean()) if members.any() else np.nan
+        metrics[f"alignment_{group}"] = float(table["alignment"][members].mean()) if members.any() else np.nan
+    few_rows = dump["weight"][groups == "few"]
+    metrics["minority_collapse"] = minority_collapse(few_rows) if len(few_rows) > 1 else np.nan
     return metrics

@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from nclab import data, ood
-from nclab.plan import feature_dim
+from nclab.plan import feature_dim, longtail_grid
 
 
 class ConfigError(ValueError):
@@ -63,15 +63,46 @@ def data_errors(spec: dict) -> list[str]:
     return errors
 
 
+def schedule_errors(key: str, schedule: dict) -> list[str]:
+    errors = []
+    bad = [e for e in schedule["checkpoints"] if e > schedule["epochs"]]
+    if bad:
+        errors.append(f"{key}.checkpoints: epochs {bad} are beyond the schedule's {schedule['epochs']} epochs")
+    if schedule["scheduler"] != "cosine" and not schedule.get("milestones"):
+        errors.append(f"{key}.milestones: required for scheduler {schedule['scheduler']!r}")
+    warmup = schedule.get("warmup_epochs", 0)
+    if schedule["scheduler"] == "warmup_multistep" and not 0 < warmup < schedule["epochs"]:
+        errors.append(f"{key}.warmup_epochs: scheduler 'warmup_multistep' needs 1..{schedule['epochs'] - 1} "
+                      f"warm-up epochs, got {warmup}")
+    elif schedule["scheduler"] != "warmup_multistep" and warmup:
+        errors.append(f"{key}.warmup_epochs: only used by scheduler 'warmup_multistep'")
+    return errors
+
+
+def longtail_errors(config: dict) -> list[str]:
+    spec, errors = config["longtail"], []
+    errors += schedule_errors("longtail.schedule", spec["schedule"])
+    many, few = spec["shot_thresholds"]["many"], spec["shot_thresholds"]["few"]
+    if few > many + 1:
+        errors.append(f"longtail.shot_thresholds: few ({few}) must not exceed many + 1 ({many + 1}): a class "
+                      "cannot be both many- and few-shot")
+    dim = feature_dim(spec["model"]["arch"], spec["model"]["width"])
+    num_classes = data.NUM_CLASSES[config["data"]["dataset"]]
+    if "etf" in spec["losses"] and dim < num_classes:
+        errors.append(f"longtail.losses: 'etf' needs a feature dimension >= the {num_classes} classes for a simplex "
+                      f"ETF; longtail.model gives {dim}")
+    if not longtail_grid(spec["ratios"], spec["losses"], spec["strategies"]):
+        errors.append("longtail.strategies: no strategy applies to the losses (proj and slerp move the classifier, "
+                      "which etf keeps fixed)")
+    return errors
+
+
 def semantic_errors(config: dict) -> list[str]:
     errors = data_errors(config["data"])
     for name, schedule in config["schedules"].items():
-        bad = [e for e in schedule["checkpoints"] if e > schedule["epochs"]]
-        if bad:
-            errors.append(f"schedules.{name}.checkpoints: epochs {bad} are beyond the schedule's "
-                          f"{schedule['epochs']} epochs")
-        if schedule["scheduler"] == "multistep" and not schedule.get("milestones"):
-            errors.append(f"schedules.{name}.milestones: required for scheduler 'multistep'")
+        errors += schedule_errors(f"schedules.{name}", schedule)
+    if "longtail" in config["studies"]:
+        errors += longtail_errors(config)
     dim = feature_dim(config["model"]["arch"], config["model"]["width"])
     for method, hyper in config["ood"]["scores"].items():
         allowed = ood.hyperparameters(method)
@@ -81,11 +112,13 @@ def semantic_errors(config: dict) -> list[str]:
         missing = sorted(k for k, v in allowed.items() if v is inspect.Parameter.empty and k not in hyper)
         if missing:
             errors.append(f"ood.scores.{method}: missing hyperparameters {missing}")
+    if "longtail" in config["studies"]:  # the OOD scores serve both studies' networks
+        dim = min(dim, feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"]))
     for method, key, upper in (("vim", "dim", dim - 1), ("neco", "dim", dim)):
         value = config["ood"]["scores"].get(method, {}).get(key)
         if value is not None and not (isinstance(value, int) and 1 <= value <= upper):
             errors.append(f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
-                          f"(feature dimension {dim})")
+                          f"(feature dimension {dim}, the smaller of the studies' networks)")
     unknown = sorted(set(config["figures"]["histograms"].get("methods", [])) - set(config["ood"]["scores"]))
     if unknown:
         errors.append(f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}")

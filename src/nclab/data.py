@@ -17,6 +17,7 @@ from nclab.io import atomic_savez, load_npz
 
 DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
 IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32}  # side of each in-distribution dataset's images
+NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
 CIFAR = ("cifar10", "cifar100")
 SYNTHETIC_OOD = ("photos", "noise")  # built in the digits' format from bundled data
 TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched into the data root by torchvision
@@ -97,9 +98,10 @@ def uniform_noise(count: int, image_size: int, seed: int) -> ImageSet:
     return ImageSet(_levels_to_uint8(levels), np.full(count, -1, dtype=np.int64))
 
 
-def save_id(path: str | Path, train: ImageSet, test: ImageSet, num_classes: int) -> None:
+def save_id(path: str | Path, train: ImageSet, test: ImageSet, num_classes: int, **extra: np.ndarray) -> None:
+    """An in-distribution dataset; ``extra`` arrays (e.g. a subset's ``train_indices``) are stored beside it."""
     atomic_savez(path, train_images=train.images, train_labels=train.labels,
-                 test_images=test.images, test_labels=test.labels, num_classes=np.int64(num_classes))
+                 test_images=test.images, test_labels=test.labels, num_classes=np.int64(num_classes), **extra)
 
 
 def save_ood(path: str | Path, images: ImageSet) -> None:

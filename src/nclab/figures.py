@@ -28,9 +28,9 @@ def apply_style(style: Mapping[str, float]) -> None:
 MAX_COLUMNS = 3  # panels per row: wider grids become unreadable at the paper's text width
 
 
-def _panel_grid(count: int, height: float) -> tuple[plt.Figure, list[plt.Axes]]:
-    """``count`` panels wrapped into rows of at most MAX_COLUMNS; unused cells are hidden."""
-    columns = min(count, MAX_COLUMNS)
+def _panel_grid(count: int, height: float, max_columns: int = MAX_COLUMNS) -> tuple[plt.Figure, list[plt.Axes]]:
+    """``count`` panels wrapped into rows of at most ``max_columns``; unused cells are hidden."""
+    columns = min(count, max_columns)
     rows = -(-count // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.25 * columns, height * rows), constrained_layout=True,
                              squeeze=False)
@@ -158,4 +158,68 @@ def tsne_panels(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.
         scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, linewidths=0)
         ax.set(title=f"{schedule} (final epoch)", xticks=[], yticks=[])
     fig.colorbar(scatter, ax=axes[0, -1], label="class")
+    return fig
+
+
+LT_PANELS = (("network_accuracy_test", "test accuracy"), ("accuracy_few", "few-shot accuracy"),
+             ("alignment_mean", r"mean alignment $\bar a$"), ("alignment_few", "few-shot alignment"),
+             ("nc1", "NC1"), ("nc3", "NC3"))
+LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
+
+
+def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, losses: list[str],
+                    strategies: list[str], labels: Mapping[str, str]) -> None:
+    """One line per (loss, strategy): colour = strategy, line style = loss; mean over seeds."""
+    for i, loss in enumerate(losses):
+        for j, strategy in enumerate(strategies):
+            rows = table[(table["loss"] == loss) & (table["strategy"] == strategy)]
+            if rows.empty:
+                continue
+            stats = rows.groupby(x)[column].mean()
+            ax.plot(stats.index, stats.values, color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
+                    marker="o" if x == "ratio" else None, markersize=3, label=labels[f"{loss}/{strategy}"])
+
+
+def longtail_vs_ratio(final: pd.DataFrame, losses: list[str], strategies: list[str],
+                      labels: Mapping[str, str]) -> plt.Figure:
+    """Accuracy, alignment and NC1/NC3 at the final epoch against the imbalance ratio."""
+    fig, axes = _panel_grid(len(LT_PANELS), 2.1)
+    for ax, (column, title) in zip(axes, LT_PANELS):
+        _strategy_lines(ax, final, "ratio", column, losses, strategies, labels)
+        ratios = sorted(final["ratio"].unique())
+        ax.set(xscale="log", xlabel="imbalance ratio", title=title,
+               yscale="log" if column in ("nc1", "nc3") else "linear")
+        ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+        ax.minorticks_off()
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(strategies)))
+    return fig
+
+
+def longtail_progression(collapse: pd.DataFrame, losses: list[str], strategies: list[str],
+                         labels: Mapping[str, str]) -> plt.Figure:
+    """Alignment and NC metrics at every saved epoch, at the largest imbalance ratio."""
+    panels = [p for p in LT_PANELS if p[0] != "network_accuracy_test" and p[0] != "accuracy_few"]
+    fig, axes = _panel_grid(len(panels), 2.1, max_columns=2)
+    for ax, (column, title) in zip(axes, panels):
+        _strategy_lines(ax, collapse, "epoch", column, losses, strategies, labels)
+        ax.set(xlabel="epoch", title=title, yscale="log" if column in ("nc1", "nc3") else "linear")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(strategies)))
+    return fig
+
+
+def class_alignment(classes: pd.DataFrame, losses: list[str], strategies: list[str],
+                    strategy_labels: Mapping[str, str], loss_labels: Mapping[str, str]) -> plt.Figure:
+    """Per-class alignment a_c against the class's training images, one panel per loss (largest ratio)."""
+    fig, axes = _panel_grid(len(losses), 2.4)
+    for ax, loss in zip(axes, losses):
+        for j, strategy in enumerate(strategies):
+            rows = classes[(classes["loss"] == loss) & (classes["strategy"] == strategy)]
+            if rows.empty:
+                continue
+            stats = rows.groupby("class")[["train_count", "alignment"]].mean().sort_values("train_count")
+            ax.plot(stats["train_count"], stats["alignment"], "o-", color=f"C{j}", markersize=3,
+                    label=strategy_labels[strategy])
+        ax.set(xscale="log", xlabel="training images of the class", ylabel=r"$a_c=\cos(\tilde\mu_c, w_c)$",
+               title=loss_labels[loss])
+    axes[0].legend()
     return fig

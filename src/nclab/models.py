@@ -1,12 +1,21 @@
-"""CIFAR-style ResNet-18 (He et al. 2016) as used in the seed report.
+"""CIFAR-style ResNets (He et al. 2016) and the classifier heads of the long-tail baselines.
 
-The stem is a 3x3 convolution with stride 1 and the max-pool is replaced by the identity, so that small
-images keep their resolution. ``width`` is the number of channels of the first stage (64 in the standard
-network); the penultimate features are the globally pooled output of the last stage, of dimension
-``8 * width`` (512 for width 64), taken after the last ReLU so they are non-negative.
+ResNet-18 as in the seed report: the stem is a 3x3 convolution with stride 1 and the max-pool is replaced by
+the identity, so that small images keep their resolution. ``width`` is the number of channels of the first
+stage (64 in the standard network); the penultimate features are the globally pooled output of the last
+stage, of dimension ``8 * width`` (512 for width 64), taken after the last ReLU so they are non-negative.
+
+ResNet-32 as in the long-tail literature (Cao et al. 2019's code): three stages of five basic blocks with
+``width``, 2 ``width`` and 4 ``width`` channels (16/32/64), parameter-free shortcuts (option A: subsample
+and zero-pad), 64-dim features for width 16.
+
+Heads (``model.fc``): ``linear`` z = W h + b; ``normed`` z = s cos(h, w_c) (LDAM); ``etf`` a fixed simplex
+ETF W* with unit rows, z = W* h / ||h|| (Yang et al. 2022). Every head exposes ``weight`` and ``bias``.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -29,6 +38,90 @@ class BasicBlock(nn.Module):
         out = torch.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return torch.relu(out + self.shortcut(x))
+
+
+class ShortcutBlock(nn.Module):
+    """Basic block whose shortcut subsamples and zero-pads the channels (ResNet-32's option A)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.stride, self.extra = stride, out_channels - in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x[:, :, :: self.stride, :: self.stride] if self.stride != 1 else x
+        if self.extra:
+            shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+        return torch.relu(out + shortcut)
+
+
+class ResNet32(nn.Module):
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
+                                  nn.ReLU(inplace=True))
+        blocks, channels = [], width
+        for stage, stride in enumerate((1, 2, 2)):
+            out_channels = width * 2**stage
+            for block in range(5):
+                blocks.append(ShortcutBlock(channels, out_channels, stride if block == 0 else 1))
+                channels = out_channels
+        self.stages = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = channels
+        self.fc = nn.Linear(channels, num_classes)
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(m.weight)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+class NormedLinear(nn.Module):
+    """z_c = scale * cos(h, w_c), no bias (LDAM's normalised classifier; ``bias`` is a zero buffer)."""
+
+    def __init__(self, dim: int, num_classes: int, scale: float) -> None:
+        super().__init__()
+        self.scale = scale
+        self.weight = nn.Parameter(torch.empty(num_classes, dim).uniform_(-1, 1))
+        self.register_buffer("bias", torch.zeros(num_classes))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.scale * nn.functional.normalize(h, dim=1) @ nn.functional.normalize(self.weight, dim=1).T
+
+
+def simplex_etf(num_classes: int, dim: int, seed: int = 0) -> torch.Tensor:
+    """(C, d) rows forming a simplex equiangular tight frame: unit norms, pairwise cosines -1/(C-1).
+
+    W*^T = sqrt(C/(C-1)) U (I - 11^T/C), U a (d, C) orthonormal basis drawn with ``seed``; needs d >= C.
+    """
+    if dim < num_classes:
+        raise ValueError(f"a simplex ETF of {num_classes} classes needs feature dimension >= {num_classes}, got {dim}")
+    generator = torch.Generator().manual_seed(seed)
+    basis, _ = torch.linalg.qr(torch.randn(dim, num_classes, generator=generator, dtype=torch.float64))
+    centring = torch.eye(num_classes, dtype=torch.float64) - 1.0 / num_classes
+    return (math.sqrt(num_classes / (num_classes - 1)) * basis @ centring).T.float()
+
+
+class FixedETF(nn.Module):
+    """z_c = w*_c . h / ||h|| with a fixed simplex ETF W* (buffers ``weight`` and zero ``bias``, no parameters)."""
+
+    def __init__(self, dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.register_buffer("weight", simplex_etf(num_classes, dim))
+        self.register_buffer("bias", torch.zeros(num_classes))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(h, dim=1) @ self.weight.T
 
 
 class ResNet18(nn.Module):
@@ -58,10 +151,19 @@ class ResNet18(nn.Module):
         return self.fc(self.features(x))
 
 
-ARCHITECTURES = {"resnet18": ResNet18}
+ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32}
 
 
-def build_model(arch: str, num_classes: int, in_channels: int, width: int) -> nn.Module:
+def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",
+                scale: float = 30.0) -> nn.Module:
+    """``arch`` with a ``head`` classifier (``scale`` is the normed head's s)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width)
+    model = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width)
+    if head == "normed":
+        model.fc = NormedLinear(model.feature_dim, num_classes, scale)
+    elif head == "etf":
+        model.fc = FixedETF(model.feature_dim, num_classes)
+    elif head != "linear":
+        raise ValueError(f"unknown classifier head {head!r}; allowed: ['etf', 'linear', 'normed']")
+    return model

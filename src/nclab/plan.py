@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-FEATURES_PER_WIDTH = {"resnet18": 8}  # penultimate dimension / first-stage width, per architecture
+FEATURES_PER_WIDTH = {"resnet18": 8, "resnet32": 4}  # penultimate dimension / first-stage width, per architecture
 
 
 def feature_dim(arch: str, width: int) -> int:
@@ -20,3 +20,19 @@ def checkpoint_schedule(epochs: int, requested: Sequence[int]) -> list[int]:
     if bad:
         raise ValueError(f"checkpoint epochs {bad} are outside 1..{epochs}")
     return sorted(set(requested) | {epochs})
+
+
+LOSS_LABELS = {"ce": "CE", "logit_adjustment": "LA", "balanced_softmax": "BS", "ldam_drw": "LDAM-DRW",
+               "etf": "ETF+DR"}  # nclab.losses.LOSSES, as the paper names them
+STRATEGY_LABELS = {"none": "none", "reg": "SpA-Reg", "proj": "SpA-Proj", "slerp": "SpA-SLERP"}  # alignment.STRATEGIES
+LOSS_HEADS = {"ldam_drw": "normed", "etf": "etf"}  # classifier head per loss; the others train a linear head
+FIXED_CLASSIFIER_LOSSES = ("etf",)  # their classifier is not trained
+CLASSIFIER_STRATEGIES = ("proj", "slerp")  # they move the classifier
+
+
+def longtail_grid(ratios: Sequence[float], losses: Sequence[str],
+                  strategies: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(ratio name, loss, strategy) of every long-tail run group, less the combinations that cannot exist
+    (a strategy that moves the classifier on a loss whose classifier is fixed)."""
+    return [(f"{ratio:g}", loss, strategy) for ratio in ratios for loss in losses for strategy in strategies
+            if not (loss in FIXED_CLASSIFIER_LOSSES and strategy in CLASSIFIER_STRATEGIES)]

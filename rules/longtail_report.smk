@@ -1,0 +1,77 @@
+# The long-tail section: its tables, macros and figures, from every long-tail run's metric tables.
+
+LT_REPORT = "results/report/longtail"
+
+
+rule longtail_tables_and_macros:
+    input:
+        collapse=lt_run_files("collapse.csv"),
+        classes=lt_run_files("classes.csv"),
+        ood=lt_run_files("ood/metrics.csv"),
+        data=expand(LT_DATA, ratio=sorted({r for r, _, _ in LT_GRID}, key=float)),
+        code=code("report", "report_longtail", "longtail", "ood", "data", "plan"),
+    output:
+        accuracy=f"{LT_REPORT}/tables/accuracy.tex",
+        geometry=f"{LT_REPORT}/tables/geometry.tex",
+        ood=f"{LT_REPORT}/tables/ood.tex",
+        macros=f"{LT_REPORT}/macros.tex",
+    params:
+        dataset=DATASET,
+        ratios=sorted({float(r) for r, _, _ in LT_GRID}),
+        headline_ood=config["paper"]["headline_ood"],
+        settings={
+            **{k: LT[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies", "alignment")},
+            "feature_dim": feature_dim(LT["model"]["arch"], LT["model"]["width"]),
+        },
+    log:
+        "results/logs/report/longtail_tables_and_macros.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/longtail_tables.py"
+
+
+rule figure_longtail_vs_ratio:
+    input:
+        tables=lt_run_files("collapse.csv"),
+        code=code("figures", "ood", "ood_metrics", "report_longtail", "longtail", "data", "plan"),
+    output:
+        f"{FIGURES}/longtail_vs_ratio.pdf",
+    params:
+        kind="longtail_vs_ratio",
+        style=config["figures"]["style"],
+        losses=LT["losses"],
+        strategies=LT["strategies"],
+    log:
+        "results/logs/figures/longtail_vs_ratio.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../scripts/figure.py"
+
+
+use rule figure_longtail_vs_ratio as figure_longtail_progression with:
+    output:
+        f"{FIGURES}/longtail_progression.pdf",
+    params:
+        kind="longtail_progression",
+        style=config["figures"]["style"],
+        losses=LT["losses"],
+        strategies=LT["strategies"],
+    log:
+        "results/logs/figures/longtail_progression.log",
+
+
+use rule figure_longtail_vs_ratio as figure_longtail_class_alignment with:
+    input:
+        tables=lt_run_files("classes.csv"),
+        code=code("figures", "ood", "ood_metrics", "report_longtail", "longtail", "data", "plan"),
+    output:
+        f"{FIGURES}/longtail_class_alignment.pdf",
+    params:
+        kind="longtail_class_alignment",
+        style=config["figures"]["style"],
+        losses=LT["losses"],
+        strategies=LT["strategies"],
+    log:
+        "results/logs/figures/longtail_class_alignment.log",

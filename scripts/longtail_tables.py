@@ -1,0 +1,24 @@
+"""Snakemake entry point: the long-tail section's LaTeX tables and its macros file."""
+
+import numpy as np
+
+from nclab import report, report_longtail as lt
+from nclab.data import load_id
+from nclab.io import atomic_write_text, logged, read_tables
+
+with logged(snakemake.log[0]):
+    p = snakemake.params
+    collapse, classes, ood = (lt.with_run_keys(read_tables(snakemake.input[k])) for k in ("collapse", "classes", "ood"))
+    final = lt.final_epoch(collapse)
+    atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, p.dataset))
+    atomic_write_text(snakemake.output.geometry, lt.geometry_table(final))
+    atomic_write_text(snakemake.output.ood, lt.ood_table(ood, p.headline_ood))
+    subsets = {ratio: load_id(path)[0].labels for ratio, path in zip(p.ratios, snakemake.input.data)}
+    _, test, num_classes = load_id(snakemake.input.data[0])
+    settings = {**p.settings, "headline_ood": p.headline_ood, "dataset": p.dataset, "num_classes": num_classes,
+                "test_size": len(test.labels),
+                "train_sizes": {ratio: len(labels) for ratio, labels in subsets.items()},
+                "smallest_class": int(np.bincount(subsets[max(subsets)]).min())}
+    macros = lt.longtail_macros(final, classes, ood, settings)
+    atomic_write_text(snakemake.output.macros, report.macros_file(macros))
+    print(f"{len(macros)} macros")

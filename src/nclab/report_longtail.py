@@ -1,0 +1,206 @@
+"""Tables and macros of the long-tail section: accuracy per shot group beside the published baselines,
+alignment and NC geometry, OOD detection under imbalance, and the strategies' effects against their baselines."""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from nclab.longtail import GROUPS
+from nclab.ood import LABELS as SCORE_LABELS
+from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
+from nclab.report import ID_DESCRIPTIONS, _escape, fmt, fmt_sci, mean_std, percent, thousands
+
+# Published top-1 test accuracy (%) at IR 100, ResNet-32, 200 epochs (science.md, section 4).
+PUBLISHED_ACCURACY = {
+    ("cifar10", 100, "ce"): 71.4, ("cifar100", 100, "ce"): 39.9,
+    ("cifar10", 100, "logit_adjustment"): 77.9, ("cifar100", 100, "logit_adjustment"): 44.1,
+    ("cifar10", 100, "ldam_drw"): 77.0, ("cifar100", 100, "ldam_drw"): 42.0,
+    ("cifar100", 100, "balanced_softmax"): 45.1,
+}
+KEYS = ["ratio", "loss", "strategy"]
+
+
+def with_run_keys(table: pd.DataFrame) -> pd.DataFrame:
+    """Adds ratio (float), loss and strategy from schedule names like 'longtail/ir10/ce/proj'."""
+    parts = table["schedule"].str.split("/", expand=True)
+    return table.assign(ratio=parts[1].str.removeprefix("ir").astype(float), loss=parts[2], strategy=parts[3])
+
+
+def final_epoch(collapse: pd.DataFrame) -> pd.DataFrame:
+    return collapse[collapse["epoch"] == collapse["epoch"].max()]
+
+
+def _ratio(value: float) -> str:
+    return f"{value:g}"
+
+
+def _cells(final: pd.DataFrame) -> list[tuple[float, str, str]]:
+    return list(final[KEYS].drop_duplicates().itertuples(index=False, name=None))
+
+
+def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold_max: set[str],
+                extra: Callable[[float, str, str], str] | None = None) -> list[str]:
+    """Rows (IR, loss, strategy) of mean +- std cells; the best strategy of each (IR, loss) block in bold."""
+    lines, previous = [], None
+    for (ratio, loss), block in final.groupby(["ratio", "loss"], sort=False):
+        if previous is not None:
+            lines.append(r"\midrule" if ratio != previous else r"\cmidrule(l){2-" + str(3 + len(columns) + bool(extra)) + "}")
+        previous = ratio
+        means = block.groupby("strategy", sort=False)[[c for c, _, _ in columns]].mean()
+        for strategy, rows in block.groupby("strategy", sort=False):
+            cells = []
+            for column, scale, digits in columns:
+                text = mean_std(rows[column], scale, digits) if rows[column].notna().all() else "--"
+                if column in bold_max and len(means) > 1 and means.loc[strategy, column] == means[column].max():
+                    text = rf"\textbf{{{text}}}"
+                cells.append(text)
+            if extra:
+                cells.append(extra(ratio, loss, strategy))
+            lines.append(f"{_ratio(ratio)} & {LOSS_LABELS[loss]} & {STRATEGY_LABELS[strategy]} & "
+                         + " & ".join(cells) + r" \\")
+    return lines
+
+
+def accuracy_table(final: pd.DataFrame, dataset: str) -> str:
+    """Test accuracy (%) overall and per shot group, with the published number of the baseline beside it."""
+    columns = [("network_accuracy_test", 100, 1)] + [(f"accuracy_{g}", 100, 1) for g in GROUPS]
+
+    def published(ratio: float, loss: str, strategy: str) -> str:
+        value = PUBLISHED_ACCURACY.get((dataset, ratio, loss))
+        return f"{value:.1f}" if value is not None and strategy == "none" else "--"
+
+    lines = [r"\begin{tabular}{lllccccc}", r"\toprule",
+             r"IR & Loss & Strategy & Overall & Many & Medium & Few & Published \\", r"\midrule"]
+    lines += _block_rows(final, columns, {c for c, _, _ in columns}, published)
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def geometry_table(final: pd.DataFrame) -> str:
+    """Alignment a_c (mean, per group), minority collapse and NC1-NC3 at the final epoch."""
+    columns = [("alignment_mean", 1, 3)] + [(f"alignment_{g}", 1, 3) for g in GROUPS] + [
+        ("minority_collapse", 1, 3), ("nc1", 1, 3), ("nc2_equiangular_classifier", 1, 3), ("nc3", 1, 3)]
+    lines = [r"\begin{tabular}{lllcccccccc}", r"\toprule",
+             r"IR & Loss & Strategy & $\bar a$ & $a$ many & $a$ medium & $a$ few & minority & NC1 & NC2 $W$ & NC3 \\",
+             r"\midrule"]
+    lines += _block_rows(final, columns, {"alignment_mean", *(f"alignment_{g}" for g in GROUPS)})
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def ood_table(ood: pd.DataFrame, headline: str) -> str:
+    """AUROC (x 100) of every score against the headline OOD set, per long-tail run group."""
+    subset = ood[ood["ood"] == headline]
+    wide = subset.pivot_table(index=["schedule", "seed", *KEYS], columns="method", values="auroc",
+                              sort=False).reset_index()
+    methods = list(subset["method"].unique())
+    lines = [rf"\begin{{tabular}}{{lll{'c' * len(methods)}}}", r"\toprule",
+             "IR & Loss & Strategy & " + " & ".join(SCORE_LABELS[m] for m in methods) + r" \\", r"\midrule"]
+    lines += _block_rows(wide, [(m, 100, 1) for m in methods], set(methods))
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def _mean(final: pd.DataFrame, ratio: float, loss: str, strategy: str, column: str) -> float:
+    rows = final[(final["ratio"] == ratio) & (final["loss"] == loss) & (final["strategy"] == strategy)]
+    return float(rows[column].mean())
+
+
+def strategy_effects(final: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per strategy: mean change against its own baseline (same IR and loss, strategy none) of the overall and
+    few-shot accuracy (points), the few-shot alignment and NC3, and in how many (IR, loss) cells the overall
+    accuracy rose."""
+    effects = {}
+    cells = [(r, l) for r, l, s in _cells(final) if s == "none"]
+    for strategy in [s for s in final["strategy"].unique() if s != "none"]:
+        deltas = {"overall": [], "few": [], "alignment_few": [], "nc3": []}
+        for ratio, loss in cells:
+            if final[(final["ratio"] == ratio) & (final["loss"] == loss) & (final["strategy"] == strategy)].empty:
+                continue
+            for key, column, scale in (("overall", "network_accuracy_test", 100), ("few", "accuracy_few", 100),
+                                       ("alignment_few", "alignment_few", 1), ("nc3", "nc3", 1)):
+                deltas[key].append(scale * (_mean(final, ratio, loss, strategy, column)
+                                            - _mean(final, ratio, loss, "none", column)))
+        if deltas["overall"]:
+            effects[strategy] = {k: float(np.nanmean(v)) for k, v in deltas.items()}
+            effects[strategy]["wins"] = int(sum(d > 0 for d in deltas["overall"]))
+            effects[strategy]["cells"] = len(deltas["overall"])
+    return effects
+
+
+def _signed(value: float, digits: int = 1) -> str:
+    return ("$+$" if value >= 0 else "$-$") + fmt(abs(value), digits)
+
+
+def effects_sentence(effects: Mapping[str, Mapping[str, float]]) -> str:
+    parts = [f"{STRATEGY_LABELS[s]} changes the overall accuracy by {_signed(e['overall'])} points "
+             f"(higher in {e['wins']} of {e['cells']} settings), the few-shot accuracy by {_signed(e['few'])} "
+             f"points, the few-shot alignment by {_signed(e['alignment_few'], 3)} and NC3 by "
+             f"{_signed(e['nc3'], 3)}" for s, e in effects.items()]
+    return "; ".join(parts) + "." if parts else "No alignment strategy is configured."
+
+
+def verdict(effects: Mapping[str, Mapping[str, float]]) -> str:
+    """One sentence: does any strategy raise accuracy, and does it do so mostly on the tail?"""
+    helping = [s for s, e in effects.items() if e["overall"] > 0 and e["wins"] > e["cells"] / 2]
+    if not helping:
+        return ("In this build no strategy raises the overall accuracy in most settings, so the paper's claim "
+                "is not reproduced here")
+    tail = [s for s in helping if effects[s]["few"] > effects[s]["overall"]]
+    names = " and ".join(STRATEGY_LABELS[s] for s in helping)
+    where = ("with the larger gain on few-shot classes, as the paper claims" if tail
+             else "but not mainly on few-shot classes, unlike the paper's claim")
+    return f"In this build {names} raise{'s' if len(helping) == 1 else ''} the overall accuracy in most settings, {where}"
+
+
+def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFrame,
+                    settings: Mapping[str, object]) -> dict[str, str]:
+    """The numbers the long-tail section cites (prefix LT)."""
+    ratios = sorted(final["ratio"].unique())
+    low, high = ratios[0], ratios[-1]
+    base_loss = settings["losses"][0]
+    schedule = settings["schedule"]
+    effects = strategy_effects(final)
+    m = {
+        "LTProfile": settings["profile"], "LTRatios": ", ".join(map(_ratio, ratios)), "LTMaxRatio": _ratio(high),
+        "LTMinRatio": _ratio(low), "LTManyThreshold": str(settings["shot_thresholds"]["many"]),
+        "LTFewThreshold": str(settings["shot_thresholds"]["few"]),
+        "LTArch": {"resnet32": "ResNet-32", "resnet18": "ResNet-18"}[settings["model"]["arch"]],
+        "LTWidth": str(settings["model"]["width"]), "LTFeatureDim": str(settings["feature_dim"]),
+        "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule.get("warmup_epochs", 0)),
+        "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule.get("milestones", [])),
+        "LTGamma": fmt_sci(schedule.get("gamma", 0.1)), "LTNumSeeds": str(final["seed"].nunique()),
+        "LTNumRuns": str(len(final)), "LTLosses": ", ".join(LOSS_LABELS[x] for x in settings["losses"]),
+        "LTStrategies": ", ".join(STRATEGY_LABELS[x] for x in settings["strategies"]),
+        "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),
+        "LTRegStrength": fmt_sci(settings["alignment"].get("reg", {}).get("strength", 0.1)),
+        "LTProjGamma": fmt_sci(settings["alignment"].get("proj", {}).get("gamma", 0.6)),
+        "LTSlerpT": fmt_sci(settings["alignment"].get("slerp", {}).get("t", 0.05)),
+        "LTTrainSizes": ", ".join(f"{thousands(n)} (IR {_ratio(r)})" for r, n in sorted(settings["train_sizes"].items())),
+        "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": LOSS_LABELS[base_loss],
+        "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects),
+        "LTHeadlineOOD": _escape(settings["headline_ood"]), "LTIDDescription": ID_DESCRIPTIONS[settings["dataset"]],
+        "LTNumClasses": str(settings["num_classes"]), "LTTestSize": thousands(settings["test_size"]),
+    }
+    for name, ratio in (("Low", low), ("High", high)):
+        for column, label in (("network_accuracy_test", "Acc"), ("accuracy_many", "ManyAcc"),
+                              ("accuracy_few", "FewAcc")):
+            value = _mean(final, ratio, base_loss, "none", column)
+            m[f"LTBase{label}{name}"] = percent(value) if np.isfinite(value) else "--"
+        for column, label in (("alignment_many", "AlignMany"), ("alignment_few", "AlignFew"),
+                              ("minority_collapse", "Minority"), ("nc1", "NCOne"), ("nc3", "NCThree")):
+            value = _mean(final, ratio, base_loss, "none", column)
+            m[f"LTBase{label}{name}"] = fmt(value) if np.isfinite(value) else "--"
+        energy = ood[(ood["ratio"] == ratio) & (ood["loss"] == base_loss) & (ood["strategy"] == "none")
+                     & (ood["ood"] == settings["headline_ood"])]
+        best = energy.groupby("method")["auroc"].mean()
+        m[f"LTBaseBestAuroc{name}"] = fmt(best.max())
+        m[f"LTBaseBestMethod{name}"] = SCORE_LABELS[best.idxmax()]
+    base_classes = classes[(classes["ratio"] == high) & (classes["loss"] == base_loss) & (classes["strategy"] == "none")]
+    per_class = base_classes.groupby("class")[["train_count", "alignment"]].mean()
+    m["LTSizeAlignmentSpearman"] = fmt(float(spearmanr(per_class["train_count"], per_class["alignment"])[0]), 2)
+    return m
