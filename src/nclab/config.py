@@ -103,7 +103,9 @@ def semantic_errors(config: dict) -> list[str]:
         errors += schedule_errors(f"schedules.{name}", schedule)
     if "longtail" in config["studies"]:
         errors += longtail_errors(config)
-    dim = feature_dim(config["model"]["arch"], config["model"]["width"])
+    dims = {"balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
+            "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"])}
+    dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network
     for method, hyper in config["ood"]["scores"].items():
         allowed = ood.hyperparameters(method)
         unknown = sorted(set(hyper) - set(allowed))
@@ -112,13 +114,11 @@ def semantic_errors(config: dict) -> list[str]:
         missing = sorted(k for k, v in allowed.items() if v is inspect.Parameter.empty and k not in hyper)
         if missing:
             errors.append(f"ood.scores.{method}: missing hyperparameters {missing}")
-    if "longtail" in config["studies"]:  # the OOD scores serve both studies' networks
-        dim = min(dim, feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"]))
     for method, key, upper in (("vim", "dim", dim - 1), ("neco", "dim", dim)):
         value = config["ood"]["scores"].get(method, {}).get(key)
         if value is not None and not (isinstance(value, int) and 1 <= value <= upper):
             errors.append(f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
-                          f"(feature dimension {dim}, the smaller of the studies' networks)")
+                          f"(feature dimension {dim}, the smallest of the studies' networks)")
     unknown = sorted(set(config["figures"]["histograms"].get("methods", [])) - set(config["ood"]["scores"]))
     if unknown:
         errors.append(f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}")

@@ -1,0 +1,318 @@
+"""Long-tail study: subsets against the formula and the published totals, each loss against a hand computation,
+the alignment strategies' guarantees, and the alignment metrics on constructed cases."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from nclab import alignment, collapse, longtail, losses, training
+from nclab.data import ImageSet
+from nclab.models import build_model, simplex_etf
+from nclab.objective import Objective
+from nclab.plan import longtail_grid
+
+
+# --- long-tailed subsets -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_max,classes,ratio,total,smallest", [
+    (500, 100, 100, 10_847, 5),  # CIFAR-100-LT IR 100 (Cao et al. 2019)
+    (5000, 10, 100, 12_406, 50),  # CIFAR-10-LT IR 100
+])
+def test_exponential_counts_match_the_published_totals(n_max, classes, ratio, total, smallest):
+    counts = longtail.class_counts(n_max, classes, ratio, "exponential")
+    assert counts.sum() == total and counts.min() == smallest and counts[0] == n_max
+
+
+@pytest.mark.parametrize("ratio", [1, 10, 50, 100, 12.5])
+def test_counts_follow_the_formulas(ratio):
+    exponential = longtail.class_counts(500, 100, ratio, "exponential")
+    assert exponential.tolist() == [math.floor(500 * ratio ** (-c / 99) + 1e-9) for c in range(100)]
+    assert (np.diff(exponential) <= 0).all()
+    step = longtail.class_counts(500, 10, ratio, "step")
+    assert step.tolist() == [500] * 5 + [math.floor(500 / ratio)] * 5
+
+
+def test_bad_ratio_and_profile_are_refused():
+    with pytest.raises(ValueError, match="must be >= 1"):
+        longtail.class_counts(100, 10, 0.5, "exponential")
+    with pytest.raises(ValueError, match="leaves a class without images"):
+        longtail.class_counts(10, 10, 100, "exponential")
+    with pytest.raises(ValueError, match="unknown long-tail profile 'linear'"):
+        longtail.class_counts(100, 10, 10, "linear")
+
+
+def test_subset_is_deterministic_and_has_the_profile():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 60)
+    rng.shuffle(labels)
+    train = ImageSet(rng.integers(0, 255, (600, 1, 4, 4), dtype=np.uint8), labels)
+    subset, idx = longtail.longtail_subset(train, 10, 20, "exponential", seed=3)
+    again, idx_again = longtail.longtail_subset(train, 10, 20, "exponential", seed=3)
+    _, other = longtail.longtail_subset(train, 10, 20, "exponential", seed=4)
+    assert np.array_equal(idx, idx_again) and np.array_equal(subset.images, again.images)
+    assert not np.array_equal(idx, other)
+    assert np.bincount(subset.labels).tolist() == longtail.class_counts(60, 10, 20, "exponential").tolist()
+    assert np.array_equal(subset.images, train.images[idx]) and len(set(idx)) == len(idx)
+
+
+def test_shot_groups_use_strict_thresholds():
+    groups = longtail.shot_groups(np.array([500, 101, 100, 20, 19, 5]), many=100, few=20)
+    assert groups.tolist() == ["many", "many", "medium", "medium", "few", "few"]
+
+
+def test_grid_drops_strategies_that_would_move_a_fixed_classifier():
+    grid = longtail_grid([10, 100], ["ce", "etf"], ["none", "reg", "slerp", "proj"])
+    assert len(grid) == 2 * (4 + 2)
+    assert ("10", "etf", "reg") in grid and ("10", "etf", "proj") not in grid
+
+
+# --- losses against hand computations --------------------------------------------------------------------
+
+LOGITS = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.3, 1.5], [1.0, 1.0, 1.0], [-0.5, 2.0, 0.0]])
+LABELS = torch.tensor([0, 2, 1, 1])
+COUNTS = torch.tensor([100.0, 30.0, 5.0])
+
+
+def hand_ce(logits, labels, weights=None):
+    """Mean (or weighted-mean) -log softmax of the true class, written out with numpy."""
+    z = logits.double().numpy()
+    log_softmax = z - np.log(np.exp(z).sum(1, keepdims=True))
+    nll = -log_softmax[np.arange(len(z)), labels.numpy()]
+    if weights is None:
+        return nll.mean()
+    w = weights.double().numpy()[labels.numpy()]
+    return (w * nll).sum() / w.sum()
+
+
+def test_cross_entropy_logit_adjustment_and_balanced_softmax():
+    assert losses.cross_entropy(LOGITS, LABELS, COUNTS, 0.0).item() == pytest.approx(hand_ce(LOGITS, LABELS))
+    prior = COUNTS / COUNTS.sum()
+    shifted = LOGITS + 0.7 * torch.log(prior)
+    assert losses.logit_adjustment(LOGITS, LABELS, COUNTS, 0.0, tau=0.7).item() == pytest.approx(hand_ce(shifted, LABELS))
+    bs = losses.balanced_softmax(LOGITS, LABELS, COUNTS, 0.0).item()
+    assert bs == pytest.approx(hand_ce(LOGITS + torch.log(COUNTS), LABELS))
+    assert bs == pytest.approx(losses.logit_adjustment(LOGITS, LABELS, COUNTS, 0.0, tau=1.0).item(), rel=1e-6)
+    # the balanced losses penalise a head-class prediction of a tail sample more than plain CE does
+    tail = torch.tensor([[3.0, 0.0, 0.0]]), torch.tensor([2])
+    assert losses.balanced_softmax(*tail, COUNTS, 0.0) > losses.cross_entropy(*tail, COUNTS, 0.0)
+
+
+def test_ldam_margins_weights_and_loss():
+    margins = losses.ldam_margins(COUNTS, 0.5)
+    expected = COUNTS.double().numpy() ** -0.25
+    assert np.allclose(margins.numpy(), 0.5 * expected / expected.max())
+    assert margins.max().item() == pytest.approx(0.5) and margins.argmax().item() == 2
+    weights = losses.drw_weights(COUNTS, 0.9999)
+    raw = (1 - 0.9999) / (1 - 0.9999 ** COUNTS.double().numpy())
+    assert np.allclose(weights.numpy(), raw / raw.sum() * 3, rtol=1e-6)
+    cosines = torch.tanh(LOGITS)  # any values in [-1, 1]
+    shifted = 30 * cosines - 30 * margins[LABELS, None] * F.one_hot(LABELS, 3)
+    early = losses.ldam_drw(30 * cosines, LABELS, COUNTS, progress=0.5)
+    late = losses.ldam_drw(30 * cosines, LABELS, COUNTS, progress=0.8)
+    assert early.item() == pytest.approx(hand_ce(shifted, LABELS), rel=1e-6)
+    assert late.item() == pytest.approx(hand_ce(shifted, LABELS, weights), rel=1e-6)
+
+
+def test_dot_regression_and_the_fixed_etf():
+    etf = simplex_etf(4, 6)
+    cos = etf @ etf.T
+    assert torch.allclose(torch.diagonal(cos), torch.ones(4), atol=1e-6)
+    assert torch.allclose(cos[~torch.eye(4, dtype=bool)], torch.full((12,), -1 / 3), atol=1e-6)
+    model = build_model("resnet32", 4, 1, 2, head="etf")
+    assert not any(p is model.fc.weight for p in model.parameters())
+    h = torch.rand(5, model.feature_dim) + 0.1
+    logits = model.fc(h)
+    assert torch.allclose(logits, F.normalize(h, dim=1) @ model.fc.weight.T)
+    labels = torch.tensor([0, 1, 2, 3, 0])
+    hand = 0.5 * np.mean([(logits[i, labels[i]].item() - 1) ** 2 for i in range(5)])
+    assert losses.dot_regression(logits, labels, torch.ones(4), 0.0).item() == pytest.approx(hand)
+    # a feature on its class's ETF vector has zero loss
+    assert losses.dot_regression(etf[[2]] @ etf.T, torch.tensor([2]), torch.ones(4), 0.0).item() == pytest.approx(0, abs=1e-10)
+    with pytest.raises(ValueError, match="needs feature dimension >= 10"):
+        simplex_etf(10, 8)
+
+
+def test_resnet32_matches_the_literature():
+    model = build_model("resnet32", 10, 3, 16)
+    assert model.feature_dim == 64
+    assert sum(p.numel() for p in model.parameters()) == pytest.approx(464_154, rel=0.01)  # "0.46M"
+    assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    normed = build_model("resnet32", 10, 3, 16, head="normed", scale=30.0)
+    logits = normed(torch.randn(4, 3, 32, 32))
+    assert logits.abs().max() <= 30.0 + 1e-4
+
+
+# --- alignment strategies ----------------------------------------------------------------------------
+
+def centres_for(means: torch.Tensor) -> alignment.CentreEMA:
+    ema = alignment.CentreEMA(len(means), means.shape[1], momentum=0.9)
+    ema.update(means, torch.arange(len(means)))
+    return ema
+
+
+def test_ema_centres_follow_the_batches():
+    ema = alignment.CentreEMA(3, 2, momentum=0.9)
+    ema.update(torch.tensor([[1.0, 0.0], [3.0, 0.0]]), torch.tensor([0, 0]))
+    assert torch.allclose(ema.centres[0], torch.tensor([2.0, 0.0])) and ema.seen.tolist() == [True, False, False]
+    ema.update(torch.tensor([[12.0, 10.0]]), torch.tensor([0]))
+    assert torch.allclose(ema.centres[0], torch.tensor([0.9 * 2 + 0.1 * 12, 1.0]))
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.6, 1.0])
+def test_projected_gradient_never_points_further_away_from_the_centre(gamma):
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        weight, grad = torch.randn(6, 5, generator=generator), torch.randn(6, 5, generator=generator)
+        ema = centres_for(torch.randn(6, 5, generator=generator))
+        new = alignment.project_gradient(grad, weight, ema, gamma=gamma)
+        unit_w, target = F.normalize(weight, dim=1), ema.directions()
+        delta = F.normalize(target - (target * unit_w).sum(1, keepdim=True) * unit_w, dim=1)
+        before, after = (grad * delta).sum(1), (new * delta).sum(1)
+        # a descent step -g moves w_c away from the centre when g.delta > 0: that part is cut to gamma times
+        assert torch.allclose(after, torch.where(before > 0, gamma * before, before), atol=1e-5)
+        assert (after <= torch.clamp(before, min=0) + 1e-5).all()
+        if gamma == 0:
+            assert (after <= 1e-5).all()  # the descent step never moves away from the centre
+        # the radial component comes from the gamma * g term only (g_t is tangent)
+        assert torch.allclose((new * unit_w).sum(1), gamma * (grad * unit_w).sum(1), atol=1e-5)
+
+
+def test_slerp_keeps_norms_and_rotates_by_the_fraction_t():
+    generator = torch.Generator().manual_seed(1)
+    weight = 3 * torch.randn(5, 4, generator=generator)
+    ema = centres_for(torch.randn(5, 4, generator=generator))
+    moved = alignment.slerp_towards(weight, ema, t=0.25)
+    assert torch.allclose(moved.norm(dim=1), weight.norm(dim=1), atol=1e-5)
+    angle = lambda a, b: torch.arccos(F.cosine_similarity(a, b, dim=1).clamp(-1, 1))  # noqa: E731
+    target = ema.directions()
+    assert torch.allclose(angle(moved, target), 0.75 * angle(weight, target), atol=1e-4)
+    assert torch.allclose(alignment.slerp_towards(weight, ema, t=0.0), weight, atol=1e-5)
+    assert torch.allclose(F.normalize(alignment.slerp_towards(weight, ema, t=1.0), dim=1), target, atol=1e-4)
+
+
+def test_alignment_penalty_by_hand():
+    features = torch.tensor([[1.0, 0.0], [3.0, 2.0], [0.0, 4.0]])
+    labels = torch.tensor([0, 0, 1])
+    weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    ema = alignment.CentreEMA(3, 2, momentum=0.9)
+    ema.update(torch.tensor([[2.0, 1.0], [0.0, 4.0], [1.0, 1.0]]), torch.arange(3))
+    mu_g = torch.tensor([1.0, 2.0])  # mean of the three centres
+    means = torch.tensor([[2.0, 1.0], [0.0, 4.0]])
+    hand = 0.1 * np.mean([1 - F.cosine_similarity(means[i] - mu_g, weight[i], dim=0).item() for i in range(2)])
+    assert alignment.alignment_penalty(features, labels, weight, ema, strength=0.1).item() == pytest.approx(hand)
+    aligned = torch.stack([means[0] - mu_g, means[1] - mu_g, torch.ones(2)])
+    assert alignment.alignment_penalty(features, labels, aligned, ema).item() == pytest.approx(0, abs=1e-6)
+
+
+# --- metrics on constructed cases ------------------------------------------------------------------------
+
+def test_alignment_metric_on_aligned_and_misaligned_classifiers():
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(4, 6))
+    geometry = collapse.ClassGeometry(means, means.mean(0))
+    assert np.allclose(collapse.alignment(2.5 * geometry.centred, geometry), 1.0)
+    assert np.allclose(collapse.alignment(-geometry.centred, geometry), -1.0)
+    rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    rotated = geometry.centred @ rotation
+    expected = [np.dot(m, r) / (np.linalg.norm(m) * np.linalg.norm(r)) for m, r in zip(geometry.centred, rotated)]
+    assert np.allclose(collapse.alignment(rotated, geometry), expected)
+
+
+def test_minority_collapse_and_group_metrics_by_brute_force():
+    assert collapse.minority_collapse(np.tile([[1.0, 2.0]], (3, 1))) == pytest.approx(1.0)
+    assert collapse.minority_collapse(simplex_etf(5, 5).numpy()) == pytest.approx(-0.25, abs=1e-6)
+    rng = np.random.default_rng(2)
+    counts = [30, 30, 10, 3, 2]
+    train_labels = np.repeat(np.arange(5), counts)
+    test_labels = np.repeat(np.arange(5), 8)
+    dump = {"train_features": rng.normal(size=(len(train_labels), 7)), "train_labels": train_labels,
+            "test_logits": rng.normal(size=(40, 5)), "test_labels": test_labels, "weight": rng.normal(size=(5, 7))}
+    metrics = collapse.group_metrics(dump, 5, many=20, few=5)
+    correct = dump["test_logits"].argmax(1) == test_labels
+    geometry = collapse.class_geometry(dump["train_features"], train_labels, 5)
+    a = collapse.alignment(dump["weight"], geometry)
+    assert metrics["classes_many"] == 2 and metrics["classes_medium"] == 1 and metrics["classes_few"] == 2
+    assert metrics["accuracy_many"] == pytest.approx(correct[test_labels < 2].mean())
+    assert metrics["accuracy_few"] == pytest.approx(correct[test_labels >= 3].mean())
+    assert metrics["alignment_medium"] == pytest.approx(a[2])
+    w = dump["weight"][3:]
+    assert metrics["minority_collapse"] == pytest.approx(w[0] @ w[1] / np.linalg.norm(w[0]) / np.linalg.norm(w[1]))
+    assert math.isnan(collapse.group_metrics(dump, 5, many=100, few=1)["accuracy_many"])  # empty group: undefined
+
+
+# --- training with every loss and strategy -----------------------------------------------------------------
+
+def tiny_sets(n_per_class=(12, 6, 3)):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(len(n_per_class)), n_per_class)
+    train = ImageSet(rng.integers(0, 255, (len(labels), 1, 8, 8), dtype=np.uint8), labels)
+    test = ImageSet(rng.integers(0, 255, (9, 1, 8, 8), dtype=np.uint8), np.repeat(np.arange(3), 3))
+    return train, test
+
+
+def lt_recipe(**overrides):
+    base = dict(epochs=3, scheduler="warmup_multistep", milestones=(0.6,), lr=0.05, momentum=0.9,
+                weight_decay=5e-4, batch_size=8, crop_padding=1, flip=False, device="cpu", warmup_epochs=1,
+                gamma=0.1)
+    return training.Recipe(**{**base, **overrides})
+
+
+@pytest.mark.parametrize("loss,strategy", [(l, s) for l in losses.LOSSES for s in alignment.STRATEGIES
+                                           if (str(1), l, s) in longtail_grid([1], [l], [s])])
+def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
+    train, test = tiny_sets()
+    torch.manual_seed(0)
+    head = {"ldam_drw": "normed", "etf": "etf"}.get(loss, "linear")
+    model = build_model("resnet32", 3, 1, 4, head=head)
+    etf_before = model.fc.weight.clone()
+    history = training.train(model, train, test, lt_recipe(loss=loss, strategy=strategy), 0, [3], lambda e, s: None)
+    assert len(history) == 3 and all(math.isfinite(h.train_loss) for h in history)
+    if head == "etf":
+        assert torch.equal(model.fc.weight, etf_before)
+
+
+def test_a_strategy_that_moves_a_fixed_classifier_is_refused():
+    with pytest.raises(ValueError, match="moves the classifier, which loss 'etf' keeps fixed"):
+        Objective("etf", "slerp", torch.ones(3), 8)
+
+
+def test_warmup_then_step_decay():
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = training.make_scheduler(optimizer, lt_recipe(epochs=10, warmup_epochs=4, milestones=(0.8, 0.9),
+                                                             gamma=0.01))
+    rates = []
+    for _ in range(10):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates == pytest.approx([0.25, 0.5, 0.75, 1, 1, 1, 1, 1, 0.01, 1e-4])
+
+
+def test_a_resumed_run_with_a_strategy_is_bit_identical(tmp_path):
+    """The EMA centres are part of the saved state: stopping after epoch 2 and resuming gives the same weights."""
+    train, test = tiny_sets()
+    recipe = lt_recipe(epochs=4, loss="ldam_drw", strategy="proj", loss_options={"drw_start": 0.5})
+
+    def run(stop_after=None):
+        torch.manual_seed(0)
+        model = build_model("resnet32", 3, 1, 4, head="normed")
+        resume = training.Resume(tmp_path / "state.pt", "fp")
+
+        def stop(stats):
+            if stats.epoch == stop_after:
+                raise KeyboardInterrupt
+        try:
+            training.train(model, train, test, recipe, 0, [4], lambda e, s: None, on_epoch=stop, resume=resume)
+        except KeyboardInterrupt:
+            return None
+        return model.state_dict()
+
+    reference = run()
+    (tmp_path / "state.pt").unlink()
+    assert run(stop_after=2) is None
+    resumed = run()
+    assert all(torch.equal(reference[k], resumed[k]) for k in reference)
