@@ -138,3 +138,20 @@ def lt_run_files(pattern):
 
 def first_seed_scores(methods):
     return [f"results/runs/{s}/seed{FIRST_SEED}/ood/scores/{m}.npz" for s in SCHEDULES for m in methods]
+
+
+def paper_inputs():
+    """The generated files the paper includes: those of the studies listed in `studies`."""
+    figure_names = {
+        "balanced": ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"],
+        "longtail": ["longtail_vs_ratio", "longtail_progression", "longtail_class_alignment"],
+    }
+    generated = {
+        "balanced": ["macros.tex", *(f"tables/{t}.tex" for t in ("ood_auroc", "ood_full", "collapse", "ood_sets"))],
+        "longtail": [f"longtail/{f}" for f in ("macros.tex", "tables/accuracy.tex", "tables/geometry.tex", "tables/ood.tex")],
+    }
+    inputs = []
+    for study in STUDIES:
+        inputs += [f"paper/{study}.tex", *(f"results/report/{f}" for f in generated[study])]
+        inputs += [f"results/report/figures/{name}.pdf" for name in figure_names[study]]
+    return inputs

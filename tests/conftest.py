@@ -20,8 +20,12 @@ TINY = {
         "standard": {"scheduler": "cosine", "epochs": 3, "checkpoints": [1, 2]},
         "extended": {"scheduler": "multistep", "epochs": 4, "milestones": [0.5, 0.75], "checkpoints": [2]},
     },
+    "longtail": {"ratios": [5], "losses": ["ce"], "strategies": ["none", "proj"], "model": {"width": 4},
+                 "shot_thresholds": {"many": 100, "few": 40},
+                 "schedule": {"scheduler": "warmup_multistep", "epochs": 3, "warmup_epochs": 1, "milestones": [0.7],
+                              "checkpoints": [1]}},
     "ood": {"scores": {"msp": {}, "maxlogit": {}, "energy": {"temperature": 1.0}, "mahalanobis": {},
-                       "vim": {"dim": 16}, "neco": {"dim": 5}, "knn": {"k": 10}}},
+                       "vim": {"dim": 8}, "neco": {"dim": 5}, "knn": {"k": 10}}},
 }
 
 

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from nclab import report
+from nclab import report, report_longtail
 from nclab.config import ConfigError, validate
+from nclab.plan import longtail_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -37,9 +38,16 @@ def test_default_config_is_valid():
     (lambda c: c["schedules"]["standard"].update(epochs="ten"), r"schedules.standard.epochs: 'ten' is not of type 'integer'"),
     (lambda c: c["training"].update(lr_warmup=5), r"training: unknown keys \['lr_warmup'\]; allowed: \['batch_size'"),
     (lambda c: c["schedules"]["standard"].update(checkpoints=[50]), r"schedules.standard.checkpoints: epochs \[50\] are beyond"),
-    (lambda c: c["ood"]["scores"]["vim"].update(dim=64), r"ood.scores.vim.dim: 64 must be an integer in 1..63"),
+    (lambda c: c["ood"]["scores"]["vim"].update(dim=64), r"ood.scores.vim.dim: 64 must be an integer in 1..31 \(feature dimension 32"),
     (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown hyperparameters \['kk'\]; allowed: \['k'\]"),
     (lambda c: c["paper"].update(headline_ood="svhn"), r"paper.headline_ood: 'svhn' is not among data.ood_sets"),
+    (lambda c: c["longtail"].update(ratios=[10, 0.5]), r"longtail.ratios.1: 0.5 is less than the minimum of 1"),
+    (lambda c: c["longtail"].update(losses=["ce", "focal"]), r"longtail.losses.1: 'focal' is not allowed; allowed: \['ce'"),
+    (lambda c: c["longtail"]["alignment"].update(proj={"gama": 0.6}), r"longtail.alignment.proj: unknown keys \['gama'\]"),
+    (lambda c: c["longtail"].update(losses=["etf"], strategies=["proj"]), r"longtail.strategies: no strategy applies"),
+    (lambda c: c["longtail"]["model"].update(width=2), r"ood.scores.vim.dim: 16 must be an integer in 1..7"),
+    (lambda c: c["longtail"]["schedule"].update(warmup_epochs=0), r"longtail.schedule.warmup_epochs: scheduler 'warmup_multistep' needs"),
+    (lambda c: c["longtail"]["shot_thresholds"].update(few=80), r"longtail.shot_thresholds: few \(80\) must not exceed many"),
 ])
 def test_broken_configs_name_the_key(edit, message):
     config = copy.deepcopy(DEFAULT)
@@ -97,8 +105,18 @@ def test_every_macro_the_paper_uses_is_defined(config_file):
     config = copy.deepcopy(DEFAULT)
     path = ROOT / config_file if config_file == "config.yaml" else ROOT / "presets" / config_file
     for section, values in yaml.safe_load(path.read_text()).items():
-        config[section].update(values)
+        config[section] = {**config[section], **values} if isinstance(values, dict) else values
     validate(config, SCHEMA)
+    used = {study: set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
+            for study in ("balanced", "longtail")}
+    used["paper"] = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
+    defined = set()
+    if "longtail" in config["studies"]:
+        defined |= set(fake_longtail_macros(config))
+        assert used["longtail"] - {"Cref", "Citet", "Delta", "Sigma"} <= defined
+    if "balanced" not in config["studies"]:
+        assert {m for m in used["paper"] if m.startswith("LT")} <= defined
+        return
     history, collapse, metrics = fake_tables(config)
     settings = {**{k: v for k, v in config["training"].items() if k != "seeds"}, "width": config["model"]["width"],
                 "feature_dim": 8 * config["model"]["width"], "schedule_specs": config["schedules"],
@@ -107,6 +125,33 @@ def test_every_macro_the_paper_uses_is_defined(config_file):
                 "ood_sizes": {o: 1000 for o in config["data"]["ood_sets"]},
                 "headline_ood": config["paper"]["headline_ood"], "schedules": list(config["schedules"])}
     macros = report.paper_macros(history, collapse, metrics, settings)
-    used = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
-    assert used - {"Cref", "FloatBarrier", "Sigma"} <= set(macros)
+    assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
+    assert {m for m in used["paper"] if not m.startswith("LT")} - {"FloatBarrier"} <= set(macros)
     assert "{,}" in report.ood_sets_table(settings["ood_sizes"])
+
+
+def fake_longtail_macros(config: dict) -> dict[str, str]:
+    """The long-tail macros from random tables shaped like the config's grid."""
+    lt, rng = config["longtail"], np.random.default_rng(0)
+    rows, classes, ood = [], [], []
+    for ratio, loss, strategy in longtail_grid(lt["ratios"], lt["losses"], lt["strategies"]):
+        schedule = f"longtail/ir{ratio}/{loss}/{strategy}"
+        for seed in lt["training"].get("seeds", config["training"]["seeds"]):
+            row = {"schedule": schedule, "seed": seed, "epoch": lt["schedule"]["epochs"]}
+            row.update({k: rng.uniform() for k in ("network_accuracy_test", "nc1", "nc3", "alignment_mean",
+                                                    "nc2_equiangular_classifier", "minority_collapse")})
+            row.update({f"{k}_{g}": rng.uniform() for k in ("accuracy", "alignment") for g in ("many", "medium", "few")})
+            rows.append(row)
+            classes += [{"schedule": schedule, "seed": seed, "class": c, "train_count": 100 - c,
+                         "alignment": rng.uniform()} for c in range(10)]
+            ood += [{"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
+                    for m in config["ood"]["scores"] for o in config["data"]["ood_sets"]]
+    final, classes, ood = (report_longtail.with_run_keys(pd.DataFrame(t)) for t in (rows, classes, ood))
+    for table in (report_longtail.accuracy_table(final, config["data"]["dataset"]),
+                  report_longtail.geometry_table(final), report_longtail.ood_table(ood, config["paper"]["headline_ood"])):
+        assert table.count(r"\\") == len(final[report_longtail.KEYS].drop_duplicates()) + 1  # a row per group
+    settings = {**{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies",
+                                      "alignment")}, "feature_dim": 64, "headline_ood": config["paper"]["headline_ood"],
+                "dataset": config["data"]["dataset"], "num_classes": 10, "test_size": 10_000,
+                "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5}
+    return report_longtail.longtail_macros(final, classes, ood, settings)

@@ -35,7 +35,10 @@ BROKEN = [  # (edit of the default config, what the error must say)
     ({"training": {"batch_size": 12.5}}, "training.batch_size: 12.5 is not of type 'integer'"),
     ({"training": {"warmup": 5}}, "training: unknown keys ['warmup']; allowed: ['batch_size'"),
     ({"data": {"dataset": "cifar10", "ood_sets": ["svhn"], "folders": {}}}, "data.root: required by ['cifar10', 'svhn']"),
-    ({"ood": {"scores": {"vim": {"dim": 64}}}}, "ood.scores.vim.dim: 64 must be an integer in 1..63"),
+    ({"ood": {"scores": {"vim": {"dim": 64}}}}, "ood.scores.vim.dim: 64 must be an integer in 1..31"),
+    ({"longtail": {"ratios": [10, 0.5]}}, "longtail.ratios.1: 0.5 is less than the minimum of 1"),
+    ({"longtail": {"losses": ["ce", "focal"]}}, "longtail.losses.1: 'focal' is not allowed; allowed: ['ce'"),
+    ({"longtail": {"schedule": {"checkpoints": [31]}}}, "longtail.schedule.checkpoints: epochs [31] are beyond"),
 ]
 
 
