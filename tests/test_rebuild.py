@@ -1,7 +1,7 @@
 """Rebuild only what changed: each edit must make Snakemake plan exactly the listed jobs, nothing more or less.
 
-The planned jobs are read from `snakemake -n` against the finished tiny workflow (two runs: standard and
-extended, seed 0); every edit is undone afterwards. README.md's "What reruns when" table is generated from
+The planned jobs are read from `snakemake -n` against the finished tiny workflow (two balanced runs: standard
+and extended, seed 0; two long-tail runs: IR 5, cross-entropy, strategies none and proj); every edit is undone afterwards. README.md's "What reruns when" table is generated from
 CASES and checked here.
 """
 
@@ -18,6 +18,9 @@ from conftest import ROOT, TINY, snakemake
 SCORES = list(TINY["ood"]["scores"])
 RUNS = [("standard", "0"), ("extended", "0")]
 FIGURES = ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"]
+LT_STRATEGIES = TINY["longtail"]["strategies"]
+LT_RUNS = [(f"longtail/ir5/ce/{strategy}", "0") for strategy in LT_STRATEGIES]
+LT_FIGURES = ["longtail_vs_ratio", "longtail_progression", "longtail_class_alignment"]
 Job = tuple[str, frozenset]  # (rule, {(wildcard, value)})
 
 
@@ -33,11 +36,22 @@ def run_jobs(schedule: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
             | {job("ood_score", schedule=schedule, seed=seed, method=m) for m in methods})
 
 
+def lt_run_jobs(strategy: str, methods: list[str] = SCORES) -> set[Job]:
+    """Everything downstream of one long-tail run's training, up to its own tables."""
+    schedule, run = f"longtail/ir5/ce/{strategy}", {"ratio": "5", "loss": "ce", "strategy": strategy, "seed": "0"}
+    return ({job("train_longtail", **run), job("extract_features_longtail", **run),
+             job("collapse_metrics", schedule=schedule, seed="0"), job("ood_metrics", schedule=schedule, seed="0")}
+            | {job("ood_score", schedule=schedule, seed="0", method=m) for m in methods})
+
+
 def figures(*names: str) -> set[Job]:
     return {job(f"figure_{n}") for n in names}
 
 
 REPORT = {job("tables_and_macros"), job("paper"), job("all")}
+LT_REPORT = {job("longtail_tables_and_macros"), job("paper"), job("all")}
+EVERY_RUN = (run_jobs("standard", "0") | run_jobs("extended", "0") | lt_run_jobs("none") | lt_run_jobs("proj")
+             | figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT)
 
 
 def planned_jobs(workdir: Path) -> set[Job]:
@@ -85,27 +99,30 @@ def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
 CASES = [
     Case("an OOD-score hyperparameter (`ood.scores.vim.dim`)",
          edit_config(lambda c: c["ood"]["scores"]["vim"].update(dim=12)),
-         {job("ood_score", schedule=s, seed=seed, method="vim") for s, seed in RUNS}
-         | {job("ood_metrics", schedule=s, seed=seed) for s, seed in RUNS} | figures("roc") | REPORT),
+         {job("ood_score", schedule=s, seed=seed, method="vim") for s, seed in RUNS + LT_RUNS}
+         | {job("ood_metrics", schedule=s, seed=seed) for s, seed in RUNS + LT_RUNS} | figures("roc") | REPORT
+         | LT_REPORT),
     Case("one figure's option (`figures.histograms.bins`)", edit_config(_set("figures", "histograms", {"bins": 30})),
          figures("histograms") | {job("paper"), job("all")}),
     Case("the figure style (`figures.style.font_size`)", edit_config(_set("figures", "style", {"font_size": 9})),
-         figures(*FIGURES) | {job("paper"), job("all")}),
+         figures(*FIGURES, *LT_FIGURES) | {job("paper"), job("all")}),
     Case("the paper's LaTeX text (`paper/paper.tex`)", append_to("paper/paper.tex", "\n% an edit\n"),
          {job("paper"), job("all")}),
     Case("one schedule's recipe (`schedules.extended.milestones`)",
          edit_config(lambda c: c["schedules"]["extended"].update(milestones=[0.5])),
          run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
     Case("a training hyperparameter shared by all runs (`training.weight_decay`)",
-         edit_config(_set("training", "weight_decay", 1e-3)),
-         run_jobs("standard", "0") | run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+         edit_config(_set("training", "weight_decay", 1e-3)), EVERY_RUN),
+    Case("one alignment strategy's option (`longtail.alignment.proj.gamma`)",
+         edit_config(lambda c: c["longtail"].update(alignment={"momentum": 0.9, "proj": {"gamma": 0.5}})),
+         lt_run_jobs("proj") | figures(*LT_FIGURES) | LT_REPORT),
     Case("a cluster job size (`cluster.mem_mb`: resources, not params)", edit_config(_set("cluster", "mem_mb", 9000)),
          set()),
     Case("the code of one stage (`src/nclab/collapse.py`)", append_to("src/nclab/collapse.py", "\n# an edit\n"),
-         {job("collapse_metrics", schedule=s, seed=seed) for s, seed in RUNS}
-         | figures("collapse_progression", "ncc_agreement", "nc5") | REPORT),
+         {job("collapse_metrics", schedule=s, seed=seed) for s, seed in RUNS + LT_RUNS}
+         | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES) | REPORT | LT_REPORT),
     Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"),
-         run_jobs("standard", "0") | run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+         EVERY_RUN),
 ]
 
 
@@ -132,14 +149,15 @@ def _describe(jobs: set[Job]) -> str:
     for rule, _ in jobs:
         if rule != "all":
             counts[rule] = counts.get(rule, 0) + 1
-    every_figure = {f"figure_{n}" for n in FIGURES} <= set(counts)
+    every_figure = {f"figure_{n}" for n in FIGURES + LT_FIGURES} <= set(counts)
     parts = [f"`{rule}`" + (f" ×{n}" if n > 1 else "") for rule, n in sorted(counts.items())
              if not (every_figure and rule.startswith("figure_"))]
-    return ", ".join(parts + (["all 7 `figure_*`"] if every_figure else [])) or "nothing"
+    return ", ".join(parts + ([f"all {len(FIGURES + LT_FIGURES)} `figure_*`"] if every_figure else [])) or "nothing"
 
 
 def rerun_table() -> str:
-    lines = ["| change | jobs Snakemake reruns (tiny test config: 2 runs, 7 scores) |", "|---|---|"]
+    lines = ["| change | jobs Snakemake reruns (tiny test config: 2 balanced + 2 long-tail runs, 7 scores) |",
+             "|---|---|"]
     lines += [f"| {case.change} | {_describe(case.expected)} |" for case in CASES]
     return "\n".join(lines) + "\n"
 
