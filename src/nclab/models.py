@@ -21,8 +21,23 @@ import torch
 from torch import nn
 
 
+class PaddingShortcut(nn.Module):
+    """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (ResNet-32's option A)."""
+
+    def __init__(self, stride: int, extra_channels: int) -> None:
+        super().__init__()
+        self.stride, self.extra = stride, extra_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        return nn.functional.pad(x, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
+
+
 class BasicBlock(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+    """Two 3x3 convolutions and a shortcut: a 1x1 convolution (``projection``) or :class:`PaddingShortcut`
+    (``padding``) where the shape changes, the identity elsewhere."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, shortcut: str = "projection") -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(out_channels)
@@ -30,8 +45,9 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            self.shortcut = (
+                PaddingShortcut(stride, out_channels - in_channels) if shortcut == "padding" else
+                nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,27 +56,22 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-class ShortcutBlock(nn.Module):
-    """Basic block whose shortcut subsamples and zero-pads the channels (ResNet-32's option A)."""
+class CifarResNet(nn.Module):
+    """Stem, stages, global average pooling: ``features`` gives h, ``fc`` maps h to the logits z = W h + b."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.stride, self.extra = stride, out_channels - in_channels
+    stem: nn.Module
+    stages: nn.Module
+    pool: nn.Module
+    fc: nn.Module
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        shortcut = x[:, :, :: self.stride, :: self.stride] if self.stride != 1 else x
-        if self.extra:
-            shortcut = nn.functional.pad(shortcut, (0, 0, 0, 0, self.extra // 2, self.extra - self.extra // 2))
-        return torch.relu(out + shortcut)
+        return self.fc(self.features(x))
 
 
-class ResNet32(nn.Module):
+class ResNet32(CifarResNet):
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 16) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
@@ -69,7 +80,7 @@ class ResNet32(nn.Module):
         for stage, stride in enumerate((1, 2, 2)):
             out_channels = width * 2**stage
             for block in range(5):
-                blocks.append(ShortcutBlock(channels, out_channels, stride if block == 0 else 1))
+                blocks.append(BasicBlock(channels, out_channels, stride if block == 0 else 1, shortcut="padding"))
                 channels = out_channels
         self.stages = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -78,12 +89,6 @@ class ResNet32(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
 
 
 class NormedLinear(nn.Module):
@@ -124,8 +129,8 @@ class FixedETF(nn.Module):
         return nn.functional.normalize(h, dim=1) @ self.weight.T
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 with a CIFAR stem; ``features`` gives h, ``fc`` maps h to the logits z = W h + b."""
+class ResNet18(CifarResNet):
+    """ResNet-18 with a CIFAR stem."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
         super().__init__()
@@ -143,12 +148,6 @@ class ResNet18(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = channels
         self.fc = nn.Linear(channels, num_classes)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.features(x))
 
 
 ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32}
