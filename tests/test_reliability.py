@@ -68,12 +68,13 @@ def test_nan_in_any_nc_metric_is_an_error():
 def run_until(workdir: Path, pattern: bytes, cwd_prefix: Path, interrupt: Callable, ready=lambda: True) -> int:
     """Start the workflow; once a process matching ``pattern`` runs and ``ready()`` holds, ``interrupt`` it."""
     env = {**os.environ, "TMPDIR": str(workdir / "tmp")}
-    run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "tiny.yaml"],
-                           cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)
+    output = workdir / "tmp" / "snakemake.out"  # a file, not a pipe: an undrained pipe blocks snakemake once full
+    with open(output, "w") as sink:
+        run = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", "tiny.yaml"],
+                               cwd=workdir, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 600
     while not (pids := processes(pattern, cwd_prefix)) or not ready():
-        assert run.poll() is None, f"finished before {pattern!r} could be interrupted:\n{run.stdout.read()[-3000:]}"
+        assert run.poll() is None, f"finished before {pattern!r} could be interrupted:\n{output.read_text()[-3000:]}"
         assert time.time() < deadline
         time.sleep(0.02)
     interrupt(run, pids)
