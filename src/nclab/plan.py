@@ -30,9 +30,13 @@ FIXED_CLASSIFIER_LOSSES = ("etf",)  # their classifier is not trained
 CLASSIFIER_STRATEGIES = ("proj", "slerp")  # they move the classifier
 
 
+def applies(loss: str, strategy: str) -> bool:
+    """Whether ``strategy`` can run with ``loss``: not when it moves a classifier that the loss keeps fixed."""
+    return not (loss in FIXED_CLASSIFIER_LOSSES and strategy in CLASSIFIER_STRATEGIES)
+
+
 def longtail_grid(ratios: Sequence[float], losses: Sequence[str],
                   strategies: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(ratio name, loss, strategy) of every long-tail run group, less the combinations that cannot exist
-    (a strategy that moves the classifier on a loss whose classifier is fixed)."""
+    """(ratio name, loss, strategy) of every long-tail run group whose strategy :func:`applies` to its loss."""
     return [(f"{ratio:g}", loss, strategy) for ratio in ratios for loss in losses for strategy in strategies
-            if not (loss in FIXED_CLASSIFIER_LOSSES and strategy in CLASSIFIER_STRATEGIES)]
+            if applies(loss, strategy)]
