@@ -8,18 +8,19 @@ from nclab.io import atomic_path, load_dump, logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
+    run = {"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed)}
     rows = []
     for epoch, path in zip(p.epochs, snakemake.input.dumps):
         dump = load_dump(path)
         num_classes = dump["weight"].shape[0]
         metrics = collapse_metrics(dump, num_classes, p.ood_sets)
-        if p.shot_thresholds:
-            metrics.update(group_metrics(dump, num_classes, **p.shot_thresholds))
-        rows.append({"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed),
-                     "epoch": epoch, **metrics})
+        table = class_table(dump, num_classes) if p.shot_thresholds else None
+        if table is not None:
+            metrics.update(group_metrics(dump, table, **p.shot_thresholds))
+        rows.append({**run, "epoch": epoch, **metrics})
         print(f"epoch {epoch}: NC1 {metrics['nc1']:.4g}  NC3 {metrics['nc3']:.4g}  NC4(test) {metrics['nc4_test']:.4g}")
     with atomic_path(snakemake.output.metrics) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")
     with atomic_path(snakemake.output.classes) as tmp:
-        run = {"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed), "epoch": epoch}
-        pd.DataFrame({**run, **class_table(dump, num_classes)}).to_csv(tmp, index=False, float_format="%.10g")
+        final_table = table if table is not None else class_table(dump, num_classes)
+        pd.DataFrame({**run, "epoch": epoch, **final_table}).to_csv(tmp, index=False, float_format="%.10g")

@@ -13,12 +13,12 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, p.dataset))
     atomic_write_text(snakemake.output.geometry, lt.geometry_table(final))
     atomic_write_text(snakemake.output.ood, lt.ood_table(ood, p.headline_ood))
-    subsets = {ratio: load_id(path)[0].labels for ratio, path in zip(p.ratios, snakemake.input.data)}
-    _, test, num_classes = load_id(snakemake.input.data[0])
+    subsets = {ratio: load_id(path) for ratio, path in zip(p.ratios, snakemake.input.data)}
+    _, test, num_classes = subsets[max(subsets)]  # every subset shares the balanced test set
     settings = {**p.settings, "headline_ood": p.headline_ood, "dataset": p.dataset, "num_classes": num_classes,
                 "test_size": len(test.labels),
-                "train_sizes": {ratio: len(labels) for ratio, labels in subsets.items()},
-                "smallest_class": int(np.bincount(subsets[max(subsets)]).min())}
+                "train_sizes": {ratio: len(train.labels) for ratio, (train, _, _) in subsets.items()},
+                "smallest_class": int(np.bincount(subsets[max(subsets)][0].labels).min())}
     macros = lt.longtail_macros(final, classes, ood, settings)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

@@ -230,7 +230,7 @@ def test_minority_collapse_and_group_metrics_by_brute_force():
     test_labels = np.repeat(np.arange(5), 8)
     dump = {"train_features": rng.normal(size=(len(train_labels), 7)), "train_labels": train_labels,
             "test_logits": rng.normal(size=(40, 5)), "test_labels": test_labels, "weight": rng.normal(size=(5, 7))}
-    metrics = collapse.group_metrics(dump, 5, many=20, few=5)
+    metrics = collapse.group_metrics(dump, collapse.class_table(dump, 5), many=20, few=5)
     correct = dump["test_logits"].argmax(1) == test_labels
     geometry = collapse.class_geometry(dump["train_features"], train_labels, 5)
     a = collapse.alignment(dump["weight"], geometry)
@@ -240,7 +240,7 @@ def test_minority_collapse_and_group_metrics_by_brute_force():
     assert metrics["alignment_medium"] == pytest.approx(a[2])
     w = dump["weight"][3:]
     assert metrics["minority_collapse"] == pytest.approx(w[0] @ w[1] / np.linalg.norm(w[0]) / np.linalg.norm(w[1]))
-    assert math.isnan(collapse.group_metrics(dump, 5, many=100, few=1)["accuracy_many"])  # empty group: undefined
+    assert math.isnan(collapse.group_metrics(dump, collapse.class_table(dump, 5), many=100, few=1)["accuracy_many"])  # empty group: undefined
 
 
 # --- training with every loss and strategy -----------------------------------------------------------------

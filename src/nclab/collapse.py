@@ -167,13 +167,13 @@ def class_table(dump: dict[str, np.ndarray], num_classes: int) -> dict[str, np.n
     }
 
 
-def group_metrics(dump: dict[str, np.ndarray], num_classes: int, many: int, few: int) -> dict[str, float]:
+def group_metrics(dump: dict[str, np.ndarray], table: dict[str, np.ndarray], many: int, few: int) -> dict[str, float]:
     """Per shot group (many > ``many``, few < ``few`` training images): the number of classes, the test
-    accuracy and the mean alignment a_c; minority collapse among the few-shot classifiers.
+    accuracy and the mean alignment a_c; minority collapse among the few-shot classifiers. ``table`` is the
+    dump's :func:`class_table`.
 
     A group without classes (or with one class, for minority collapse) gives NaN: the quantity is undefined.
     """
-    table = class_table(dump, num_classes)
     groups = shot_groups(table["train_count"], many, few)
     correct = dump["test_logits"].argmax(axis=1) == dump["test_labels"]
     sample_groups = groups[dump["test_labels"]]
