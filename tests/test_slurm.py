@@ -22,7 +22,8 @@ pytestmark = pytest.mark.skipif(
     reason="SLURM is not installed here (tools/setup.sh installs slurm-wlm and munge with apt-get when run as "
            "root): the cluster integration test is skipped",
 )
-GPU_RULES = {"train_standard", "train_extended", "extract_features_standard", "extract_features_extended"}
+GPU_RULES = {f"{stage}_{schedule}" for stage in ("train", "extract_features")
+             for schedule in ("standard", "extended", "longtail")}
 LOCAL_RULES = {"paper", "all"}
 CLUSTER = {"training": {"device": "auto"}, "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
 
