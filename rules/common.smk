@@ -4,7 +4,7 @@ import math
 import sys
 from pathlib import Path
 
-from nclab.data import FOLDER_OOD, IMAGE_SIZES, TORCHVISION_SETS, needs_root
+from nclab.data import FOLDER_OOD, IMAGENET_LT, TORCHVISION_SETS, image_size, imagenet_lt_lists, needs_root
 from nclab.plan import LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid
 
 DATASET = config["data"]["dataset"]
@@ -47,6 +47,17 @@ def raw_manifest(name):
     Marked ancient: pointing data.root at another verified copy re-runs the check, not the study.
     """
     return [ancient(f"results/data/raw/{name}.json")] if needs_root(name) else []
+
+
+def imagenet_lt_spec():
+    """What ImageNet-LT's arrays depend on besides its split lists (empty for the other datasets)."""
+    return config["data"].get("imagenet_lt", {}) if DATASET == IMAGENET_LT else {}
+
+
+def imagenet_lt_inputs():
+    """ImageNet-LT's three split lists (a changed list rebuilds the arrays); the ImageNet images are not
+    inputs: 1.3 million files would slow every DAG build."""
+    return list(map(str, imagenet_lt_lists(config["data"]["imagenet_lt"]["lists"]).values())) if imagenet_lt_spec() else []
 
 
 def code(*modules):

@@ -1,4 +1,5 @@
 # Data preparation: raw files fetched once (on the submit host), converted into compact uint8 arrays.
+# ImageNet-LT is read from local files (data.imagenet_lt): its split lists are inputs, its images are not.
 
 
 rule fetch_raw:
@@ -27,9 +28,13 @@ rule prepare_id:
             if w.dataset == "digits"
             else "official"
         ),
+        imagenet_lt=imagenet_lt_spec(),
+        image_size=image_size(config["data"]),
     input:
         raw=lambda w: raw_manifest(w.dataset),
+        lists=imagenet_lt_inputs(),
         code=code("data", "real_data", "torchvision_compat"),
+    threads: 8 if DATASET == IMAGENET_LT else 1
     log:
         "results/logs/data/{dataset}.log",
     conda:
@@ -44,7 +49,7 @@ rule prepare_ood:
     params:
         synthetic=lambda w: config["data"]["synthetic"].get(w.ood),
         folder=lambda w: config["data"]["folders"].get(w.ood),
-        image_size=IMAGE_SIZES[DATASET],
+        image_size=image_size(config["data"]),
         seed=config["data"]["split_seed"],
     input:
         raw=lambda w: raw_manifest(w.ood),

@@ -17,6 +17,7 @@ rule longtail_tables_and_macros:
         macros=f"{LT_REPORT}/macros.tex",
     params:
         dataset=DATASET,
+        image_size=image_size(config["data"]),
         ratios=sorted({float(r) for r, _, _ in LT_GRID}),
         headline_ood=config["paper"]["headline_ood"],
         settings={

@@ -3,7 +3,7 @@
 import numpy as np
 
 from nclab import report, report_longtail as lt
-from nclab.data import load_id
+from nclab.data import load_labels
 from nclab.io import atomic_write_text, logged, read_tables
 
 with logged(snakemake.log[0]):
@@ -13,12 +13,12 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, p.dataset))
     atomic_write_text(snakemake.output.geometry, lt.geometry_table(final))
     atomic_write_text(snakemake.output.ood, lt.ood_table(ood, p.headline_ood))
-    subsets = {ratio: load_id(path) for ratio, path in zip(p.ratios, snakemake.input.data)}
-    _, test, num_classes = subsets[max(subsets)]  # every subset shares the balanced test set
+    subsets = {ratio: load_labels(path) for ratio, path in zip(p.ratios, snakemake.input.data)}
+    train_labels, test_labels, num_classes = subsets[max(subsets)]  # every subset shares the balanced test set
     settings = {**p.settings, "headline_ood": p.headline_ood, "dataset": p.dataset, "num_classes": num_classes,
-                "test_size": len(test.labels),
-                "train_sizes": {ratio: len(train.labels) for ratio, (train, _, _) in subsets.items()},
-                "smallest_class": int(np.bincount(subsets[max(subsets)][0].labels).min())}
+                "test_size": len(test_labels), "image_size": p.image_size,
+                "train_sizes": {ratio: len(train) for ratio, (train, _, _) in subsets.items()},
+                "smallest_class": int(np.bincount(train_labels).min())}
     macros = lt.longtail_macros(final, classes, ood, settings)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

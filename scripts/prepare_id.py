@@ -4,10 +4,15 @@ from nclab import data
 from nclab.io import logged
 
 with logged(snakemake.log[0]):
-    name = snakemake.wildcards.dataset
+    name, p = snakemake.wildcards.dataset, snakemake.params
     if name == "digits":
-        train, test = data.digits_split(**snakemake.params.split)
+        train, test = data.digits_split(**p.split)
         num_classes = int(train.labels.max()) + 1
+    elif name == data.IMAGENET_LT:
+        from nclab import real_data
+
+        train, test, num_classes = real_data.imagenet_lt_split(p.imagenet_lt["root"], p.imagenet_lt["lists"],
+                                                               p.image_size, workers=snakemake.threads)
     else:
         from nclab import real_data
 

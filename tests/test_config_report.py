@@ -12,6 +12,7 @@ import yaml
 
 from nclab import report, report_longtail
 from nclab.config import ConfigError, validate
+from nclab.data import image_size, imagenet_lt_lists
 from nclab.plan import longtail_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def test_default_config_is_valid():
 
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c["data"].update(dataset="imagenet"),
-     r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100'\]"),
+     r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100', 'imagenet_lt'\]"),
     (lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]), r"data.root: required by \['cifar100', 'svhn'\]"),
     (lambda c: c["data"].update(ood_sets=["photos", "svhn"], root="raw"),
      r"data.ood_sets: 'svhn' does not match the format of 'digits'; allowed: \['photos', 'noise'\]"),
@@ -100,12 +101,18 @@ def fake_tables(config):
 
 
 @pytest.mark.parametrize("config_file", ["config.yaml", *sorted(p.name for p in (ROOT / "presets").glob("*.yaml"))])
-def test_every_macro_the_paper_uses_is_defined(config_file):
+def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatch):
     """The paper compiles for the miniature and for every preset: each command it cites gets a value."""
     config = copy.deepcopy(DEFAULT)
     path = ROOT / config_file if config_file == "config.yaml" else ROOT / "presets" / config_file
     for section, values in yaml.safe_load(path.read_text()).items():
         config[section] = {**config[section], **values} if isinstance(values, dict) else values
+    if config["data"]["dataset"] == "imagenet_lt":  # its local folders, relative to the working directory
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / config["data"]["imagenet_lt"]["root"]).mkdir(parents=True)
+        for lists in imagenet_lt_lists(config["data"]["imagenet_lt"]["lists"]).values():
+            lists.parent.mkdir(parents=True, exist_ok=True)
+            lists.touch()
     validate(config, SCHEMA)
     used = {study: set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
             for study in ("balanced", "longtail")}
@@ -153,5 +160,5 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
     settings = {**{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies",
                                       "alignment")}, "feature_dim": 64, "headline_ood": config["paper"]["headline_ood"],
                 "dataset": config["data"]["dataset"], "num_classes": 10, "test_size": 10_000,
-                "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5}
+                "image_size": image_size(config["data"]), "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5}
     return report_longtail.longtail_macros(final, classes, ood, settings)

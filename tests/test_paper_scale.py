@@ -14,6 +14,7 @@ import yaml
 
 from conftest import processes, tiny_workdir
 
+from nclab.data import TORCHVISION_SETS, imagenet_lt_lists
 from nclab.plan import longtail_grid
 from nclab.scratch import copy_workflow
 
@@ -22,7 +23,7 @@ PRESETS = sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))
 
 
 def test_presets_exist():
-    assert {"cifar100-ood", "cifar10-ood"} <= set(PRESETS)
+    assert {"cifar100-ood", "cifar10-ood", "cifar10-lt", "cifar100-lt", "imagenet-lt"} <= set(PRESETS)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -31,7 +32,13 @@ def test_preset_dry_run_plans_the_full_dag_quickly(tmp_path, preset):
     plus a few seconds, so a slow input function or import would show."""
     copy_workflow(ROOT, tmp_path)
     config = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())
-    (tmp_path / config["data"]["folders"]["tinyimagenet"]).mkdir(parents=True)  # one optional set present
+    if "tinyimagenet" in config["data"]["folders"]:
+        (tmp_path / config["data"]["folders"]["tinyimagenet"]).mkdir(parents=True)  # one optional set present
+    if config["data"]["dataset"] == "imagenet_lt":  # local data: the ImageNet folder and the split lists exist
+        (tmp_path / config["data"]["imagenet_lt"]["root"]).mkdir(parents=True)
+        for path in imagenet_lt_lists(tmp_path / config["data"]["imagenet_lt"]["lists"]).values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
     start = time.perf_counter()
     result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", f"presets/{preset}.yaml"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -57,7 +64,8 @@ def test_preset_dry_run_plans_the_full_dag_quickly(tmp_path, preset):
     assert counts["collapse_metrics"] == runs
     assert counts["ood_score"] == runs * len(config["ood"]["scores"])
     assert counts["prepare_ood"] == len(present_ood)
-    assert counts["fetch_raw"] == 5  # both CIFARs, SVHN, MNIST, DTD: downloaded once, on the submit host
+    downloaded = [s for s in [config["data"]["dataset"], *config["data"]["ood_sets"]] if s in TORCHVISION_SETS]
+    assert counts["fetch_raw"] == len(downloaded)  # once each, on the submit host
     assert "optional OOD set 'places365' skipped" in out
     limit = 5 + 0.006 * counts["total"]
     assert elapsed < limit, f"dry run of {counts['total']} jobs took {elapsed:.1f} s (limit {limit:.1f} s)"

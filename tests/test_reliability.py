@@ -24,8 +24,10 @@ from conftest import ROOT, processes, tiny_workdir
 from nclab.collapse import collapse_metrics
 from nclab.scratch import copy_workflow
 
+IMAGENET_LT = {"dataset": "imagenet_lt", "root": "data", "ood_sets": ["textures"],
+               "imagenet_lt": {"root": "no/imagenet", "lists": "no/lists", "image_size": 64}}
 BROKEN = [  # (edit of the default config, what the error must say)
-    ({"data": {"dataset": "imagenet"}}, "data.dataset: 'imagenet' is not allowed; allowed: ['digits', 'cifar10', 'cifar100']"),
+    ({"data": {"dataset": "imagenet"}}, "data.dataset: 'imagenet' is not allowed; allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt']"),
     ({"ood": {"scores": {"odin": {}}}}, "ood.scores: 'odin' is not allowed"),
     ({"figures": {"histograms": {"methods": ["odin"]}}}, "figures.histograms.methods: ['odin'] are not among ood.scores"),
     ({"schedules": {"standard": {"epochs": -5}}}, "schedules.standard.epochs: -5 is less than the minimum of 1"),
@@ -39,6 +41,12 @@ BROKEN = [  # (edit of the default config, what the error must say)
     ({"longtail": {"ratios": [10, 0.5]}}, "longtail.ratios.1: 0.5 is less than the minimum of 1"),
     ({"longtail": {"losses": ["ce", "focal"]}}, "longtail.losses.1: 'focal' is not allowed; allowed: ['ce'"),
     ({"longtail": {"schedule": {"checkpoints": [31]}}}, "longtail.schedule.checkpoints: epochs [31] are beyond"),
+    ({"studies": ["longtail"], "data": {**IMAGENET_LT, "ood_sets": ["svhn"]}, "longtail": {"profile": "given", "ratios": [256]}},
+     "data.imagenet_lt.root: folder no/imagenet does not exist"),
+    ({"data": IMAGENET_LT, "longtail": {"profile": "given", "ratios": [256]}},
+     "studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed"),
+    ({"studies": ["longtail"], "data": {**IMAGENET_LT, "ood_sets": ["svhn"]}, "longtail": {"ratios": [10, 100]}},
+     "data.ood_sets: 'svhn' does not match the format of 'imagenet_lt'; allowed: ['textures', 'places365']"),
 ]
 
 

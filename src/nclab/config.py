@@ -52,14 +52,29 @@ def data_errors(spec: dict) -> list[str]:
     for name in spec["ood_sets"]:
         if name == dataset:
             errors.append(f"data.ood_sets: {name!r} is the in-distribution dataset")
-        elif data.image_format(name) != data.image_format(dataset):
-            allowed = [n for n in (*data.SYNTHETIC_OOD, *data.TORCHVISION_SETS, *data.FOLDER_OOD)
-                       if data.image_format(n) == data.image_format(dataset) and n != dataset]
-            errors.append(f"data.ood_sets: {name!r} does not match the format of {dataset!r}; allowed: {allowed}")
+        elif name not in data.ood_candidates(dataset):
+            errors.append(f"data.ood_sets: {name!r} does not match the format of {dataset!r}; "
+                          f"allowed: {data.ood_candidates(dataset)}")
         if name in data.SYNTHETIC_OOD and name not in spec["synthetic"]:
             errors.append(f"data.synthetic.{name}: required by data.ood_sets")
         if name in data.FOLDER_OOD and name not in spec["folders"]:
             errors.append(f"data.folders.{name}: required by data.ood_sets (a local folder of images)")
+    if dataset == data.IMAGENET_LT:
+        errors += imagenet_lt_errors(spec.get("imagenet_lt"))
+    return errors
+
+
+def imagenet_lt_errors(spec: dict | None) -> list[str]:
+    """ImageNet-LT needs the ImageNet folder and the folder of the three split lists."""
+    if not spec or not spec.get("root") or not spec.get("lists"):
+        return ["data.imagenet_lt: dataset 'imagenet_lt' needs root (the ImageNet folder holding train/ and val/) "
+                "and lists (the folder of ImageNet_LT_train.txt, ImageNet_LT_val.txt, ImageNet_LT_test.txt)"]
+    errors = []
+    if not Path(spec["root"]).is_dir():
+        errors.append(f"data.imagenet_lt.root: folder {spec['root']} does not exist")
+    missing = [str(p) for p in data.imagenet_lt_lists(spec["lists"]).values() if not p.is_file()]
+    if missing:
+        errors.append(f"data.imagenet_lt.lists: missing split lists {missing}")
     return errors
 
 
@@ -82,6 +97,11 @@ def schedule_errors(key: str, schedule: dict) -> list[str]:
 def longtail_errors(config: dict) -> list[str]:
     spec, errors = config["longtail"], []
     errors += schedule_errors("longtail.schedule", spec["schedule"])
+    if spec["profile"] == "given" and len(spec["ratios"]) != 1:
+        errors.append(f"longtail.ratios: profile 'given' keeps the training set as it is, so it has one imbalance "
+                      f"ratio (ImageNet-LT: 256), got {spec['ratios']}")
+    if config["data"]["dataset"] == data.IMAGENET_LT and spec["profile"] != "given":
+        errors.append(f"longtail.profile: ImageNet-LT is long-tailed already; use 'given', not {spec['profile']!r}")
     many, few = spec["shot_thresholds"]["many"], spec["shot_thresholds"]["few"]
     if few > many + 1:
         errors.append(f"longtail.shot_thresholds: few ({few}) must not exceed many + 1 ({many + 1}): a class "
@@ -103,6 +123,9 @@ def semantic_errors(config: dict) -> list[str]:
         errors += schedule_errors(f"schedules.{name}", schedule)
     if "longtail" in config["studies"]:
         errors += longtail_errors(config)
+    if "balanced" in config["studies"] and config["data"]["dataset"] == data.IMAGENET_LT:
+        errors.append("studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed (use "
+                      "studies: [longtail])")
     dims = {"balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
             "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"])}
     dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network

@@ -3,7 +3,8 @@
 The miniature study uses scikit-learn's bundled data, which needs no download:
 in-distribution = the 8x8 handwritten digits; far-OOD = patches cut from the bundled photographs and
 converted to the digits' format (grayscale, 8x8, 17 intensity levels); a uniform-noise set as a sanity check.
-The paper-scale datasets (CIFAR and the OOD suite, 32x32 RGB) are read by :mod:`nclab.real_data`.
+The paper-scale datasets (CIFAR and its OOD suite, 32x32 RGB; ImageNet-LT and its OOD sets at the configured
+``data.imagenet_lt.image_size``) are read by :mod:`nclab.real_data`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import numpy as np
 from nclab.io import atomic_savez, load_npz
 
 DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
-IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32}  # side of each in-distribution dataset's images
-NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
+IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32}  # side of the images (ImageNet-LT: configured)
+NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet_lt": 1000}
 CIFAR = ("cifar10", "cifar100")
+IMAGENET_LT = "imagenet_lt"  # read from a local ImageNet folder and the ImageNet-LT split lists
 SYNTHETIC_OOD = ("photos", "noise")  # built in the digits' format from bundled data
 TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched into the data root by torchvision
 FOLDER_OOD = ("tinyimagenet", "places365")  # optional, read from a local image folder when present
 NEAR_OOD = ("cifar10", "cifar100", "tinyimagenet")  # OpenOOD v1.5's near-OOD sets; the others are far-OOD
+IMAGENET_OOD = ("textures", "places365")  # natural images disjoint from ImageNet's classes, at any size
 
 
 def needs_root(name: str) -> bool:
@@ -31,8 +34,33 @@ def needs_root(name: str) -> bool:
 
 
 def image_format(name: str) -> str:
-    """The image format of a dataset: 'digits' (8x8 grayscale) or 'rgb32' (32x32 RGB)."""
+    """The image format of a dataset: 'digits' (8x8 grayscale), 'rgb32' (32x32 RGB) or 'imagenet'."""
+    if name == IMAGENET_LT:
+        return "imagenet"
     return "digits" if name == "digits" or name in SYNTHETIC_OOD else "rgb32"
+
+
+def ood_candidates(dataset: str) -> list[str]:
+    """The OOD sets that can be prepared in the format of the in-distribution ``dataset``."""
+    if dataset == IMAGENET_LT:
+        return list(IMAGENET_OOD)  # CIFAR, SVHN and MNIST are 32x32; TinyImageNet is part of ImageNet
+    return [n for n in (*SYNTHETIC_OOD, *TORCHVISION_SETS, *FOLDER_OOD)
+            if image_format(n) == image_format(dataset) and n != dataset]
+
+
+IMAGENET_LT_SPLITS = ("train", "val", "test")  # Liu et al. 2019: 115,846 / 20,000 / 50,000 images
+
+
+def imagenet_lt_lists(folder: str | Path) -> dict[str, Path]:
+    """The ImageNet-LT split lists in ``folder`` (lines 'train/n01440764/n01440764_190.JPEG 0')."""
+    return {split: Path(folder) / f"ImageNet_LT_{split}.txt" for split in IMAGENET_LT_SPLITS}
+
+
+def image_size(spec: dict) -> int:
+    """Side of the images of the in-distribution set of ``data`` config ``spec`` (and of its OOD sets)."""
+    if spec["dataset"] == IMAGENET_LT:
+        return spec["imagenet_lt"]["image_size"]
+    return IMAGE_SIZES[spec["dataset"]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +140,12 @@ def load_id(path: str | Path) -> tuple[ImageSet, ImageSet, int]:
     f = load_npz(path)
     return (ImageSet(f["train_images"], f["train_labels"]), ImageSet(f["test_images"], f["test_labels"]),
             int(f["num_classes"]))
+
+
+def load_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """The training and test labels of an in-distribution dataset, without reading its images."""
+    labels = load_npz(path, keys=("train_labels", "test_labels", "num_classes"))
+    return labels["train_labels"], labels["test_labels"], int(labels["num_classes"])
 
 
 def load_ood(path: str | Path) -> ImageSet:

@@ -6,7 +6,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
@@ -39,12 +39,13 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def load_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Load every array of an .npz; a missing or corrupt file raises an error naming it."""
+def load_npz(path: str | Path, keys: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Load the arrays ``keys`` (default: every array) of an .npz; a missing or corrupt file, or a missing key,
+    raises an error naming it."""
     try:
         with np.load(path, allow_pickle=False) as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, EOFError) as err:
+            return {k: f[k] for k in (f.files if keys is None else keys)}
+    except (OSError, ValueError, EOFError, KeyError) as err:
         raise ValueError(f"cannot read {path}: {err}") from err
 
 

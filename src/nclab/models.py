@@ -1,4 +1,4 @@
-"""CIFAR-style ResNets (He et al. 2016) and the classifier heads of the long-tail baselines.
+"""ResNets (He et al. 2016) and the classifier heads of the long-tail baselines.
 
 ResNet-18 as in the seed report: the stem is a 3x3 convolution with stride 1 and the max-pool is replaced by
 the identity, so that small images keep their resolution. ``width`` is the number of channels of the first
@@ -8,6 +8,10 @@ stage, of dimension ``8 * width`` (512 for width 64), taken after the last ReLU 
 ResNet-32 as in the long-tail literature (Cao et al. 2019's code): three stages of five basic blocks with
 ``width``, 2 ``width`` and 4 ``width`` channels (16/32/64), parameter-free shortcuts (option A: subsample
 and zero-pad), 64-dim features for width 16.
+
+ResNet-50 as in torchvision (the ImageNet-LT network of the long-tail literature): the ImageNet stem (7x7
+convolution with stride 2, 3x3 max-pool with stride 2), four stages of 3/4/6/3 bottleneck blocks (stride on
+the 3x3 convolution, "ResNet v1.5"), projection shortcuts; 2048-dim features for width 64 (``32 * width``).
 
 Heads (``model.fc``): ``linear`` z = W h + b; ``normed`` z = s cos(h, w_c) (LDAM); ``etf`` a fixed simplex
 ETF W* with unit rows, z = W* h / ||h|| (Yang et al. 2022). Every head exposes ``weight`` and ``bias``.
@@ -56,7 +60,34 @@ class BasicBlock(nn.Module):
         return torch.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 (carrying the stride), 1x1 expand to 4x the block's width; projection shortcut where
+    the shape changes."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, width: int, stride: int) -> None:
+        super().__init__()
+        out_channels = width * self.expansion
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_channels, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = torch.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class ResNet(nn.Module):
     """Stem, stages, global average pooling: ``features`` gives h, ``fc`` maps h to the logits z = W h + b."""
 
     stem: nn.Module
@@ -71,7 +102,7 @@ class CifarResNet(nn.Module):
         return self.fc(self.features(x))
 
 
-class ResNet32(CifarResNet):
+class ResNet32(ResNet):
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 16) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
@@ -129,7 +160,7 @@ class FixedETF(nn.Module):
         return nn.functional.normalize(h, dim=1) @ self.weight.T
 
 
-class ResNet18(CifarResNet):
+class ResNet18(ResNet):
     """ResNet-18 with a CIFAR stem."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
@@ -150,7 +181,30 @@ class ResNet18(CifarResNet):
         self.fc = nn.Linear(channels, num_classes)
 
 
-ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32}
+class ResNet50(ResNet):
+    """ResNet-50 with the ImageNet stem, for ImageNet-sized inputs (ImageNet-LT)."""
+
+    def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, 1),
+        )
+        stages, channels = [], width
+        for stage, (blocks, stride) in enumerate(((3, 1), (4, 2), (6, 2), (3, 2))):
+            stage_width = width * 2**stage
+            layers = []
+            for block in range(blocks):
+                layers.append(Bottleneck(channels, stage_width, stride if block == 0 else 1))
+                channels = stage_width * Bottleneck.expansion
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = channels
+        self.fc = nn.Linear(channels, num_classes)
+
+
+ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32, "resnet50": ResNet50}
 
 
 def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-FEATURES_PER_WIDTH = {"resnet18": 8, "resnet32": 4}  # penultimate dimension / first-stage width, per architecture
+FEATURES_PER_WIDTH = {"resnet18": 8, "resnet32": 4, "resnet50": 32}  # penultimate dimension / first-stage width, per architecture
 
 
 def feature_dim(arch: str, width: int) -> int:

@@ -8,17 +8,26 @@ converted to RGB, shorter side resized to 32 (bilinear, antialiased), centre-cro
 
 Raw files live under a data root (torchvision's ``root``); :func:`fetch` downloads what is missing (when
 allowed) and verifies every file against torchvision's checksums, naming the file at fault.
+
+ImageNet-LT (Liu et al., "Large-Scale Long-Tailed Recognition in an Open World", CVPR 2019) is read from a local
+ImageNet folder (ILSVRC-2012, ``train/`` and ``val/`` with one sub-folder per class) through the standard split
+lists ``ImageNet_LT_{train,val,test}.txt``: 1,000 classes, 115,846 training images (1,280 down to 5 per
+class), a balanced test set of 50,000 images taken from the ImageNet validation set. Every image is
+preprocessed like the OOD sets (RGB, shorter side resized to ``image_size``, centre crop), so that the whole
+set fits in memory as uint8 and trains like CIFAR. The validation list (20 images per class, for tuning) is
+checked but not read: the study reports on the test list, as the literature does.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nclab.data import CIFAR, FOLDER_OOD, TORCHVISION_SETS, ImageSet
+from nclab.data import CIFAR, FOLDER_OOD, IMAGENET_OOD, TORCHVISION_SETS, ImageSet, imagenet_lt_lists
 from nclab.io import atomic_write_text
 from nclab.torchvision_compat import import_torchvision
 
@@ -32,6 +41,7 @@ from torchvision.transforms import v2  # noqa: E402
 _CLASSES = {"cifar10": tv.datasets.CIFAR10, "cifar100": tv.datasets.CIFAR100, "svhn": tv.datasets.SVHN,
             "mnist": tv.datasets.MNIST, "textures": tv.datasets.DTD}
 DTD_SPLITS = ("train", "val", "test")  # partition 1 of the three splits = every DTD image once
+IMAGENET_LT_READ = ("train", "test")  # the ImageNet-LT splits the study reads (val is for tuning)
 
 
 def expected_files(name: str, root: str | Path) -> list[tuple[Path, str | None]]:
@@ -110,13 +120,12 @@ def cifar_split(name: str, root: str | Path) -> tuple[ImageSet, ImageSet, int]:
             len(train.classes))
 
 
-def resize_center_crop(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, C, H, W) with C in {1, 3} -> uint8 (N, 3, 32, 32): RGB, shorter side 32, centre crop."""
+def resize_center_crop(images: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
+    """uint8 (N, C, H, W) with C in {1, 3} -> uint8 (N, 3, size, size): RGB, shorter side ``size``, centre crop."""
     if images.shape[1] == 1:
         images = images.expand(-1, 3, -1, -1)
-    resized = v2.functional.resize(images, [IMAGE_SIZE], interpolation=v2.InterpolationMode.BILINEAR,
-                                   antialias=True)
-    return v2.functional.center_crop(resized, [IMAGE_SIZE, IMAGE_SIZE]).contiguous()
+    resized = v2.functional.resize(images, [size], interpolation=v2.InterpolationMode.BILINEAR, antialias=True)
+    return v2.functional.center_crop(resized, [size, size]).contiguous()
 
 
 def _unlabelled(images: torch.Tensor | np.ndarray) -> ImageSet:
@@ -124,37 +133,57 @@ def _unlabelled(images: torch.Tensor | np.ndarray) -> ImageSet:
     return ImageSet(images, np.full(len(images), -1, dtype=np.int64))
 
 
-def _load_image(path: Path) -> torch.Tensor:
+def _load_image(path: Path, size: int) -> torch.Tensor:
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            return resize_center_crop(v2.functional.pil_to_tensor(image.convert("RGB"))[None])[0]
+            return resize_center_crop(v2.functional.pil_to_tensor(image.convert("RGB"))[None], size)[0]
     except OSError as err:
         raise ValueError(f"cannot read image {path}: {err}") from err
 
 
-def _images(paths: list[Path]) -> ImageSet:
+def read_images(paths: list[Path], size: int, workers: int = 1, name: str = "images") -> np.ndarray:
+    """uint8 (N, 3, size, size) of the image files ``paths`` in order, decoded by ``workers`` threads (PIL and
+    torch release the GIL), with a progress line every tenth of the way."""
     if not paths:
         raise ValueError("no images to read")
-    return _unlabelled(torch.stack([_load_image(p) for p in paths]))
+    out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
+    step = max(1, len(paths) // 10)
+
+    def read(i: int) -> None:
+        out[i] = _load_image(paths[i], size).numpy()
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        for done, _ in enumerate(pool.map(read, range(len(paths))), start=1):
+            if done % step == 0 or done == len(paths):
+                print(f"{name}: {done:,}/{len(paths):,} images read", flush=True)
+    return out
 
 
-def image_folder(folder: str | Path) -> ImageSet:
-    """Every image below ``folder`` (recursively, sorted by path), resized and cropped to 32x32 RGB."""
+def _images(paths: list[Path], size: int = IMAGE_SIZE, workers: int = 1) -> ImageSet:
+    return _unlabelled(read_images(paths, size, workers))
+
+
+def image_folder(folder: str | Path, size: int = IMAGE_SIZE, workers: int = 1) -> ImageSet:
+    """Every image below ``folder`` (recursively, sorted by path), resized and cropped to ``size``-square RGB."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder {folder} does not exist")
     paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
         raise ValueError(f"image folder {folder} holds no {'/'.join(IMAGE_SUFFIXES)} images")
-    return _images(paths)
+    return _images(paths, size, workers)
 
 
-def ood_set(name: str, root: str | Path | None, folder: str | Path | None = None) -> ImageSet:
-    """One OOD set of the suite as uint8 (N, 3, 32, 32), labels -1."""
+def ood_set(name: str, root: str | Path | None, folder: str | Path | None = None, size: int = IMAGE_SIZE,
+            workers: int = 1) -> ImageSet:
+    """One OOD set of the suite as uint8 (N, 3, size, size), labels -1 (only Textures and the folder sets can
+    take another size than 32: the others are 32x32 or smaller)."""
+    if size != IMAGE_SIZE and name not in IMAGENET_OOD:
+        raise ValueError(f"OOD set {name!r} is only prepared at {IMAGE_SIZE}x{IMAGE_SIZE}, not {size}x{size}")
     if name in FOLDER_OOD:
-        return image_folder(folder)
+        return image_folder(folder, size, workers)
     if name in CIFAR:
         return _unlabelled(_read(name, root, train=False).data.transpose(0, 3, 1, 2))
     if name == "svhn":
@@ -163,5 +192,52 @@ def ood_set(name: str, root: str | Path | None, folder: str | Path | None = None
         return _unlabelled(resize_center_crop(_read(name, root, train=False).data[:, None]))
     if name == "textures":
         paths = [p for split in DTD_SPLITS for p in _read(name, root, split=split)._image_files]
-        return _images(sorted(paths))
+        return _images(sorted(paths), size, workers)
     raise ValueError(f"unknown OOD set {name!r}; allowed: {[*TORCHVISION_SETS, *FOLDER_OOD]}")
+
+
+def read_split_list(path: Path) -> list[tuple[str, int]]:
+    """(relative image path, label) per line of an ImageNet-LT split list; an error names the file and line."""
+    if not path.is_file():
+        raise FileNotFoundError(f"ImageNet-LT split list {path} does not exist")
+    entries = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            raise ValueError(f"{path}:{number}: expected '<relative image path> <class index>', got {line!r}")
+        entries.append((fields[0], int(fields[1])))
+    if not entries:
+        raise ValueError(f"ImageNet-LT split list {path} is empty")
+    return entries
+
+
+def imagenet_lt_split(root: str | Path, lists: str | Path, size: int,
+                      workers: int = 1) -> tuple[ImageSet, ImageSet, int]:
+    """ImageNet-LT's training and test sets as uint8 (N, 3, size, size), and the number of classes.
+
+    Every list is parsed and every listed file checked before any image is decoded, so a wrong path fails at
+    once, naming the first missing files.
+    """
+    root = Path(root)
+    entries = {split: read_split_list(path) for split, path in imagenet_lt_lists(lists).items()}
+    num_classes = max(label for _, label in entries["train"]) + 1
+    missing_classes = sorted(set(range(num_classes)) - {label for _, label in entries["train"]})
+    if missing_classes:
+        raise ValueError(f"ImageNet-LT training list has no image of classes {missing_classes[:10]}")
+    for split in IMAGENET_LT_READ:
+        beyond = [label for _, label in entries[split] if label >= num_classes]
+        if beyond:
+            raise ValueError(f"ImageNet-LT {split} list: class {beyond[0]} is beyond the training list's "
+                             f"{num_classes} classes")
+        missing = [root / rel for rel, _ in entries[split] if not (root / rel).is_file()]
+        if missing:
+            raise FileNotFoundError(f"ImageNet-LT {split}: {len(missing)} listed images missing under {root}, "
+                                    f"e.g. {[str(p) for p in missing[:3]]}")
+    sets = []
+    for split in IMAGENET_LT_READ:
+        images = read_images([root / rel for rel, _ in entries[split]], size, workers, name=f"ImageNet-LT {split}")
+        sets.append(ImageSet(images, np.array([label for _, label in entries[split]], dtype=np.int64)))
+    return sets[0], sets[1], num_classes
+

@@ -22,6 +22,27 @@ PUBLISHED_ACCURACY = {
     ("cifar100", 100, "balanced_softmax"): 45.1,
 }
 KEYS = ["ratio", "loss", "strategy"]
+ARCH_LABELS = {"resnet18": "ResNet-18", "resnet32": "ResNet-32", "resnet50": "ResNet-50"}
+SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
+    "exponential": r"Each long-tailed training set keeps $n_c=\lfloor n_{\max}\,\mathrm{IR}^{-c/(C-1)}\rfloor$ "
+                   r"images of class $c$ (the exponential profile of \citet{cao2019ldam}; a step profile is also "
+                   r"available), $n_{\max}$ the smallest class of the balanced training set, each class's images "
+                   r"drawn with a fixed seed",
+    "step": r"Each long-tailed training set keeps $n_{\max}$ images of each of the first $\lfloor C/2\rfloor$ "
+            r"classes and $\lfloor n_{\max}/\mathrm{IR}\rfloor$ of each of the others (the step profile of "
+            r"\citet{cao2019ldam}), $n_{\max}$ the smallest class of the balanced training set, each class's "
+            r"images drawn with a fixed seed",
+    "given": r"The training set is long-tailed as published and used as it is",
+}
+
+
+def id_description(dataset: str, image_size: int) -> str:
+    """The in-distribution set, as the long-tail section's data paragraph names it."""
+    if dataset == "imagenet_lt":
+        return (r"ImageNet-LT~\citep{liu2019oltr}, a long-tailed subset of ImageNet whose test set (from the "
+                rf"ImageNet validation set) is balanced, with every image resized to ${image_size}\times{image_size}$ "
+                r"(shorter side, centre crop)")
+    return ID_DESCRIPTIONS[dataset]
 
 
 def with_run_keys(table: pd.DataFrame) -> pd.DataFrame:
@@ -166,10 +187,13 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
     schedule = settings["schedule"]
     effects = strategy_effects(final)
     m = {
-        "LTProfile": settings["profile"], "LTRatios": ", ".join(map(_ratio, ratios)), "LTMaxRatio": _ratio(high),
+        "LTImbalance": (f"a training set long-tailed as published, imbalance ratio {_ratio(high)}"
+                        if settings["profile"] == "given"
+                        else f"{settings['profile']} profile, imbalance ratios {', '.join(map(_ratio, ratios))}"),
+        "LTMaxRatio": _ratio(high),
         "LTMinRatio": _ratio(low), "LTManyThreshold": str(settings["shot_thresholds"]["many"]),
         "LTFewThreshold": str(settings["shot_thresholds"]["few"]),
-        "LTArch": {"resnet32": "ResNet-32", "resnet18": "ResNet-18"}[settings["model"]["arch"]],
+        "LTArch": ARCH_LABELS[settings["model"]["arch"]], "LTSubsetDescription": SUBSET_DESCRIPTIONS[settings["profile"]],
         "LTWidth": str(settings["model"]["width"]), "LTFeatureDim": str(settings["feature_dim"]),
         "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule.get("warmup_epochs", 0)),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule.get("milestones", [])),
@@ -183,7 +207,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTTrainSizes": ", ".join(f"{thousands(n)} (IR {_ratio(r)})" for r, n in sorted(settings["train_sizes"].items())),
         "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": LOSS_LABELS[base_loss],
         "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects),
-        "LTHeadlineOOD": _escape(settings["headline_ood"]), "LTIDDescription": ID_DESCRIPTIONS[settings["dataset"]],
+        "LTHeadlineOOD": _escape(settings["headline_ood"]), "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
         "LTNumClasses": str(settings["num_classes"]), "LTTestSize": thousands(settings["test_size"]),
     }
     for name, ratio in (("Low", low), ("High", high)):
