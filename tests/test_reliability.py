@@ -40,7 +40,7 @@ BROKEN = [  # (edit of the default config, what the error must say)
     ({"ood": {"scores": {"vim": {"dim": 64}}}}, "ood.scores.vim.dim: 64 must be an integer in 1..31"),
     ({"longtail": {"ratios": [10, 0.5]}}, "longtail.ratios.1: 0.5 is less than the minimum of 1"),
     ({"longtail": {"losses": ["ce", "focal"]}}, "longtail.losses.1: 'focal' is not allowed; allowed: ['ce'"),
-    ({"longtail": {"schedule": {"checkpoints": [31]}}}, "longtail.schedule.checkpoints: epochs [31] are beyond"),
+    ({"longtail": {"schedule": {"checkpoints": [21]}}}, "longtail.schedule.checkpoints: epochs [21] are beyond"),
     ({"studies": ["longtail"], "data": {**IMAGENET_LT, "ood_sets": ["svhn"]}, "longtail": {"profile": "given", "ratios": [256]}},
      "data.imagenet_lt.root: folder no/imagenet does not exist"),
     ({"data": IMAGENET_LT, "longtail": {"profile": "given", "ratios": [256]}},
