@@ -13,6 +13,8 @@ rule collapse_metrics:
         epochs=lambda w: checkpoint_epochs(w.schedule),
         ood_sets=OOD_SETS,
         shot_thresholds=lambda w: LT["shot_thresholds"] if w.schedule.startswith("longtail/") else None,
+    resources:
+        mem_mb=lambda w, attempt: config["cluster"]["analysis_mem_mb"] * attempt,
     log:
         f"results/logs/{RUN_ID}/collapse.log",
     conda:

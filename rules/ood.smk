@@ -10,6 +10,8 @@ rule ood_score:
     params:
         hyperparameters=lambda w: config["ood"]["scores"][w.method],
         ood_sets=OOD_SETS,
+    resources:
+        mem_mb=lambda w, attempt: config["cluster"]["analysis_mem_mb"] * attempt,
     log:
         f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
     conda:

@@ -166,3 +166,11 @@ def test_precision_settings_and_bf16_training_follow_the_fp32_run():
     bf16, _ = tiny_training(seed=1, epochs=1, precision="bf16")  # same random draws, lower precision
     assert fp32[0].train_loss != bf16[0].train_loss
     assert abs(fp32[0].train_loss - bf16[0].train_loss) < 0.1
+
+
+def test_channel_stats_in_chunks_match_numpy_on_the_whole_array():
+    images = np.random.default_rng(3).integers(0, 256, size=(37, 3, 5, 4), dtype=np.uint8)
+    mean, std = data.channel_stats(images, chunk=8)
+    x = images.astype(np.float64) / 255.0
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(std, x.std(axis=(0, 2, 3)), rtol=1e-10)
