@@ -5,7 +5,7 @@
 rule collapse_metrics:
     input:
         dumps=lambda w: [f"{run_dir(w)}/features/epoch{e}.npz" for e in checkpoint_epochs(w.schedule)],
-        code=code("collapse", "longtail", "data"),
+        code=code("collapse_metrics"),
     output:
         metrics=f"{RUN}/collapse.csv",
         classes=f"{RUN}/classes.csv",

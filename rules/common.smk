@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from nclab.data import FOLDER_OOD, IMAGENET_LT, TORCHVISION_SETS, image_size, imagenet_lt_lists, needs_root
-from nclab.plan import LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid
+from nclab.plan import LDAM_SCALE, LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid, nclab_imports
 
 DATASET = config["data"]["dataset"]
 
@@ -60,9 +60,11 @@ def imagenet_lt_inputs():
     return list(map(str, imagenet_lt_lists(config["data"]["imagenet_lt"]["lists"]).values())) if imagenet_lt_spec() else []
 
 
-def code(*modules):
-    """The nclab modules a job's script imports, as inputs (Snakemake does not track imports)."""
-    return [f"src/nclab/{m}.py" for m in ("__init__", "io", *modules)]
+def code(script):
+    """The nclab modules that scripts/``script``.py imports, directly or not, as inputs: Snakemake does not track
+    imports, so this is how a change to a module reruns exactly the jobs whose code it is."""
+    modules = nclab_imports(Path(workflow.basedir) / "scripts" / f"{script}.py", Path(SRC) / "nclab")
+    return [f"src/nclab/{m}.py" for m in ("__init__", *modules)]
 
 
 # The long-tail study: one run group per (imbalance ratio, loss, strategy), named like a schedule
@@ -138,7 +140,7 @@ def lt_recipe(ratio, loss, strategy, seed):
 def lt_model(loss):
     """The long-tail network with the classifier head that ``loss`` needs."""
     head = LOSS_HEADS.get(loss, "linear")
-    scale = LT["loss_options"].get("ldam_drw", {}).get("scale", 30.0)
+    scale = LT["loss_options"].get("ldam_drw", {}).get("scale", LDAM_SCALE)
     return {**LT["model"], "head": head, **({"scale": scale} if head == "normed" else {})}
 
 

@@ -10,7 +10,7 @@ rule fetch_raw:
         root=config["data"]["root"],
         download=config["data"]["download"],
     input:
-        code("data", "real_data", "torchvision_compat"),
+        code("fetch_raw"),
     log:
         "results/logs/data/fetch_{source}.log",
     conda:
@@ -33,7 +33,7 @@ rule prepare_id:
     input:
         raw=lambda w: raw_manifest(w.dataset),
         lists=imagenet_lt_inputs(),
-        code=code("data", "real_data", "torchvision_compat"),
+        code=code("prepare_id"),
     threads: 8 if DATASET == IMAGENET_LT else 1
     log:
         "results/logs/data/{dataset}.log",
@@ -53,7 +53,7 @@ rule prepare_ood:
         seed=config["data"]["split_seed"],
     input:
         raw=lambda w: raw_manifest(w.ood),
-        code=code("data", "real_data", "torchvision_compat"),
+        code=code("prepare_ood"),
     log:
         "results/logs/data/ood_{ood}.log",
     conda:

@@ -10,7 +10,7 @@ for _schedule in SCHEDULES:
             checkpoints=getattr(rules, f"train_{_schedule}").output.checkpoints,
             data=f"results/data/{DATASET}.npz",
             ood=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
-            code=code("data", "models", "training", "features"),
+            code=code("extract_features"),
         output:
             dumps=expand(
                 f"results/runs/{_schedule}/seed{{{{seed}}}}/features/epoch{{epoch}}.npz",

@@ -5,7 +5,7 @@ FIGURES = "results/report/figures"
 rule tsne:
     input:
         dump=lambda w: f"{run_dir(w)}/features/epoch{final_epoch(w.schedule)}.npz",
-        code=code("embedding"),
+        code=code("tsne"),
     output:
         f"{RUN}/tsne.npz",
     params:
@@ -24,7 +24,7 @@ rule tsne:
 rule figure_training_curves:
     input:
         tables=run_files("history.csv"),
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/training_curves.pdf",
     params:
@@ -41,7 +41,7 @@ rule figure_training_curves:
 use rule figure_training_curves as figure_collapse_progression with:
     input:
         tables=run_files("collapse.csv"),
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/collapse_progression.pdf",
     params:
@@ -54,7 +54,7 @@ use rule figure_training_curves as figure_collapse_progression with:
 use rule figure_training_curves as figure_ncc_agreement with:
     input:
         tables=run_files("collapse.csv"),
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/ncc_agreement.pdf",
     params:
@@ -67,7 +67,7 @@ use rule figure_training_curves as figure_ncc_agreement with:
 use rule figure_training_curves as figure_nc5 with:
     input:
         tables=run_files("collapse.csv"),
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/nc5.pdf",
     params:
@@ -81,7 +81,7 @@ use rule figure_training_curves as figure_nc5 with:
 use rule figure_training_curves as figure_roc with:
     input:
         scores=first_seed_scores(SCORES),
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/roc.pdf",
     params:
@@ -97,7 +97,7 @@ use rule figure_training_curves as figure_roc with:
 use rule figure_training_curves as figure_histograms with:
     input:
         scores=first_seed_scores(config["figures"]["histograms"]["methods"]),
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/histograms.pdf",
     params:
@@ -114,7 +114,7 @@ use rule figure_training_curves as figure_histograms with:
 use rule figure_training_curves as figure_tsne with:
     input:
         embeddings=[f"results/runs/{s}/seed{FIRST_SEED}/tsne.npz" for s in SCHEDULES],
-        code=code("figures", "ood", "ood_metrics"),
+        code=code("figure"),
     output:
         f"{FIGURES}/tsne.pdf",
     params:

@@ -9,7 +9,7 @@ LT_RUN_ID = LT_RUN.removeprefix("results/")
 rule prepare_longtail:
     input:
         data=f"results/data/{DATASET}.npz",
-        code=code("data", "longtail"),
+        code=code("prepare_longtail"),
     output:
         LT_DATA,
     params:
@@ -27,7 +27,7 @@ rule prepare_longtail:
 rule train_longtail:
     input:
         data=LT_DATA,
-        code=code("data", "models", "training", "features", "objective", "losses", "alignment"),
+        code=code("train"),
     output:
         checkpoints=expand(
             f"{LT_RUN}/checkpoints/epoch{{epoch}}.pt",
@@ -61,7 +61,7 @@ rule extract_features_longtail:
         checkpoints=rules.train_longtail.output.checkpoints,
         data=LT_DATA,
         ood=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
-        code=code("data", "models", "training", "features"),
+        code=code("extract_features"),
     output:
         dumps=expand(f"{LT_RUN}/features/epoch{{epoch}}.npz", epoch=checkpoint_epochs("longtail/"), allow_missing=True),
     params:

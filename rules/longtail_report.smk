@@ -9,7 +9,7 @@ rule longtail_tables_and_macros:
         classes=lt_run_files("classes.csv"),
         ood=lt_run_files("ood/metrics.csv"),
         data=expand(LT_DATA, ratio=sorted({r for r, _, _ in LT_GRID}, key=float)),
-        code=code("report", "report_longtail", "longtail", "ood", "data", "plan"),
+        code=code("longtail_tables"),
     output:
         accuracy=f"{LT_REPORT}/tables/accuracy.tex",
         geometry=f"{LT_REPORT}/tables/geometry.tex",
@@ -35,7 +35,7 @@ rule longtail_tables_and_macros:
 rule figure_longtail_vs_ratio:
     input:
         tables=lt_run_files("collapse.csv"),
-        code=code("figures", "ood", "ood_metrics", "report_longtail", "longtail", "data", "plan"),
+        code=code("figure"),
     output:
         f"{FIGURES}/longtail_vs_ratio.pdf",
     params:
@@ -66,7 +66,7 @@ use rule figure_longtail_vs_ratio as figure_longtail_progression with:
 use rule figure_longtail_vs_ratio as figure_longtail_class_alignment with:
     input:
         tables=lt_run_files("classes.csv"),
-        code=code("figures", "ood", "ood_metrics", "report_longtail", "longtail", "data", "plan"),
+        code=code("figure"),
     output:
         f"{FIGURES}/longtail_class_alignment.pdf",
     params:

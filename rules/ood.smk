@@ -4,7 +4,7 @@
 rule ood_score:
     input:
         dump=lambda w: f"{run_dir(w)}/features/epoch{final_epoch(w.schedule)}.npz",
-        code=code("ood"),
+        code=code("ood_score"),
     output:
         f"{RUN}/ood/scores/{{method}}.npz",
     params:

@@ -8,7 +8,7 @@ rule tables_and_macros:
         ood=run_files("ood/metrics.csv"),
         data=f"results/data/{DATASET}.npz",
         ood_data=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
-        code=code("report", "ood", "data"),
+        code=code("tables"),
     output:
         ood_auroc="results/report/tables/ood_auroc.tex",
         ood_full="results/report/tables/ood_full.tex",

@@ -8,7 +8,7 @@ for _schedule in SCHEDULES:
             f"train_{_schedule}"
         input:
             data=f"results/data/{DATASET}.npz",
-            code=code("data", "models", "training", "features"),
+            code=code("train"),
         output:
             checkpoints=expand(
                 f"results/runs/{_schedule}/seed{{{{seed}}}}/checkpoints/epoch{{epoch}}.pt",

@@ -13,7 +13,7 @@ import yaml
 from nclab import report, report_longtail
 from nclab.config import ConfigError, validate
 from nclab.data import image_size, imagenet_lt_lists
-from nclab.plan import longtail_grid
+from nclab.plan import longtail_grid, nclab_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -162,3 +162,24 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
                 "dataset": config["data"]["dataset"], "num_classes": 10, "test_size": 10_000,
                 "image_size": image_size(config["data"]), "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5}
     return report_longtail.longtail_macros(final, classes, ood, settings)
+
+
+def test_code_inputs_are_the_transitive_nclab_imports_of_the_script(tmp_path):
+    package = tmp_path / "nclab"
+    package.mkdir()
+    (package / "a.py").write_text("from nclab.b import thing\n")
+    (package / "b.py").write_text("def f():\n    import nclab.c\n")
+    (package / "c.py").write_text("import numpy\n")
+    (package / "unused.py").write_text("")
+    script = tmp_path / "script.py"
+    script.write_text("import os\nif os.environ:\n    from nclab import a as alias, missing\n")
+    assert nclab_imports(script, package) == ["a", "b", "c"]
+
+
+def test_every_rule_running_a_script_declares_that_scripts_code():
+    """Each rule's `code` input is computed from the script it runs (rules/common.smk: code)."""
+    for path in (ROOT / "rules").glob("*.smk"):
+        for block in re.split(r"(?m)^(?=rule |use rule )", path.read_text())[1:]:
+            script = re.search(r'script:\s+"\.\./scripts/(\w+)\.py"', block)
+            if script:
+                assert f'code("{script.group(1)}")' in block, (path.name, block[:60])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from nclab.plan import LDAM_SCALE
+
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float) -> torch.Tensor:
     return F.cross_entropy(logits, labels)
@@ -41,7 +43,7 @@ def drw_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
 
 
 def ldam_drw(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float,
-             max_margin: float = 0.5, scale: float = 30.0, beta: float = 0.9999,
+             max_margin: float = 0.5, scale: float = LDAM_SCALE, beta: float = 0.9999,
              drw_start: float = 0.8) -> torch.Tensor:
     """LDAM with deferred re-weighting (Cao et al., NeurIPS 2019).
 

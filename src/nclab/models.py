@@ -24,6 +24,8 @@ import math
 import torch
 from torch import nn
 
+from nclab.plan import LDAM_SCALE
+
 
 class PaddingShortcut(nn.Module):
     """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (ResNet-32's option A)."""
@@ -208,7 +210,7 @@ ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32, "resnet50": ResNet5
 
 
 def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",
-                scale: float = 30.0) -> nn.Module:
+                scale: float = LDAM_SCALE) -> nn.Module:
     """``arch`` with a ``head`` classifier (``scale`` is the normed head's s)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Sequence
 
 FEATURES_PER_WIDTH = {"resnet18": 8, "resnet32": 4, "resnet50": 32}  # penultimate dimension / first-stage width, per architecture
@@ -26,6 +28,7 @@ LOSS_LABELS = {"ce": "CE", "logit_adjustment": "LA", "balanced_softmax": "BS", "
                "etf": "ETF+DR"}  # nclab.losses.LOSSES, as the paper names them
 STRATEGY_LABELS = {"none": "none", "reg": "SpA-Reg", "proj": "SpA-Proj", "slerp": "SpA-SLERP"}  # alignment.STRATEGIES
 LOSS_HEADS = {"ldam_drw": "normed", "etf": "etf"}  # classifier head per loss; the others train a linear head
+LDAM_SCALE = 30.0  # s of LDAM's normalised head, z_c = s cos(h, w_c) (Cao et al. 2019)
 FIXED_CLASSIFIER_LOSSES = ("etf",)  # their classifier is not trained
 CLASSIFIER_STRATEGIES = ("proj", "slerp")  # they move the classifier
 
@@ -40,3 +43,24 @@ def longtail_grid(ratios: Sequence[float], losses: Sequence[str],
     """(ratio name, loss, strategy) of every long-tail run group whose strategy :func:`applies` to its loss."""
     return [(f"{ratio:g}", loss, strategy) for ratio in ratios for loss in losses for strategy in strategies
             if applies(loss, strategy)]
+
+
+def nclab_imports(script: str | Path, package: str | Path) -> list[str]:
+    """The modules of the ``nclab`` package (folder ``package``) that ``script`` imports, directly or through
+    other nclab modules, anywhere in the file (imports inside functions and branches included)."""
+    package, found, todo = Path(package), set(), [Path(script)]
+    while todo:
+        for node in ast.walk(ast.parse(todo.pop().read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "nclab":
+                names = [alias.name for alias in node.names]  # from nclab import data, training
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nclab."):
+                names = [node.module.split(".")[1]]  # from nclab.io import logged
+            elif isinstance(node, ast.Import):
+                names = [alias.name.split(".")[1] for alias in node.names if alias.name.startswith("nclab.")]
+            else:
+                continue
+            for name in names:
+                if name not in found and (package / f"{name}.py").is_file():
+                    found.add(name)
+                    todo.append(package / f"{name}.py")
+    return sorted(found)

@@ -61,7 +61,8 @@ def macros_file(macros: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _escape(text: str) -> str:
+def escape(text: str) -> str:
+    """``text`` with LaTeX's underscore escaped (dataset and schedule names)."""
     return text.replace("_", r"\_")
 
 
@@ -96,7 +97,7 @@ def ood_group(name: str) -> str:
 def ood_sets_table(sizes: Mapping[str, int]) -> str:
     """The OOD sets of the study: group (near / far, OpenOOD v1.5), number of images, source."""
     lines = [r"\begin{tabular}{llrl}", r"\toprule", r"OOD set & group & images & source \\", r"\midrule"]
-    lines += [f"{_escape(name)} & {ood_group(name)} & {thousands(size)} & {OOD_DESCRIPTIONS[name]} \\\\"
+    lines += [f"{escape(name)} & {ood_group(name)} & {thousands(size)} & {OOD_DESCRIPTIONS[name]} \\\\"
               for name, size in sizes.items()]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -108,10 +109,10 @@ def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[
     cells = metrics.groupby(["method", "schedule", "ood"], sort=False)["auroc"].apply(list)
     methods = list(metrics["method"].unique())
     lines = [rf"\begin{{tabular}}{{l{'c' * len(ood_sets)}}}", r"\toprule",
-             "Method & " + " & ".join(_escape(o) for o in ood_sets) + r" \\"]
+             "Method & " + " & ".join(escape(o) for o in ood_sets) + r" \\"]
     for schedule in schedules:
         best = {o: max(np.mean(cells[m, schedule, o]) for m in methods) for o in ood_sets}
-        lines += [r"\midrule", rf"\multicolumn{{{1 + len(ood_sets)}}}{{l}}{{\emph{{{_escape(schedule)}}}}} \\"]
+        lines += [r"\midrule", rf"\multicolumn{{{1 + len(ood_sets)}}}{{l}}{{\emph{{{escape(schedule)}}}}} \\"]
         for method in methods:
             row = []
             for ood in ood_sets:
@@ -137,7 +138,7 @@ def ood_full_table(metrics: pd.DataFrame, schedules: list[str], ood: str) -> str
             lines.append(r"\midrule")
         for method, rows in subset[subset["schedule"] == schedule].groupby("method", sort=False):
             cells = [mean_std(rows[m], 100) for m in OOD_METRIC_HEADERS]
-            lines.append(f"{_escape(schedule)} & {LABELS[method]} & " + " & ".join(cells) + r" \\")
+            lines.append(f"{escape(schedule)} & {LABELS[method]} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -158,7 +159,7 @@ def collapse_table(collapse: pd.DataFrame, schedules: list[str]) -> str:
     """NC metrics at the final epoch of each schedule (mean +- std over seeds)."""
     final = collapse[collapse["epoch"] == collapse.groupby("schedule")["epoch"].transform("max")]
     lines = [rf"\begin{{tabular}}{{l{'c' * len(schedules)}}}", r"\toprule",
-             "Metric (final epoch) & " + " & ".join(_escape(s) for s in schedules) + r" \\", r"\midrule"]
+             "Metric (final epoch) & " + " & ".join(escape(s) for s in schedules) + r" \\", r"\midrule"]
     for column, label, scale in COLLAPSE_ROWS:
         cells = [mean_std(final.loc[final["schedule"] == s, column], scale, 2 if scale > 1 else 4)
                  for s in schedules]
@@ -182,7 +183,7 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
     """Every number the text cites, named by what it is (schedule, quantity, method, OOD set)."""
     schedules, headline = settings["schedules"], settings["headline_ood"]
     m: dict[str, str] = {
-        "NumSeeds": str(len(collapse["seed"].unique())), "HeadlineOOD": _escape(headline),
+        "NumSeeds": str(len(collapse["seed"].unique())), "HeadlineOOD": escape(headline),
         "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
         "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],
