@@ -35,6 +35,8 @@ rule prepare_id:
         lists=imagenet_lt_inputs(),
         code=code("prepare_id"),
     threads: 8 if DATASET == IMAGENET_LT else 1
+    resources:
+        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
     log:
         "results/logs/data/{dataset}.log",
     conda:
@@ -54,6 +56,8 @@ rule prepare_ood:
     input:
         raw=lambda w: raw_manifest(w.ood),
         code=code("prepare_ood"),
+    resources:
+        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
     log:
         "results/logs/data/ood_{ood}.log",
     conda:

@@ -11,6 +11,8 @@ rule tsne:
     params:
         perplexity=config["figures"]["tsne"]["perplexity"],
         seed=lambda w: int(w.seed),
+    resources:
+        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
     log:
         f"results/logs/{RUN_ID}/tsne.log",
     benchmark:

@@ -16,6 +16,8 @@ rule prepare_longtail:
         profile=LT["profile"],
         ratio=lambda w: float(w.ratio),
         seed=LT["subset_seed"],
+    resources:
+        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
     log:
         f"results/logs/data/longtail/{DATASET}-ir{{ratio}}.log",
     conda:
