@@ -26,6 +26,7 @@ TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched in
 FOLDER_OOD = ("tinyimagenet", "places365")  # optional, read from a local image folder when present
 NEAR_OOD = ("cifar10", "cifar100", "tinyimagenet")  # OpenOOD v1.5's near-OOD sets; the others are far-OOD
 IMAGENET_OOD = ("textures", "places365")  # natural images disjoint from ImageNet's classes, at any size
+IMAGENET_LT_SPLITS = ("train", "val", "test")  # Liu et al. 2019: 115,846 / 20,000 / 50,000 images
 
 
 def needs_root(name: str) -> bool:
@@ -46,9 +47,6 @@ def ood_candidates(dataset: str) -> list[str]:
         return list(IMAGENET_OOD)  # CIFAR, SVHN and MNIST are 32x32; TinyImageNet is part of ImageNet
     return [n for n in (*SYNTHETIC_OOD, *TORCHVISION_SETS, *FOLDER_OOD)
             if image_format(n) == image_format(dataset) and n != dataset]
-
-
-IMAGENET_LT_SPLITS = ("train", "val", "test")  # Liu et al. 2019: 115,846 / 20,000 / 50,000 images
 
 
 def imagenet_lt_lists(folder: str | Path) -> dict[str, Path]:
