@@ -50,7 +50,8 @@ def raw_manifest(name):
 
 
 def imagenet_lt_spec():
-    """What ImageNet-LT's arrays depend on besides its split lists (empty for the other datasets)."""
+    """What ImageNet-LT's arrays depend on besides its split lists: ImageNet's folder and the image size
+    (empty for the other datasets)."""
     return config["data"].get("imagenet_lt", {}) if DATASET == IMAGENET_LT else {}
 
 

@@ -29,7 +29,6 @@ rule prepare_id:
             else "official"
         ),
         imagenet_lt=imagenet_lt_spec(),
-        image_size=image_size(config["data"]),
     input:
         raw=lambda w: raw_manifest(w.dataset),
         lists=imagenet_lt_inputs(),

@@ -11,8 +11,9 @@ with logged(snakemake.log[0]):
     elif name == data.IMAGENET_LT:
         from nclab import real_data
 
-        train, test, num_classes = real_data.imagenet_lt_split(p.imagenet_lt["root"], p.imagenet_lt["lists"],
-                                                               p.image_size, workers=snakemake.threads)
+        spec = p.imagenet_lt
+        train, test, num_classes = real_data.imagenet_lt_split(spec["root"], spec["lists"], spec["image_size"],
+                                                               workers=snakemake.threads)
     else:
         from nclab import real_data
 

@@ -119,7 +119,11 @@ def test_killed_jobs_restart_to_the_numbers_of_an_uninterrupted_run(workflow, tm
     def ctrl_c(run, pids):
         os.killpg(run.pid, signal.SIGINT)
 
-    rc = run_until(workdir, b"latexmk", workdir / "tmp", ctrl_c)
+    for _ in range(3):  # a Ctrl-C that lands as latexmk exits finds the workflow done (seen once in CI): again
+        rc = run_until(workdir, b"latexmk", workdir / "tmp", ctrl_c)
+        if rc != 0:
+            break
+        (workdir / "results/paper/paper.pdf").unlink()
     assert rc != 0
     assert not (workdir / "results/paper/paper.pdf").exists()
 
