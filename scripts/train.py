@@ -43,7 +43,8 @@ with logged(snakemake.log[0]):
 
     history = training.train(model, train_set, test_set, recipe, seed, checkpoints,
                              on_checkpoint=lambda e, state: save_checkpoint(staged[e], e, state, mean, std),
-                             on_epoch=report, resume=resume)
+                             on_epoch=report, resume=resume,
+                             normalisation=(mean, std))
     for epoch, path in outputs.items():
         os.replace(staged[epoch], path)
     with atomic_path(snakemake.output.history) as tmp:

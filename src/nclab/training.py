@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -240,8 +241,12 @@ class Resume:
 def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Recipe, seed: int,
           checkpoint_epochs: Sequence[int], on_checkpoint: Callable[[int, dict[str, torch.Tensor]], None],
           on_epoch: Callable[[EpochStats], None] = lambda stats: None,
-          resume: Resume | None = None) -> list[EpochStats]:
+          resume: Resume | None = None,
+          normalisation: tuple[np.ndarray, np.ndarray] | None = None) -> list[EpochStats]:
     """Train ``model`` in place; call ``on_checkpoint(epoch, state_dict)`` (CPU tensors) at each listed epoch.
+
+    ``normalisation`` is the per-channel (mean, std), :func:`channel_stats` of ``train_set`` when None (a caller
+    that already has it saves a pass over the images).
 
     With ``resume``, the state saved after the last finished epoch is restored first and a new one is saved
     after every epoch (after that epoch's checkpoint), so a killed run continues where it stopped.
@@ -251,7 +256,8 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
     print(f"training on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, "
           f"{'bf16 autocast' if dtype else 'fp32'}), {len(train_set.labels)} images, {recipe.epochs} epochs")
     generator = torch.Generator().manual_seed(seed)
-    mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in channel_stats(train_set.images))
+    normalisation = channel_stats(train_set.images) if normalisation is None else normalisation
+    mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in normalisation)
     x_train, y_train = (torch.from_numpy(a).to(device) for a in (train_set.images, train_set.labels))
     x_test, y_test = (torch.from_numpy(a).to(device) for a in (test_set.images, test_set.labels))
     model.to(device=device, memory_format=memory_format(device))
