@@ -20,6 +20,16 @@ import torch
 from torch.nn import functional as F
 
 
+def batch_class_means(features: torch.Tensor, labels: torch.Tensor,
+                      num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean feature of each class present in the batch (rows in class order) and the (C,) presence mask."""
+    counts = torch.bincount(labels, minlength=num_classes)
+    sums = torch.zeros(num_classes, features.shape[1], device=features.device, dtype=features.dtype)
+    sums = sums.index_add(0, labels, features)
+    present = counts > 0
+    return sums[present] / counts[present, None], present
+
+
 class CentreEMA:
     """Exponential moving averages of the class centres mu^_c (a class's first batch sets its centre)."""
 
@@ -30,11 +40,7 @@ class CentreEMA:
 
     @torch.no_grad()
     def update(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        num_classes = len(self.centres)
-        counts = torch.bincount(labels, minlength=num_classes)
-        sums = torch.zeros_like(self.centres).index_add_(0, labels, features.detach().float())
-        present = counts > 0
-        batch_means = sums[present] / counts[present, None]
+        batch_means, present = batch_class_means(features.detach().float(), labels, len(self.centres))
         old = self.centres[present]
         blended = self.momentum * old + (1 - self.momentum) * batch_means
         self.centres[present] = torch.where(self.seen[present, None], blended, batch_means)
@@ -60,11 +66,8 @@ class CentreEMA:
 def alignment_penalty(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, centres: CentreEMA,
                       strength: float = 0.1) -> torch.Tensor:
     """SpA-Reg: lambda * mean over the batch's classes of 1 - cos(h_bar_c - mu^_G, w_c), h_bar_c with gradient."""
-    classes, inverse = torch.unique(labels, return_inverse=True)
-    sums = torch.zeros(len(classes), features.shape[1], device=features.device, dtype=features.dtype)
-    sums = sums.index_add(0, inverse, features)
-    batch_means = sums / torch.bincount(inverse, minlength=len(classes))[:, None]
-    cos = F.cosine_similarity(batch_means - centres.global_centre(), weight[classes], dim=1)
+    batch_means, present = batch_class_means(features, labels, len(weight))
+    cos = F.cosine_similarity(batch_means - centres.global_centre(), weight[present], dim=1)
     return strength * torch.mean(1.0 - cos)
 
 
