@@ -126,9 +126,13 @@ def ood_table(ood: pd.DataFrame, headline: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rows(table: pd.DataFrame, ratio: float, loss: str, strategy: str) -> pd.DataFrame:
+    """The rows of one run group (every seed) of a table with the run keys."""
+    return table[(table["ratio"] == ratio) & (table["loss"] == loss) & (table["strategy"] == strategy)]
+
+
 def _mean(final: pd.DataFrame, ratio: float, loss: str, strategy: str, column: str) -> float:
-    rows = final[(final["ratio"] == ratio) & (final["loss"] == loss) & (final["strategy"] == strategy)]
-    return float(rows[column].mean())
+    return float(_rows(final, ratio, loss, strategy)[column].mean())
 
 
 def strategy_effects(final: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -140,7 +144,7 @@ def strategy_effects(final: pd.DataFrame) -> dict[str, dict[str, float]]:
     for strategy in [s for s in final["strategy"].unique() if s != "none"]:
         deltas = {"overall": [], "few": [], "alignment_few": [], "nc3": []}
         for ratio, loss in cells:
-            if final[(final["ratio"] == ratio) & (final["loss"] == loss) & (final["strategy"] == strategy)].empty:
+            if _rows(final, ratio, loss, strategy).empty:
                 continue
             for key, column, scale in (("overall", "network_accuracy_test", 100), ("few", "accuracy_few", 100),
                                        ("alignment_few", "alignment_few", 1), ("nc3", "nc3", 1)):
@@ -219,12 +223,10 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
                               ("minority_collapse", "Minority"), ("nc1", "NCOne"), ("nc3", "NCThree")):
             value = _mean(final, ratio, base_loss, "none", column)
             m[f"LTBase{label}{name}"] = fmt(value) if np.isfinite(value) else "--"
-        energy = ood[(ood["ratio"] == ratio) & (ood["loss"] == base_loss) & (ood["strategy"] == "none")
-                     & (ood["ood"] == settings["headline_ood"])]
-        best = energy.groupby("method")["auroc"].mean()
+        baseline = _rows(ood, ratio, base_loss, "none")
+        best = baseline[baseline["ood"] == settings["headline_ood"]].groupby("method")["auroc"].mean()
         m[f"LTBaseBestAuroc{name}"] = fmt(best.max())
         m[f"LTBaseBestMethod{name}"] = SCORE_LABELS[best.idxmax()]
-    base_classes = classes[(classes["ratio"] == high) & (classes["loss"] == base_loss) & (classes["strategy"] == "none")]
-    per_class = base_classes.groupby("class")[["train_count", "alignment"]].mean()
+    per_class = _rows(classes, high, base_loss, "none").groupby("class")[["train_count", "alignment"]].mean()
     m["LTSizeAlignmentSpearman"] = fmt(float(spearmanr(per_class["train_count"], per_class["alignment"])[0]), 2)
     return m
