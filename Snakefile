@@ -26,7 +26,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     schedule="|".join(map(re.escape, SCHEDULES + LT_SCHEDULES)),
-    ratio="|".join(map(re.escape, sorted({r for r, _, _ in LT_GRID}))) or "none",
+    ratio="|".join(map(re.escape, LT_RATIOS)) or "none",
     loss="|".join(LT["losses"]),
     strategy="|".join(LT["strategies"]),
     seed=r"\d+",

@@ -73,6 +73,7 @@ def code(script):
 LT = config["longtail"]
 LT_GRID = longtail_grid(LT["ratios"], LT["losses"], LT["strategies"]) if "longtail" in STUDIES else []
 LT_SCHEDULES = [f"longtail/ir{ratio}/{loss}/{strategy}" for ratio, loss, strategy in LT_GRID]
+LT_RATIOS = sorted({ratio for ratio, _, _ in LT_GRID}, key=float)  # as named in paths ("10", "2.5")
 LT_SEEDS = LT["training"].get("seeds", SEEDS)
 LT_DATA = f"results/data/longtail/{DATASET}/{LT['profile']}-ir{{ratio}}-seed{LT['subset_seed']}.npz"
 

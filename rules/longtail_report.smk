@@ -8,7 +8,7 @@ rule longtail_tables_and_macros:
         collapse=lt_run_files("collapse.csv"),
         classes=lt_run_files("classes.csv"),
         ood=lt_run_files("ood/metrics.csv"),
-        data=expand(LT_DATA, ratio=sorted({r for r, _, _ in LT_GRID}, key=float)),
+        data=expand(LT_DATA, ratio=LT_RATIOS),
         code=code("longtail_tables"),
     output:
         accuracy=f"{LT_REPORT}/tables/accuracy.tex",
@@ -18,7 +18,7 @@ rule longtail_tables_and_macros:
     params:
         dataset=DATASET,
         image_size=image_size(config["data"]),
-        ratios=sorted({float(r) for r, _, _ in LT_GRID}),
+        ratios=[float(r) for r in LT_RATIOS],
         headline_ood=config["paper"]["headline_ood"],
         settings={
             **{k: LT[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies", "alignment")},
