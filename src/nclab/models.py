@@ -92,10 +92,12 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """Stem, stages, global average pooling: ``features`` gives h, ``fc`` maps h to the logits z = W h + b."""
 
-    stem: nn.Module
-    stages: nn.Module
-    pool: nn.Module
-    fc: nn.Module
+    def __init__(self, stem: nn.Module, stages: nn.Module, feature_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.stem, self.stages = stem, stages
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.feature_dim = feature_dim
+        self.fc = nn.Linear(feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
@@ -106,19 +108,15 @@ class ResNet(nn.Module):
 
 class ResNet32(ResNet):
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 16) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                                  nn.ReLU(inplace=True))
+        stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
+                             nn.ReLU(inplace=True))
         blocks, channels = [], width
         for stage, stride in enumerate((1, 2, 2)):
             out_channels = width * 2**stage
             for block in range(5):
                 blocks.append(BasicBlock(channels, out_channels, stride if block == 0 else 1, shortcut="padding"))
                 channels = out_channels
-        self.stages = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = channels
-        self.fc = nn.Linear(channels, num_classes)
+        super().__init__(stem, nn.Sequential(*blocks), channels, num_classes)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.kaiming_normal_(m.weight)
@@ -166,8 +164,7 @@ class ResNet18(ResNet):
     """ResNet-18 with a CIFAR stem."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
+        stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             nn.Identity(),  # the ImageNet max-pool, removed for small images
         )
@@ -177,18 +174,14 @@ class ResNet18(ResNet):
             stages.append(nn.Sequential(BasicBlock(channels, out_channels, stride),
                                         BasicBlock(out_channels, out_channels, 1)))
             channels = out_channels
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = channels
-        self.fc = nn.Linear(channels, num_classes)
+        super().__init__(stem, nn.Sequential(*stages), channels, num_classes)
 
 
 class ResNet50(ResNet):
     """ResNet-50 with the ImageNet stem, for ImageNet-sized inputs (ImageNet-LT)."""
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(
+        stem = nn.Sequential(
             nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
         )
@@ -200,10 +193,7 @@ class ResNet50(ResNet):
                 layers.append(Bottleneck(channels, stage_width, stride if block == 0 else 1))
                 channels = stage_width * Bottleneck.expansion
             stages.append(nn.Sequential(*layers))
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.feature_dim = channels
-        self.fc = nn.Linear(channels, num_classes)
+        super().__init__(stem, nn.Sequential(*stages), channels, num_classes)
 
 
 ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32, "resnet50": ResNet50}
