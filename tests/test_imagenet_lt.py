@@ -4,6 +4,7 @@ by the real workflow (ResNet-50, the ``given`` profile) up to the compiled paper
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 
@@ -98,8 +99,6 @@ def test_resnet50_matches_torchvision_in_size_and_features():
     assert sum(p.numel() for p in model.parameters()) == 25_557_032  # torchvision.models.resnet50()
     assert model.feature_dim == 2048
     small = build_model("resnet50", num_classes=5, in_channels=3, width=2).eval()
-    import torch
-
     x = torch.randn(3, 3, 32, 32)
     h = small.features(x)
     assert h.shape == (3, 64) and bool((h >= 0).all())
@@ -137,8 +136,6 @@ def test_workflow_runs_imagenet_lt_from_the_fake_tree_to_the_paper(tmp_path):
     np.testing.assert_array_equal(np.bincount(train.labels), TRAIN_COUNTS)
     assert len(test.labels) == TEST_PER_CLASS * len(WNIDS)
     checkpoint = workdir / "results/runs/longtail/ir8/ce/proj/seed0/checkpoints/epoch2.pt"
-    import torch
-
     state = torch.load(checkpoint, weights_only=True)["state_dict"]
     assert state["fc.weight"].shape == (4, 64) and "stages.3.2.conv3.weight" in state  # ResNet-50, width 2
     macros = (workdir / "results/report/longtail/macros.tex").read_text()
