@@ -15,8 +15,9 @@ test: setup  ## the whole test suite (.ci/run calls this)
 lint: setup
 	snakemake --lint
 
-benchmark: setup  ## print the measured figures: miniature wall time, training throughput, metrics at CIFAR scale, ImageNet-LT decoding
+benchmark: setup  ## print the measured figures: miniature wall time, training throughput, metrics at CIFAR scale, ImageNet-LT decoding, preset dry runs
 	python benchmarks/time_miniature.py
 	python benchmarks/train_throughput.py
 	python benchmarks/metrics_scale.py
 	python benchmarks/imagenet_lt_decode.py
+	python benchmarks/dry_run.py

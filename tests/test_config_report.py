@@ -35,6 +35,7 @@ def test_default_config_is_valid():
     (lambda c: c["data"].update(ood_sets=["photos", "places"]), r"data.ood_sets.1: 'places' is not allowed; allowed: \["),
     (lambda c: c["training"].update(device="tpu"), r"training.device: 'tpu' is not allowed; allowed: \['auto', 'cpu', 'cuda'\]"),
     (lambda c: c["ood"]["scores"].update(odin={}), r"ood.scores: 'odin' is not allowed; allowed: \['msp'"),
+    (lambda c: c["ood"]["scores"].pop("knn"), r"ood.scores: the paper's balanced-study section quotes each of .*\['knn'\] missing"),
     (lambda c: c["schedules"]["standard"].update(epochs=0), r"schedules.standard.epochs: 0 is less than the minimum"),
     (lambda c: c["schedules"]["standard"].update(epochs="ten"), r"schedules.standard.epochs: 'ten' is not of type 'integer'"),
     (lambda c: c["training"].update(lr_warmup=5), r"training: unknown keys \['lr_warmup'\]; allowed: \['batch_size'"),

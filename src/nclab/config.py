@@ -18,6 +18,10 @@ from nclab import data, ood
 from nclab.plan import feature_dim, longtail_grid
 
 
+# The scores paper/balanced.tex describes and quotes one by one (the seed report's six, plus KNN).
+PAPER_SCORES = ("msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn")
+
+
 class ConfigError(ValueError):
     pass
 
@@ -126,6 +130,10 @@ def semantic_errors(config: dict) -> list[str]:
     if "balanced" in config["studies"] and config["data"]["dataset"] == data.IMAGENET_LT:
         errors.append("studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed (use "
                       "studies: [longtail])")
+    missing = [m for m in PAPER_SCORES if m not in config["ood"]["scores"]]
+    if "balanced" in config["studies"] and missing:
+        errors.append(f"ood.scores: the paper's balanced-study section quotes each of {list(PAPER_SCORES)}; "
+                      f"{missing} missing")
     dims = {"balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
             "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"])}
     dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network

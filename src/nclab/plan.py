@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 from typing import Sequence
 
@@ -45,22 +46,28 @@ def longtail_grid(ratios: Sequence[float], losses: Sequence[str],
             if applies(loss, strategy)]
 
 
+@functools.cache
+def _direct_nclab_imports(path: Path) -> frozenset[str]:
+    """Names imported from the nclab package by the file ``path``, anywhere in it (parsed once per process:
+    the Snakefile asks for every script's modules, and each job on a cluster parses the Snakefile again)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "nclab":
+            names.update(alias.name for alias in node.names)  # from nclab import data, training
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nclab."):
+            names.add(node.module.split(".")[1])  # from nclab.io import logged
+        elif isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("nclab."))
+    return frozenset(names)
+
+
 def nclab_imports(script: str | Path, package: str | Path) -> list[str]:
     """The modules of the ``nclab`` package (folder ``package``) that ``script`` imports, directly or through
     other nclab modules, anywhere in the file (imports inside functions and branches included)."""
     package, found, todo = Path(package), set(), [Path(script)]
     while todo:
-        for node in ast.walk(ast.parse(todo.pop().read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "nclab":
-                names = [alias.name for alias in node.names]  # from nclab import data, training
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nclab."):
-                names = [node.module.split(".")[1]]  # from nclab.io import logged
-            elif isinstance(node, ast.Import):
-                names = [alias.name.split(".")[1] for alias in node.names if alias.name.startswith("nclab.")]
-            else:
-                continue
-            for name in names:
-                if name not in found and (package / f"{name}.py").is_file():
-                    found.add(name)
-                    todo.append(package / f"{name}.py")
+        for name in _direct_nclab_imports(todo.pop()):
+            if name not in found and (package / f"{name}.py").is_file():
+                found.add(name)
+                todo.append(package / f"{name}.py")
     return sorted(found)

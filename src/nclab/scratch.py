@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
+
+from nclab.data import imagenet_lt_lists
 
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "paper", "src", "presets",
                   "profiles"]
@@ -13,3 +16,16 @@ def copy_workflow(source: Path, destination: Path) -> None:
     """Copy everything ``snakemake`` needs to run the workflow of ``source`` inside ``destination``."""
     for name in WORKFLOW_FILES:
         (shutil.copytree if (source / name).is_dir() else shutil.copy)(source / name, destination / name)
+
+
+def stub_local_data(workdir: Path, config: dict[str, Any]) -> None:
+    """Create, empty, the local data a preset's config names (the Tiny ImageNet folder, ImageNet-LT's folder and
+    split lists), so that ``snakemake -n`` plans its whole DAG without the data; Places365 stays absent."""
+    folders = config["data"]["folders"]
+    if "tinyimagenet" in folders:
+        (workdir / folders["tinyimagenet"]).mkdir(parents=True, exist_ok=True)
+    if config["data"]["dataset"] == "imagenet_lt":
+        (workdir / config["data"]["imagenet_lt"]["root"]).mkdir(parents=True, exist_ok=True)
+        for path in imagenet_lt_lists(workdir / config["data"]["imagenet_lt"]["lists"]).values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
