@@ -4,7 +4,8 @@ with two fake GPUs as generic resources) runs the tiny workflow through `profile
 Checks: every job except the local ones went through sbatch (the scheduler's own job records, kept by
 MinJobAge); training and feature extraction were submitted with a GPU request and nothing else was; the PDF
 is produced; the extended training, cancelled once while it runs (as a preemption would), is resubmitted and
-the workflow completes. The command is the README's, with the test cluster's partition.
+the workflow completes. The command is the README's, with the test cluster's partition and a 2 s first status
+check.
 """
 
 import os
@@ -50,7 +51,8 @@ def test_tiny_workflow_runs_through_slurm_with_gpu_jobs_and_a_retry(cluster, tmp
     workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
     start = time.perf_counter()
     run = subprocess.Popen([sys.executable, "-m", "snakemake", "--workflow-profile", "profiles/slurm",
-                            "--configfile", "tiny.yaml", "--slurm-status-command", "squeue"],
+                            "--configfile", "tiny.yaml", "--slurm-status-command", "squeue",
+                            "--slurm-init-seconds-before-status-checks", "2"],
                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     cancelled = None
     while run.poll() is None and cancelled is None:  # cancel the extended training once, while it runs
