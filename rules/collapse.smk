@@ -14,7 +14,7 @@ rule collapse_metrics:
         ood_sets=OOD_SETS,
         shot_thresholds=lambda w: LT["shot_thresholds"] if w.schedule.startswith("longtail/") else None,
     resources:
-        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
+        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         f"results/logs/{RUN_ID}/collapse.log",
     conda:

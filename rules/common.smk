@@ -35,6 +35,12 @@ FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show th
 GPUS_PER_JOB = 0 if config["training"]["device"] == "cpu" else 1  # training and feature extraction
 
 
+def memory_mb(key):
+    """A job's memory: cluster.``key`` (mem_mb for GPU jobs, cpu_mem_mb for CPU jobs holding a dataset or a
+    dump), multiplied by the attempt."""
+    return lambda wildcards, attempt: config["cluster"][key] * attempt
+
+
 def train_minutes(schedule, attempt):
     """Time limit of a training job: the schedule's epochs at cluster.seconds_per_epoch, more on a retry."""
     epochs = schedule_spec(schedule)["epochs"]

@@ -35,7 +35,7 @@ rule prepare_id:
         code=code("prepare_id"),
     threads: 8 if DATASET == IMAGENET_LT else 1
     resources:
-        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
+        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         "results/logs/data/{dataset}.log",
     conda:
@@ -56,7 +56,7 @@ rule prepare_ood:
         raw=lambda w: raw_manifest(w.ood),
         code=code("prepare_ood"),
     resources:
-        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
+        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         "results/logs/data/ood_{ood}.log",
     conda:

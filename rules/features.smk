@@ -24,7 +24,7 @@ for _schedule in SCHEDULES:
         resources:
             gpu=GPUS_PER_JOB,
             cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
-            mem_mb=lambda w, attempt: config["cluster"]["mem_mb"] * attempt,
+            mem_mb=memory_mb("mem_mb"),
             runtime=lambda w, attempt: 60 * attempt,
         log:
             f"results/logs/runs/{_schedule}/seed{{seed}}/features.log",

@@ -12,7 +12,7 @@ rule tsne:
         perplexity=config["figures"]["tsne"]["perplexity"],
         seed=lambda w: int(w.seed),
     resources:
-        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
+        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         f"results/logs/{RUN_ID}/tsne.log",
     benchmark:

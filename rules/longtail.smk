@@ -17,7 +17,7 @@ rule prepare_longtail:
         ratio=lambda w: float(w.ratio),
         seed=LT["subset_seed"],
     resources:
-        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
+        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         f"results/logs/data/longtail/{DATASET}-ir{{ratio}}.log",
     conda:
@@ -46,7 +46,7 @@ rule train_longtail:
     resources:
         gpu=GPUS_PER_JOB,
         cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
-        mem_mb=lambda w, attempt: config["cluster"]["mem_mb"] * attempt,
+        mem_mb=memory_mb("mem_mb"),
         runtime=lambda w, attempt: train_minutes("longtail/", attempt),
     log:
         f"results/logs/{LT_RUN_ID}/train.log",
@@ -74,7 +74,7 @@ rule extract_features_longtail:
     resources:
         gpu=GPUS_PER_JOB,
         cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
-        mem_mb=lambda w, attempt: config["cluster"]["mem_mb"] * attempt,
+        mem_mb=memory_mb("mem_mb"),
         runtime=lambda w, attempt: 60 * attempt,
     log:
         f"results/logs/{LT_RUN_ID}/features.log",

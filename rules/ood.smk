@@ -11,7 +11,7 @@ rule ood_score:
         hyperparameters=lambda w: config["ood"]["scores"][w.method],
         ood_sets=OOD_SETS,
     resources:
-        mem_mb=lambda w, attempt: config["cluster"]["cpu_mem_mb"] * attempt,
+        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
     conda:
