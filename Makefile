@@ -2,7 +2,7 @@
 VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup paper test lint benchmark
+.PHONY: setup paper test lint benchmark gpu-check
 setup:
 	bash tools/setup.sh
 
@@ -21,3 +21,6 @@ benchmark: setup  ## print the measured figures: miniature wall time, training t
 	python benchmarks/metrics_scale.py
 	python benchmarks/imagenet_lt_decode.py
 	python benchmarks/dry_run.py
+
+gpu-check:  ## prove and time the CUDA path; no set-up, nothing downloaded (without a GPU: a reduced CPU run)
+	python3 benchmarks/gpu_check.py $(GPU_CHECK_ARGS)

@@ -4,7 +4,8 @@ import math
 import sys
 from pathlib import Path
 
-from nclab.data import FOLDER_OOD, IMAGENET_LT, TORCHVISION_SETS, image_size, imagenet_lt_lists, needs_root
+from nclab.data import (FOLDER_OOD, IMAGENET_LT, SYNTHETIC_CIFAR, TORCHVISION_SETS, image_format, image_size,
+                        imagenet_lt_lists, needs_root)
 from nclab.plan import LDAM_SCALE, LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid, nclab_imports
 
 DATASET = config["data"]["dataset"]
@@ -53,6 +54,16 @@ def raw_manifest(name):
     Marked ancient: pointing data.root at another verified copy re-runs the check, not the study.
     """
     return [ancient(f"results/data/raw/{name}.json")] if needs_root(name) else []
+
+
+def id_split(dataset):
+    """How the in-distribution set is split (or generated): the digits' stratified split, synthetic_cifar's
+    construction, or the dataset's official split."""
+    if dataset == "digits":
+        return {"test_fraction": config["data"]["test_fraction"], "seed": config["data"]["split_seed"]}
+    if dataset == SYNTHETIC_CIFAR:
+        return {**config["data"]["synthetic"][SYNTHETIC_CIFAR], "seed": config["data"]["split_seed"]}
+    return "official"
 
 
 def imagenet_lt_spec():

@@ -23,11 +23,7 @@ rule prepare_id:
     output:
         "results/data/{dataset}.npz",
     params:
-        split=lambda w: (
-            {"test_fraction": config["data"]["test_fraction"], "seed": config["data"]["split_seed"]}
-            if w.dataset == "digits"
-            else "official"
-        ),
+        split=lambda w: id_split(w.dataset),
         imagenet_lt=imagenet_lt_spec(),
     input:
         raw=lambda w: raw_manifest(w.dataset),
@@ -51,6 +47,7 @@ rule prepare_ood:
         synthetic=lambda w: config["data"]["synthetic"].get(w.ood),
         folder=lambda w: config["data"]["folders"].get(w.ood),
         image_size=image_size(config["data"]),
+        image_format=image_format(DATASET),
         seed=config["data"]["split_seed"],
     input:
         raw=lambda w: raw_manifest(w.ood),

@@ -37,6 +37,7 @@ rule train_longtail:
             allow_missing=True,
         ),
         history=f"{LT_RUN}/history.csv",
+        compute=f"{LT_RUN}/compute.json",
     params:
         schedule=lambda w: f"longtail/ir{w.ratio}/{w.loss}/{w.strategy}",
         recipe=lambda w: lt_recipe(w.ratio, w.loss, w.strategy, int(w.seed)),

@@ -6,6 +6,7 @@ LT_REPORT = "results/report/longtail"
 rule longtail_tables_and_macros:
     input:
         collapse=lt_run_files("collapse.csv"),
+        compute=lt_run_files("compute.json"),
         classes=lt_run_files("classes.csv"),
         ood=lt_run_files("ood/metrics.csv"),
         data=expand(LT_DATA, ratio=LT_RATIOS),

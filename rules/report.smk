@@ -4,6 +4,7 @@
 rule tables_and_macros:
     input:
         histories=run_files("history.csv"),
+        compute=run_files("compute.json"),
         collapse=run_files("collapse.csv"),
         ood=run_files("ood/metrics.csv"),
         data=f"results/data/{DATASET}.npz",

@@ -15,6 +15,7 @@ for _schedule in SCHEDULES:
                 epoch=checkpoint_epochs(_schedule),
             ),
             history=f"results/runs/{_schedule}/seed{{seed}}/history.csv",
+            compute=f"results/runs/{_schedule}/seed{{seed}}/compute.json",
         params:
             schedule=_schedule,
             recipe=lambda w, schedule=_schedule: recipe(schedule, int(w.seed)),

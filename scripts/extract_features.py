@@ -8,12 +8,14 @@ from nclab.io import atomic_savez, logged
 from nclab.models import build_model
 
 with logged(snakemake.log[0]):
+    device = training.resolve_device(snakemake.params.device)  # no CUDA for a cuda run: stop before reading
     torch.set_num_threads(snakemake.threads)
     train_set, test_set, num_classes = data.load_id(snakemake.input.data)
     splits = {"train": train_set, "test": test_set}
     splits.update({name: data.load_ood(path) for name, path in zip(snakemake.params.ood_sets, snakemake.input.ood)})
     model = build_model(num_classes=num_classes, in_channels=train_set.images.shape[1], **snakemake.params.model)
-    model.to(training.resolve_device(snakemake.params.device))
+    model.to(device)
+    print(f"extracting on {device} ({training.device_name(device)}), fp32")
     for checkpoint_path, dump_path in zip(snakemake.input.checkpoints, snakemake.output.dumps):
         checkpoint = load_checkpoint(checkpoint_path)
         model.load_state_dict(checkpoint["state_dict"])

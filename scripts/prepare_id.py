@@ -8,6 +8,9 @@ with logged(snakemake.log[0]):
     if name == "digits":
         train, test = data.digits_split(**p.split)
         num_classes = int(train.labels.max()) + 1
+    elif name == data.SYNTHETIC_CIFAR:
+        train, test = data.synthetic_cifar(**p.split)
+        num_classes = p.split["num_classes"]
     elif name == data.IMAGENET_LT:
         from nclab import real_data
 

@@ -1,9 +1,11 @@
-"""Snakemake entry point: train one run, saving checkpoints and the per-epoch history.
+"""Snakemake entry point: train one run, saving checkpoints, the per-epoch history and how it was computed
+(compute.json: device, precision, compile, layout and the measured speed).
 
 Checkpoints and the resumable state are written to the run's resume folder (not a declared output, so
 Snakemake does not delete it before a restart) and moved onto the declared outputs only when training ends.
 """
 
+import json
 import os
 import shutil
 import time
@@ -20,9 +22,10 @@ from nclab.io import atomic_path, logged
 from nclab.models import build_model
 
 with logged(snakemake.log[0]):
+    spec = dict(snakemake.params.recipe)
+    training.resolve_device(spec["device"])  # no CUDA for a cuda run: stop now, before reading the data
     torch.set_num_threads(snakemake.threads)
     torch.use_deterministic_algorithms(True)
-    spec = dict(snakemake.params.recipe)
     seed, checkpoints = spec.pop("seed"), spec.pop("checkpoints")
     recipe = training.Recipe(**{**spec, "milestones": tuple(spec["milestones"])})
     train_set, test_set, num_classes = data.load_id(snakemake.input.data)
@@ -41,13 +44,15 @@ with logged(snakemake.log[0]):
               f"train acc {s.train_accuracy:.4f}  test acc {s.test_accuracy:.4f}  "
               f"({time.perf_counter() - start:.1f} s)")
 
-    history = training.train(model, train_set, test_set, recipe, seed, checkpoints,
+    run = training.train(model, train_set, test_set, recipe, seed, checkpoints,
                              on_checkpoint=lambda e, state: save_checkpoint(staged[e], e, state, mean, std),
                              on_epoch=report, resume=resume,
                              normalisation=(mean, std))
     for epoch, path in outputs.items():
         os.replace(staged[epoch], path)
     with atomic_path(snakemake.output.history) as tmp:
-        rows = [{"schedule": snakemake.params.schedule, "seed": seed, **vars(s)} for s in history]
+        rows = [{"schedule": snakemake.params.schedule, "seed": seed, **vars(s)} for s in run.history]
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")
+    with atomic_path(snakemake.output.compute) as tmp:
+        tmp.write_text(json.dumps({"setup": vars(run.setup), "speed": vars(run.speed)}, indent=1) + "\n")
     shutil.rmtree(resume_dir)

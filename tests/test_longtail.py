@@ -268,7 +268,7 @@ def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
     head = {"ldam_drw": "normed", "etf": "etf"}.get(loss, "linear")
     model = build_model("resnet32", 3, 1, 4, head=head)
     etf_before = model.fc.weight.clone()
-    history = training.train(model, train, test, lt_recipe(loss=loss, strategy=strategy), 0, [3], lambda e, s: None)
+    history = training.train(model, train, test, lt_recipe(loss=loss, strategy=strategy), 0, [3], lambda e, s: None).history
     assert len(history) == 3 and all(math.isfinite(h.train_loss) for h in history)
     if head == "etf":
         assert torch.equal(model.fc.weight, etf_before)

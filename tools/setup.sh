@@ -1,28 +1,50 @@
 #!/usr/bin/env bash
 # Everything the workflow and its tests need, from nothing; safe to run again (it skips what is done).
-#  - a Python virtual environment in .venv (or $NCLAB_VENV) with the pinned packages of requirements.txt
-#    and the CPU build of torch, so no CUDA packages are pulled;
+#  - a Python virtual environment in .venv (or $NCLAB_VENV) with the pinned packages of requirements.txt and
+#    the torch build that fits the machine: the CUDA build when an NVIDIA GPU answers (nvidia-smi), the CPU
+#    build otherwise (no CUDA packages pulled); NCLAB_TORCH=cuda or NCLAB_TORCH=cpu forces either, and
+#    `bash tools/setup.sh --print-torch-build` only prints the choice;
 #  - TeX Live with latexmk, installed with apt-get when run as root, otherwise a message saying what to install;
 #  - SLURM and munge for the cluster integration test (tests/test_slurm.py), with apt-get when run as root;
 #    without them that one test is skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${NCLAB_VENV:-.venv}
-stamp="$venv/.nclab-installed"
+stamp="$venv/.nclab-installed"  # holds the torch build installed
 
-if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ]; then
-  echo "setup: creating the Python environment in $venv"
+torch_build() {  # cuda or cpu: NCLAB_TORCH when set, else cuda where nvidia-smi lists a GPU
+  case "${NCLAB_TORCH:-}" in
+    cuda|cpu) echo "$NCLAB_TORCH" ;;
+    "") if command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q "^GPU"; then echo cuda; else echo cpu; fi ;;
+    *) echo "setup: NCLAB_TORCH must be cuda or cpu, not '$NCLAB_TORCH'" >&2; return 2 ;;
+  esac
+}
+build=$(torch_build)
+if [ "${1:-}" = --print-torch-build ]; then
+  echo "$build"
+  exit 0
+fi
+
+if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ "$(cat "$stamp")" != "$build" ]; then
+  echo "setup: creating the Python environment in $venv (torch: $build build)"
   python3 -m venv "$venv"
   pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-  local_wheel=$(ls /opt/wheels/torch-2.13.0+cpu-*.whl 2>/dev/null | head -n 1 || true)
-  if [ -n "$local_wheel" ]; then
-    "${pip[@]}" "$local_wheel"
+  torch_pin=$(grep -E '^torch==' requirements.txt | cut -d' ' -f1)
+  vision_pin=$(grep -E '^torchvision==' requirements.txt | cut -d' ' -f1)
+  if [ "$build" = cuda ]; then  # PyPI's Linux wheels are the CUDA builds; a local CPU wheel must not win
+    PIP_FIND_LINKS="" "${pip[@]}" --force-reinstall "$torch_pin" "$vision_pin" \
+      --index-url "${TORCH_CUDA_INDEX_URL:-https://pypi.org/simple}"
   else
-    "${pip[@]}" torch==2.13.0 --index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+    local_wheel=$(ls /opt/wheels/"${torch_pin#torch==}"+cpu-*.whl 2>/dev/null | head -n 1 || true)
+    if [ -n "$local_wheel" ]; then
+      "${pip[@]}" "$local_wheel"
+    else
+      "${pip[@]}" "$torch_pin" --index-url "${TORCH_INDEX_URL:-https://download.pytorch.org/whl/cpu}"
+    fi
   fi
   "${pip[@]}" -r requirements.txt
   "${pip[@]}" --no-deps --editable .  # the nclab package that the workflow's scripts import
-  touch "$stamp"
+  echo "$build" > "$stamp"
 fi
 
 tex_packages="latexmk texlive-latex-recommended texlive-latex-extra texlive-science lmodern poppler-utils"
@@ -46,4 +68,8 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v slurmctld
     || { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }; } \
     || echo "setup: SLURM could not be installed; tests/test_slurm.py will be skipped" >&2
 fi
-echo "setup: ready ($("$venv/bin/python" -c 'import torch; print("torch", torch.__version__)'), $(latexmk -v | head -n 2 | tail -n 1))"
+torch_sees='import torch
+build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
+device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU, device cpu"
+print(f"torch {torch.__version__}, {build}, sees {device}")'
+echo "setup: ready ($("$venv/bin/python" -c "$torch_sees"); $(latexmk -v | head -n 2 | tail -n 1))"

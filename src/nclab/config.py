@@ -63,6 +63,8 @@ def data_errors(spec: dict) -> list[str]:
             errors.append(f"data.synthetic.{name}: required by data.ood_sets")
         if name in data.FOLDER_OOD and name not in spec["folders"]:
             errors.append(f"data.folders.{name}: required by data.ood_sets (a local folder of images)")
+    if dataset == data.SYNTHETIC_CIFAR and data.SYNTHETIC_CIFAR not in spec["synthetic"]:
+        errors.append(f"data.synthetic.{data.SYNTHETIC_CIFAR}: required by data.dataset (its classes and sizes)")
     if dataset == data.IMAGENET_LT:
         errors += imagenet_lt_errors(spec.get("imagenet_lt"))
     return errors
@@ -111,7 +113,7 @@ def longtail_errors(config: dict) -> list[str]:
         errors.append(f"longtail.shot_thresholds: few ({few}) must not exceed many + 1 ({many + 1}): a class "
                       "cannot be both many- and few-shot")
     dim = feature_dim(spec["model"]["arch"], spec["model"]["width"])
-    num_classes = data.NUM_CLASSES[config["data"]["dataset"]]
+    num_classes = data.num_classes(config["data"])
     if "etf" in spec["losses"] and dim < num_classes:
         errors.append(f"longtail.losses: 'etf' needs a feature dimension >= the {num_classes} classes for a simplex "
                       f"ETF; longtail.model gives {dim}")

@@ -3,6 +3,8 @@
 The miniature study uses scikit-learn's bundled data, which needs no download:
 in-distribution = the 8x8 handwritten digits; far-OOD = patches cut from the bundled photographs and
 converted to the digits' format (grayscale, 8x8, 17 intensity levels); a uniform-noise set as a sanity check.
+``synthetic_cifar`` is a generated CIFAR-shaped set (3x32x32 RGB, any number of classes and images) for
+checking the paper-scale path on a GPU without a download; the photograph and noise sets then come in RGB.
 The paper-scale datasets (CIFAR and its OOD suite, 32x32 RGB; ImageNet-LT and its OOD sets at the configured
 ``data.imagenet_lt.image_size``) are read by :mod:`nclab.real_data`.
 """
@@ -17,9 +19,10 @@ import numpy as np
 from nclab.io import atomic_savez, load_npz
 
 DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
-IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32}  # side of the images (ImageNet-LT: configured)
-NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet_lt": 1000}
+IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32, "synthetic_cifar": 32}  # ImageNet-LT: configured
+NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet_lt": 1000}  # synthetic_cifar: configured
 CIFAR = ("cifar10", "cifar100")
+SYNTHETIC_CIFAR = "synthetic_cifar"  # generated, CIFAR-shaped (data.synthetic.synthetic_cifar)
 IMAGENET_LT = "imagenet_lt"  # read from a local ImageNet folder and the ImageNet-LT split lists
 SYNTHETIC_OOD = ("photos", "noise")  # built in the digits' format from bundled data
 TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched into the data root by torchvision
@@ -35,18 +38,26 @@ def needs_root(name: str) -> bool:
 
 
 def image_format(name: str) -> str:
-    """The image format of a dataset: 'digits' (8x8 grayscale), 'rgb32' (32x32 RGB) or 'imagenet'."""
+    """The image format of an in-distribution dataset or a read OOD set: 'digits' (8x8 grayscale), 'rgb32'
+    (32x32 RGB) or 'imagenet'. The synthetic OOD sets are built in the format of the in-distribution set."""
     if name == IMAGENET_LT:
         return "imagenet"
-    return "digits" if name == "digits" or name in SYNTHETIC_OOD else "rgb32"
+    return "digits" if name == "digits" else "rgb32"
 
 
 def ood_candidates(dataset: str) -> list[str]:
     """The OOD sets that can be prepared in the format of the in-distribution ``dataset``."""
     if dataset == IMAGENET_LT:
         return list(IMAGENET_OOD)  # CIFAR, SVHN and MNIST are 32x32; TinyImageNet is part of ImageNet
-    return [n for n in (*SYNTHETIC_OOD, *TORCHVISION_SETS, *FOLDER_OOD)
-            if image_format(n) == image_format(dataset) and n != dataset]
+    read = [n for n in (*TORCHVISION_SETS, *FOLDER_OOD) if image_format(n) == image_format(dataset)]
+    return [n for n in (*SYNTHETIC_OOD, *read) if n != dataset]
+
+
+def num_classes(spec: dict) -> int:
+    """The number of classes of the in-distribution set of ``data`` config ``spec``."""
+    if spec["dataset"] == SYNTHETIC_CIFAR:
+        return spec["synthetic"][SYNTHETIC_CIFAR]["num_classes"]
+    return NUM_CLASSES[spec["dataset"]]
 
 
 def imagenet_lt_lists(folder: str | Path) -> dict[str, Path]:
@@ -92,36 +103,69 @@ def digits_split(test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     return ImageSet(images[idx_train], labels[idx_train]), ImageSet(images[idx_test], labels[idx_test])
 
 
-def photo_patches(count: int, patch_size: int, image_size: int, seed: int) -> ImageSet:
-    """Square patches of the bundled photographs, in the digits' format.
+def photo_patches(count: int, patch_size: int, image_size: int, seed: int, rgb: bool = False) -> ImageSet:
+    """Square patches of the bundled photographs, in the in-distribution set's format.
 
-    Each patch (``patch_size`` pixels wide, at a random position in a random photograph) is converted to
-    grayscale (ITU-R BT.601 luma), block-averaged down to ``image_size`` x ``image_size`` and quantised to the
-    digits' 17 intensity levels.
+    Each patch (``patch_size`` pixels wide, at a random position in a random photograph) is block-averaged
+    down to ``image_size`` x ``image_size``; in the digits' format it is first converted to grayscale
+    (ITU-R BT.601 luma) and then quantised to the digits' 17 intensity levels; with ``rgb`` it stays RGB.
     """
     if patch_size % image_size:
         raise ValueError(f"patch_size {patch_size} must be a multiple of image_size {image_size}")
     from sklearn.datasets import load_sample_images
 
     rng = np.random.default_rng(seed)
-    photos = [p.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) for p in load_sample_images().images]
-    patches = np.empty((count, image_size, image_size))
+    grey = not rgb
+    photos = [p.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if grey else p.astype(np.float64)
+              for p in load_sample_images().images]
+    patches = np.empty((count, image_size, image_size, *(() if grey else (3,))))
     block = patch_size // image_size
     for i in range(count):
         photo = photos[rng.integers(len(photos))]
         top = rng.integers(photo.shape[0] - patch_size + 1)
         left = rng.integers(photo.shape[1] - patch_size + 1)
         patch = photo[top : top + patch_size, left : left + patch_size]
-        patches[i] = patch.reshape(image_size, block, image_size, block).mean(axis=(1, 3))
-    levels = np.round(patches / 255.0 * DIGIT_LEVELS)
-    return ImageSet(_levels_to_uint8(levels)[:, None], np.full(count, -1, dtype=np.int64))
+        patches[i] = patch.reshape(image_size, block, image_size, block, *patch.shape[2:]).mean(axis=(1, 3))
+    labels = np.full(count, -1, dtype=np.int64)
+    if grey:
+        return ImageSet(_levels_to_uint8(np.round(patches / 255.0 * DIGIT_LEVELS))[:, None], labels)
+    return ImageSet(np.round(patches).astype(np.uint8).transpose(0, 3, 1, 2).copy(), labels)
 
 
-def uniform_noise(count: int, image_size: int, seed: int) -> ImageSet:
-    """i.i.d. uniform pixels on the digits' 17 levels: an OOD set every detector should reject."""
+def uniform_noise(count: int, image_size: int, seed: int, rgb: bool = False) -> ImageSet:
+    """i.i.d. uniform pixels (on the digits' 17 levels; with ``rgb``, 0..255 in each of 3 channels): an OOD set
+    every detector should reject."""
     rng = np.random.default_rng(seed)
-    levels = rng.integers(0, DIGIT_LEVELS + 1, size=(count, 1, image_size, image_size))
-    return ImageSet(_levels_to_uint8(levels), np.full(count, -1, dtype=np.int64))
+    labels = np.full(count, -1, dtype=np.int64)
+    if not rgb:
+        levels = rng.integers(0, DIGIT_LEVELS + 1, size=(count, 1, image_size, image_size))
+        return ImageSet(_levels_to_uint8(levels), labels)
+    return ImageSet(rng.integers(0, 256, size=(count, 3, image_size, image_size), dtype=np.uint8), labels)
+
+
+def synthetic_cifar(num_classes: int, train_per_class: int, test_per_class: int, seed: int
+                    ) -> tuple[ImageSet, ImageSet]:
+    """A generated CIFAR-shaped set (3x32x32 uint8, balanced classes) that a ResNet learns in a few epochs.
+
+    Class c has a fixed random colour template (4x4 Gaussian cells, upsampled to 32x32); each image is its
+    class template shifted by up to 4 pixels (circularly), scaled by a random contrast in [0.6, 1.4], plus
+    i.i.d. Gaussian pixel noise (std 0.35 of the template's): 128 + 40 * (contrast * template + noise).
+    """
+    rng = np.random.default_rng(seed)
+    templates = np.repeat(np.repeat(rng.standard_normal((num_classes, 3, 4, 4)), 8, axis=2), 8, axis=3)
+
+    def draw(per_class: int) -> ImageSet:
+        labels = np.repeat(np.arange(num_classes, dtype=np.int64), per_class)
+        images = np.empty((len(labels), 3, 32, 32), dtype=np.uint8)
+        for start in range(0, len(labels), 4096):  # chunks: 50,000 float images would take 1.2 GB at once
+            y = labels[start : start + 4096]
+            shifts = rng.integers(-4, 5, size=(len(y), 2))
+            x = np.stack([np.roll(templates[c], tuple(s), axis=(1, 2)) for c, s in zip(y, shifts)])
+            x = x * rng.uniform(0.6, 1.4, size=(len(y), 1, 1, 1)) + 0.35 * rng.standard_normal(x.shape)
+            images[start : start + len(y)] = np.clip(np.round(128 + 40 * x), 0, 255).astype(np.uint8)
+        return ImageSet(images, labels)
+
+    return draw(train_per_class), draw(test_per_class)
 
 
 def save_id(path: str | Path, train: ImageSet, test: ImageSet, num_classes: int, **extra: np.ndarray) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,15 +66,42 @@ def escape(text: str) -> str:
     return text.replace("_", r"\_")
 
 
+def latex_text(text: str) -> str:
+    """Free text (a device's name) with every LaTeX special character escaped."""
+    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(specials.get(c, c) for c in text)
+
+
+def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
+    """Where the runs were computed, from their compute.json setups (nclab.training.Setup): one clause per
+    distinct device and precision, with its number of runs when they differ."""
+    def clause(s: Mapping[str, object]) -> str:
+        name = latex_text(str(s["device_name"]))
+        if s["device"] == "cuda":
+            options = [str(s["precision"]), *(["channels-last tensors"] if s["channels_last"] else []),
+                       *(["torch.compile"] if s["compile"] else [])]
+            return f"one {name} GPU ({', '.join(options)})"
+        return f"the CPU ({name}, {s['threads']} thread{'s' if s['threads'] != 1 else ''}, {s['precision']})"
+
+    clauses = [clause(s) for s in setups]
+    distinct = list(dict.fromkeys(clauses))
+    where = distinct[0] if len(distinct) == 1 else "; ".join(f"{c} ({clauses.count(c)} runs)" for c in distinct)
+    versions = ", ".join(sorted({str(s["torch"]) for s in setups}))
+    return f"Training ran on {where}, with PyTorch {latex_text(versions)}; features were extracted in fp32 on the same device"
+
+
 ID_DESCRIPTIONS = {
     "digits": "the 1{,}797 handwritten $8\\times8$ digits bundled with scikit-learn (grayscale), split in a "
               "stratified way",
     "cifar10": "CIFAR-10 ($32\\times32$ RGB) with its official train/test split",
     "cifar100": "CIFAR-100 ($32\\times32$ RGB) with its official train/test split",
+    "synthetic_cifar": "a generated CIFAR-shaped set ($32\\times32$ RGB): each class a fixed random colour "
+                       "template, shifted, rescaled in contrast and overlaid with Gaussian noise per image",
 }
 OOD_DESCRIPTIONS = {
-    "photos": "patches of two natural photographs, converted to the digits' format",
-    "noise": "uniform noise on the digits' intensity levels (a sanity check)",
+    "photos": "patches of two natural photographs, in the ID images' format",
+    "noise": "uniform noise on the ID images' intensity levels (a sanity check)",
     "cifar10": "CIFAR-10 test set", "cifar100": "CIFAR-100 test set",
     "tinyimagenet": "TinyImageNet images (local folder)", "svhn": "SVHN test set",
     "mnist": "MNIST test set, grey to RGB", "textures": "Textures (DTD), all images",
@@ -82,8 +109,10 @@ OOD_DESCRIPTIONS = {
 }
 
 
-OOD_NOTES = {  # by image format of the study (nclab.data.image_format)
+OOD_NOTES = {  # by image format of the study (nclab.data.image_format), or by dataset for a generated one
     "digits": "Both are built in the digits' format from data bundled with scikit-learn, so nothing is downloaded.",
+    "synthetic_cifar": "Both are built in the ID images' format from data bundled with scikit-learn, so nothing "
+                       "is downloaded.",
     "rgb32": "They are grouped as in OpenOOD~v1.5 into near-OOD (semantically close: the other CIFAR, "
              "TinyImageNet) and far-OOD sets. Each image is converted to RGB, resized so that its shorter side "
              "is 32 pixels (bilinear, antialiased) and centre-cropped, as OpenOOD's test preprocessing does.",
@@ -187,11 +216,11 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
         "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
         "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],
-        "OODSetsNote": OOD_NOTES[image_format(settings["dataset"])],
+        "OODSetsNote": OOD_NOTES.get(settings["dataset"], OOD_NOTES[image_format(settings["dataset"])]),
         "NumOODSets": str(len(settings["ood_sizes"])), "BatchSize": str(settings["batch_size"]),
         "LearningRate": fmt_sci(settings["lr"]), "Momentum": fmt_sci(settings["momentum"]),
         "WeightDecay": fmt_sci(settings["weight_decay"]), "CropPadding": str(settings["crop_padding"]),
-        "Flip": "with" if settings["flip"] else "without",
+        "Flip": "with" if settings["flip"] else "without", "ComputeDevice": compute_sentence(settings["compute"]),
     }
     for ood, size in settings["ood_sizes"].items():
         m[macro_name("OOD", ood, "Size")] = thousands(size)

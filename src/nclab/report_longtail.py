@@ -12,7 +12,7 @@ from scipy.stats import spearmanr
 from nclab.longtail import GROUPS
 from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import ID_DESCRIPTIONS, escape, fmt, fmt_sci, mean_std, percent, thousands
+from nclab.report import ID_DESCRIPTIONS, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
 
 # Published top-1 test accuracy (%) at IR 100, ResNet-32, 200 epochs (science.md, section 4).
 PUBLISHED_ACCURACY = {
@@ -212,6 +212,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": LOSS_LABELS[base_loss],
         "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects),
         "LTHeadlineOOD": escape(settings["headline_ood"]), "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
+        "LTComputeDevice": compute_sentence(settings["compute"]),
         "LTNumClasses": str(settings["num_classes"]), "LTTestSize": thousands(settings["test_size"]),
     }
     for name, ratio in (("Low", low), ("High", high)):

@@ -21,7 +21,7 @@ def copy_workflow(source: Path, destination: Path) -> None:
 def stub_local_data(workdir: Path, config: dict[str, Any]) -> None:
     """Create, empty, the local data a preset's config names (the Tiny ImageNet folder, ImageNet-LT's folder and
     split lists), so that ``snakemake -n`` plans its whole DAG without the data; Places365 stays absent."""
-    folders = config["data"]["folders"]
+    folders = config["data"].get("folders", {})
     if "tinyimagenet" in folders:
         (workdir / folders["tinyimagenet"]).mkdir(parents=True, exist_ok=True)
     if config["data"]["dataset"] == "imagenet_lt":

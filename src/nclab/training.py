@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import platform
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -57,12 +59,35 @@ class Recipe:
     momentum_centres: float = 0.9  # EMA momentum of the class centres the strategies follow
 
 
+class NoCudaError(RuntimeError):
+    """``training.device: cuda`` where torch sees no CUDA device."""
+
+
 def resolve_device(name: str) -> torch.device:
+    """The torch device of a ``training.device`` setting; 'cuda' without a CUDA device stops at once."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is 'cuda' but no CUDA device is available")
+        why = ("this torch is a CPU build" if torch.version.cuda is None
+               else f"this torch is built for CUDA {torch.version.cuda} but finds no GPU on this machine")
+        raise NoCudaError(
+            f"training.device is 'cuda' but no CUDA device is available: {why} (torch {torch.__version__}). "
+            "Either run on a GPU node with the CUDA build of torch (NCLAB_TORCH=cuda bash tools/setup.sh "
+            "installs it), or, to compute on the CPU deliberately, set training.device: cpu (a config file "
+            "after the preset: --configfile presets/<name>.yaml cpu.yaml, cpu.yaml holding "
+            "'training: {device: cpu}'; a paper-scale schedule then takes days per run)")
     return torch.device(name)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model name (from /proc/cpuinfo where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "CPU"
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -152,16 +177,38 @@ def memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 
+@dataclass(frozen=True)
+class Setup:
+    """How a run computes: what every training log starts with and what the paper states."""
+    device: str  # "cuda" or "cpu"
+    device_name: str
+    precision: str  # "bf16 autocast" or "fp32"
+    compile: bool
+    channels_last: bool
+    torch: str
+    threads: int
+
+    @staticmethod
+    def of(device: torch.device, dtype: torch.dtype | None, compiled: bool) -> "Setup":
+        return Setup(device.type, device_name(device), "bf16 autocast" if dtype is not None else "fp32", compiled,
+                     memory_format(device) == torch.channels_last, torch.__version__, torch.get_num_threads())
+
+    def __str__(self) -> str:
+        return (f"device {self.device} ({self.device_name}), precision {self.precision}, "
+                f"compile {'on' if self.compile else 'off'}, channels_last {'on' if self.channels_last else 'off'}, "
+                f"torch {self.torch}, {self.threads} CPU thread(s)")
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor,
-             std: torch.Tensor, batch_size: int, dtype: torch.dtype | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` in eval mode (inputs on the model's device)."""
+             std: torch.Tensor, batch_size: int, dtype: torch.dtype | None = None,
+             layout: torch.memory_format = torch.contiguous_format) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` in eval mode (inputs on the model's device, in ``layout``)."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
     correct = torch.zeros((), dtype=torch.int64, device=images.device)
     for start in range(0, len(images), batch_size):
-        x = normalise(images[start : start + batch_size], mean, std)
-        x = x.contiguous(memory_format=memory_format(images.device))
+        x = normalise(images[start : start + batch_size], mean, std).contiguous(memory_format=layout)
         y = labels[start : start + batch_size]
         with _autocast(images.device, dtype):
             logits = model(x).float()
@@ -173,9 +220,10 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean:
 def train_epoch(model: nn.Module, encode: Callable[[torch.Tensor], torch.Tensor], objective: Objective,
                 optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor,
                 std: torch.Tensor, recipe: Recipe, generator: torch.Generator, dtype: torch.dtype | None,
-                progress: float) -> tuple[float, float]:
+                progress: float, layout: torch.memory_format = torch.contiguous_format) -> tuple[float, float]:
     """One pass over the device-resident uint8 ``images``; returns (mean loss, accuracy) on augmented batches.
 
+    Batches enter the model in ``layout`` (the model's own memory format: channels_last on CUDA).
     ``encode`` maps images to features (``model.features``, possibly compiled); the loss is accumulated on the
     device (no per-step synchronisation) and checked once per epoch.
     """
@@ -189,7 +237,7 @@ def train_epoch(model: nn.Module, encode: Callable[[torch.Tensor], torch.Tensor]
         batch = slice(start, start + recipe.batch_size)
         idx = order[batch]
         x = normalise(augment(images[idx], recipe.crop_padding, draws[batch]), mean, std)
-        x = x.contiguous(memory_format=memory_format(device))
+        x = x.contiguous(memory_format=layout)
         with _autocast(device, dtype):
             features = encode(x)
             logits = model.fc(features)
@@ -238,12 +286,46 @@ class Resume:
             torch.save({**state, "fingerprint": self.fingerprint}, tmp)
 
 
+@dataclass(frozen=True)
+class Speed:
+    """Measured training speed of the epochs a process ran. The first epoch (warm-up: cuDNN autotuning, the
+    compilation of a compiled model) is reported apart; the rates are over the epochs after it (over it
+    alone when it is the only one)."""
+    epochs: int
+    first_epoch_seconds: float
+    images_per_second: float  # training passes only
+    seconds_per_epoch: float  # training pass + evaluation on the test set
+
+    @staticmethod
+    def of(timings: Sequence[tuple[float, float]], images: int) -> "Speed":
+        if not timings:
+            return Speed(0, math.nan, math.nan, math.nan)
+        steady = timings[1:] or timings
+        return Speed(len(timings), timings[0][1], images * len(steady) / sum(t for t, _ in steady),
+                     sum(e for _, e in steady) / len(steady))
+
+    def __str__(self) -> str:
+        if not self.epochs:
+            return "no epoch run in this process"
+        return (f"{self.images_per_second:,.0f} img/s, {self.seconds_per_epoch:.2f} s/epoch (evaluation included) "
+                f"over {max(self.epochs - 1, 1)} epoch(s); first epoch {self.first_epoch_seconds:.2f} s")
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    history: list[EpochStats]
+    setup: Setup
+    speed: Speed
+
+
 def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Recipe, seed: int,
           checkpoint_epochs: Sequence[int], on_checkpoint: Callable[[int, dict[str, torch.Tensor]], None],
           on_epoch: Callable[[EpochStats], None] = lambda stats: None,
           resume: Resume | None = None,
-          normalisation: tuple[np.ndarray, np.ndarray] | None = None) -> list[EpochStats]:
+          normalisation: tuple[np.ndarray, np.ndarray] | None = None) -> TrainingRun:
     """Train ``model`` in place; call ``on_checkpoint(epoch, state_dict)`` (CPU tensors) at each listed epoch.
+
+    The log starts with the run's :class:`Setup` and ends with its measured speed (:class:`Speed`).
 
     ``normalisation`` is the per-channel (mean, std), :func:`channel_stats` of ``train_set`` when None (a caller
     that already has it saves a pass over the images).
@@ -253,14 +335,15 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
     """
     device = resolve_device(recipe.device)
     dtype = autocast_dtype(recipe.precision, device)
-    print(f"training on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}, "
-          f"{'bf16 autocast' if dtype else 'fp32'}), {len(train_set.labels)} images, {recipe.epochs} epochs")
+    layout = memory_format(device)
+    setup = Setup.of(device, dtype, recipe.compile)
+    print(f"{setup}\ntraining {len(train_set.labels)} images, batch {recipe.batch_size}, {recipe.epochs} epochs")
     generator = torch.Generator().manual_seed(seed)
     normalisation = channel_stats(train_set.images) if normalisation is None else normalisation
     mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in normalisation)
     x_train, y_train = (torch.from_numpy(a).to(device) for a in (train_set.images, train_set.labels))
     x_test, y_test = (torch.from_numpy(a).to(device) for a in (test_set.images, test_set.labels))
-    model.to(device=device, memory_format=memory_format(device))
+    model.to(device=device, memory_format=layout)
     optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                 weight_decay=recipe.weight_decay)
     scheduler = make_scheduler(optimizer, recipe)
@@ -278,14 +361,18 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
         history = [EpochStats(**row) for row in state["history"]]
         print(f"resuming after epoch {len(history)} from {resume.path}")
     encode = torch.compile(model.features) if recipe.compile else model.features
+    timings: list[tuple[float, float]] = []  # (training pass, whole epoch) seconds of each epoch run here
     for epoch in range(len(history) + 1, recipe.epochs + 1):
         lr = optimizer.param_groups[0]["lr"]
+        start = time.perf_counter()
         train_loss, train_acc = train_epoch(model, encode, objective, optimizer, x_train, y_train, mean, std, recipe,
-                                            generator, dtype, progress=(epoch - 1) / recipe.epochs)
+                                            generator, dtype, progress=(epoch - 1) / recipe.epochs, layout=layout)
+        trained = time.perf_counter() - start  # train_epoch's .item() waits for the device
         if not (math.isfinite(train_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
             raise DivergenceError(f"training diverged at epoch {epoch}: mean loss = {train_loss}")
         scheduler.step()
-        test_loss, test_acc = evaluate(model, x_test, y_test, mean, std, 4 * recipe.batch_size, dtype)
+        test_loss, test_acc = evaluate(model, x_test, y_test, mean, std, 4 * recipe.batch_size, dtype, layout)
+        timings.append((trained, time.perf_counter() - start))
         stats = EpochStats(epoch, lr, train_loss, train_acc, test_loss, test_acc)
         history.append(stats)
         on_epoch(stats)
@@ -296,4 +383,6 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
                          "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
                          "objective": objective.state_dict(),
                          "history": [asdict(h) for h in history]})
-    return history
+    speed = Speed.of(timings, len(train_set.labels))
+    print(f"measured: {speed}")
+    return TrainingRun(history, setup, speed)
