@@ -26,7 +26,7 @@ def test_default_config_is_valid():
 
 @pytest.mark.parametrize("edit,message", [
     (lambda c: c["data"].update(dataset="imagenet"),
-     r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100', 'imagenet_lt'\]"),
+     r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]"),
     (lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]), r"data.root: required by \['cifar100', 'svhn'\]"),
     (lambda c: c["data"].update(ood_sets=["photos", "svhn"], root="raw"),
      r"data.ood_sets: 'svhn' does not match the format of 'digits'; allowed: \['photos', 'noise'\]"),
@@ -101,6 +101,21 @@ def fake_tables(config):
     return pd.DataFrame(history), pd.DataFrame(collapse), pd.DataFrame(metrics)
 
 
+GPU_SETUP = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "precision": "bf16 autocast", "compile": True,
+             "channels_last": True, "torch": "2.13.0+cu128", "threads": 1}
+CPU_SETUP = {"device": "cpu", "device_name": "AMD EPYC 7B13 & co_", "precision": "fp32", "compile": False,
+             "channels_last": False, "torch": "2.13.0+cpu", "threads": 1}
+
+
+def test_the_paper_states_where_the_runs_were_computed():
+    assert report.compute_sentence([GPU_SETUP] * 3) == (
+        "Training ran on one NVIDIA H100 80GB HBM3 GPU (bf16 autocast, channels-last tensors, torch.compile), with "
+        "PyTorch 2.13.0+cu128; features were extracted in fp32 on the same device")
+    mixed = report.compute_sentence([GPU_SETUP, CPU_SETUP, CPU_SETUP])
+    assert r"the CPU (AMD EPYC 7B13 \& co\_, 1 thread, fp32) (2 runs)" in mixed and "GPU (bf16 autocast" in mixed
+    assert "PyTorch 2.13.0+cpu, 2.13.0+cu128" in mixed
+
+
 @pytest.mark.parametrize("config_file", ["config.yaml", *sorted(p.name for p in (ROOT / "presets").glob("*.yaml"))])
 def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatch):
     """The paper compiles for the miniature and for every preset: each command it cites gets a value."""
@@ -131,7 +146,8 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
                 "ood_hyperparameters": config["ood"]["scores"], "dataset": config["data"]["dataset"],
                 "num_classes": 10, "train_size": 50_000, "test_size": 10_000,
                 "ood_sizes": {o: 1000 for o in config["data"]["ood_sets"]},
-                "headline_ood": config["paper"]["headline_ood"], "schedules": list(config["schedules"])}
+                "headline_ood": config["paper"]["headline_ood"], "schedules": list(config["schedules"]),
+                "compute": [CPU_SETUP]}
     macros = report.paper_macros(history, collapse, metrics, settings)
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
     assert {m for m in used["paper"] if not m.startswith("LT")} - {"FloatBarrier"} <= set(macros)
@@ -161,7 +177,8 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
     settings = {**{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies",
                                       "alignment")}, "feature_dim": 64, "headline_ood": config["paper"]["headline_ood"],
                 "dataset": config["data"]["dataset"], "num_classes": 10, "test_size": 10_000,
-                "image_size": image_size(config["data"]), "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5}
+                "image_size": image_size(config["data"]), "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5,
+                "compute": [GPU_SETUP]}
     return report_longtail.longtail_macros(final, classes, ood, settings)
 
 

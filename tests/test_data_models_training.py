@@ -236,3 +236,24 @@ def test_channels_last_model_computes_the_default_layout_losses_and_gradients():
     1-2.4 % (relative, in norm) at widths 8-32, the default layout by 4e-6 at width 8: gradients are compared
     at 5 %, which a layout mix-up (errors of order 1) cannot pass; the loss must agree to 1e-5."""
     assert_same_step(one_step(layout=torch.channels_last), one_step(), gradient_tolerance=0.05)
+
+
+def test_synthetic_cifar_is_cifar_shaped_balanced_and_fixed_by_its_seed():
+    train, test = data.synthetic_cifar(5, 20, 4, seed=1)
+    assert train.images.shape == (100, 3, 32, 32) and test.images.shape == (20, 3, 32, 32)
+    assert train.images.dtype == np.uint8 and np.bincount(train.labels).tolist() == [20] * 5
+    again, _ = data.synthetic_cifar(5, 20, 4, seed=1)
+    assert np.array_equal(train.images, again.images)
+    assert not np.array_equal(train.images, data.synthetic_cifar(5, 20, 4, seed=2)[0].images)
+    means = np.stack([train.images[train.labels == c].mean(axis=0) for c in range(5)]).reshape(5, -1)
+    assert np.corrcoef(means).min() < 0.5  # the classes differ (their templates are independent)
+
+
+def test_synthetic_ood_sets_come_in_the_in_distribution_format():
+    photos, noise = data.photo_patches(6, 128, 32, seed=0, rgb=True), data.uniform_noise(6, 32, seed=0, rgb=True)
+    assert photos.images.shape == noise.images.shape == (6, 3, 32, 32)
+    assert (photos.images[:, 0] != photos.images[:, 2]).any()  # colour kept
+    grey = data.photo_patches(6, 32, 8, seed=0)
+    assert grey.images.shape == (6, 1, 8, 8) and len(np.unique(grey.images)) <= data.DIGIT_LEVELS + 1
+    assert data.ood_candidates("synthetic_cifar")[:2] == ["photos", "noise"] and "svhn" in data.ood_candidates("cifar10")
+    assert "photos" not in data.ood_candidates("imagenet_lt")

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import TINY, snakemake, tiny_workdir
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,3 +67,18 @@ def test_gpu_check_without_a_gpu_says_so_and_runs_its_cpu_version(tmp_path):
     assert report["features"]["images"] == 3_500 and report["features"]["dump_seconds"] > 0
     assert report["workflow"]["ok"] and report["workflow"]["devices"] == ["cpu"]
     assert report["cpu_vs_gpu"]["test_accuracy"]["cpu"] > 0.5  # the synthetic classes are learnable
+
+
+def test_a_cuda_run_without_cuda_stops_at_its_first_job_naming_the_key(tmp_path):
+    """A preset's `training.device: cuda` on a machine without CUDA: the training job fails before it reads
+    its data, its log naming training.device and both fixes; nothing is trained on the CPU."""
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    workdir = tiny_workdir(tmp_path, {**TINY, "training": {"device": "cuda"}})
+    result = snakemake(workdir, "--until", "train_standard")
+    assert result.returncode != 0
+    log = (workdir / "results/logs/runs/standard/seed0/train.log").read_text()
+    assert "training.device is 'cuda' but no CUDA device is available" in log
+    assert "NCLAB_TORCH=cuda" in log and "training.device: cpu" in log
+    assert "training " not in log.split("NoCudaError")[0]  # stopped before the first epoch's set-up
+    assert not (workdir / "results/runs/standard/seed0/checkpoints").exists()

@@ -27,7 +27,7 @@ from nclab.scratch import copy_workflow
 IMAGENET_LT = {"dataset": "imagenet_lt", "root": "data", "ood_sets": ["textures"],
                "imagenet_lt": {"root": "no/imagenet", "lists": "no/lists", "image_size": 64}}
 BROKEN = [  # (edit of the default config, what the error must say)
-    ({"data": {"dataset": "imagenet"}}, "data.dataset: 'imagenet' is not allowed; allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt']"),
+    ({"data": {"dataset": "imagenet"}}, "data.dataset: 'imagenet' is not allowed; allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']"),
     ({"ood": {"scores": {"odin": {}}}}, "ood.scores: 'odin' is not allowed"),
     ({"figures": {"histograms": {"methods": ["odin"]}}}, "figures.histograms.methods: ['odin'] are not among ood.scores"),
     ({"schedules": {"standard": {"epochs": -5}}}, "schedules.standard.epochs: -5 is less than the minimum of 1"),
