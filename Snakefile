@@ -12,13 +12,14 @@ sys.path.insert(0, SRC)
 if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # every job (local, SLURM, conda env) imports
     os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))  # this nclab
 
-from nclab.config import validate
+from nclab.config import make_canonical, validate
 
 
 configfile: "config.yaml"
 
 
 validate(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+make_canonical(config)  # params independent of the order of config lines and files
 
 
 include: "rules/common.smk"

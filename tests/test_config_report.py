@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from nclab import report, report_longtail
-from nclab.config import ConfigError, validate
+from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
 from nclab.plan import longtail_grid, nclab_imports
 
@@ -201,3 +201,16 @@ def test_every_rule_running_a_script_declares_that_scripts_code():
             script = re.search(r'script:\s+"\.\./scripts/(\w+)\.py"', block)
             if script:
                 assert f'code("{script.group(1)}")' in block, (path.name, block[:60])
+
+
+def test_canonical_config_sorts_named_values_and_keeps_the_presentation_orders():
+    config = {"training": {"momentum": 0.9, "lr": 0.1}, "schedules": {"standard": {"epochs": 2, "checkpoints": [3, 1]},
+              "extended": {}}, "ood": {"scores": {"vim": {"dim": 2}, "msp": {}}}, "data": {"ood_sets": ["b", "a"]}}
+    result = canonical(config)
+    assert list(result) == ["data", "ood", "schedules", "training"] and list(result["training"]) == ["lr", "momentum"]
+    assert list(result["schedules"]) == ["standard", "extended"] and list(result["ood"]["scores"]) == ["vim", "msp"]
+    assert list(result["schedules"]["standard"]) == ["checkpoints", "epochs"]
+    assert result["schedules"]["standard"]["checkpoints"] == [3, 1] and result["data"]["ood_sets"] == ["b", "a"]
+    assert result == config  # same values
+    make_canonical(config)
+    assert repr(config) == repr(result)

@@ -54,9 +54,9 @@ EVERY_RUN = (run_jobs("standard", "0") | run_jobs("extended", "0") | lt_run_jobs
              | figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT)
 
 
-def planned_jobs(workdir: Path) -> set[Job]:
+def planned_jobs(workdir: Path, *args: str) -> set[Job]:
     """The jobs `snakemake -n` plans, with their wildcards."""
-    result = snakemake(workdir, "-n")
+    result = snakemake(workdir, "-n", *args)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs, rule, wildcards = set(), None, frozenset()
     for line in (result.stdout + "\n" + result.stderr).splitlines() + ["rule end:"]:
@@ -85,11 +85,42 @@ def append_to(relative: str, text: str) -> Callable[[Path], None]:
     return apply
 
 
+def swap_lines(relative: str, first: str, second: str) -> Callable[[Path], None]:
+    """Swap the lines of ``relative`` that start with ``first`` and ``second`` (a reordering, no new value)."""
+    def apply(workdir: Path) -> None:
+        path = workdir / relative
+        lines = path.read_text().splitlines(keepends=True)
+        i, j = (next(k for k, line in enumerate(lines) if line.startswith(p)) for p in (first, second))
+        lines[i], lines[j] = lines[j], lines[i]
+        path.write_text("".join(lines))
+    return apply
+
+
+def move_to_second_configfile(section: str) -> Callable[[Path], None]:
+    """Take ``section`` out of tiny.yaml into second.yaml, given after it on the command line."""
+    def apply(workdir: Path) -> None:
+        config = copy.deepcopy(TINY)
+        moved = {section: config.pop(section)}
+        (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+        (workdir / "second.yaml").write_text(yaml.safe_dump(moved))
+    return apply
+
+
+def restate_defaults(section: str) -> Callable[[Path], None]:
+    """A third config file restating config.yaml's ``section``, its keys in reverse order (as a preset may)."""
+    def apply(workdir: Path) -> None:
+        defaults = yaml.safe_load((workdir / "config.yaml").read_text())[section]
+        restated = {section: dict(reversed(list(defaults.items())))}
+        (workdir / "second.yaml").write_text(yaml.safe_dump(restated, sort_keys=False))
+    return apply
+
+
 @dataclass(frozen=True)
 class Case:
     change: str  # as the README states it
     apply: Callable[[Path], None]
     expected: set[Job]
+    args: tuple[str, ...] = ()  # snakemake's arguments besides `--configfile tiny.yaml -n`
 
 
 def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
@@ -123,19 +154,26 @@ CASES = [
          | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES) | REPORT | LT_REPORT),
     Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"),
          EVERY_RUN),
+    Case("config.yaml reordered (`training.lr` and `training.momentum` lines swapped)",
+         swap_lines("config.yaml", "  lr:", "  momentum:"), set()),
+    Case("a section moved to a second `--configfile` (`longtail`)", move_to_second_configfile("longtail"), set(),
+         ("--configfile", "tiny.yaml", "second.yaml")),
+    Case("a config file that restates the defaults in another order (`training`)", restate_defaults("training"),
+         set(), ("--configfile", "tiny.yaml", "second.yaml")),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.change for c in CASES])
 def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
-    saved = {p: p.read_text() for p in (workflow / "tiny.yaml", workflow / "paper/paper.tex",
+    saved = {p: p.read_text() for p in (workflow / "tiny.yaml", workflow / "config.yaml", workflow / "paper/paper.tex",
                                         workflow / "src/nclab/collapse.py", workflow / "src/nclab/training.py")}
     try:
         case.apply(workflow)
-        planned = planned_jobs(workflow)
+        planned = planned_jobs(workflow, *case.args)
     finally:
         for path, text in saved.items():
             path.write_text(text)
+        (workflow / "second.yaml").unlink(missing_ok=True)
     assert planned == case.expected, (f"unexpected: {sorted(planned - case.expected)}; "
                                       f"missing: {sorted(case.expected - planned)}")
 

@@ -22,8 +22,34 @@ from nclab.plan import feature_dim, longtail_grid
 PAPER_SCORES = ("msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn")
 
 
+# Mappings whose key order means something: the order of the schedules and of the OOD scores in the paper's
+# tables and figures. Every other mapping of the config is a set of named values.
+ORDERED_MAPPINGS = {("schedules",), ("ood", "scores")}
+
+
 class ConfigError(ValueError):
     pass
+
+
+def canonical(value: Any, path: tuple[str, ...] = ()) -> Any:
+    """``value`` with the keys of every mapping sorted (recursively), except the order of ORDERED_MAPPINGS.
+
+    Snakemake compares a job's params by their repr, so without this, two config files that differ only in the
+    order of their lines, or a value moved to a second --configfile, would rerun every job (trainings included).
+    """
+    if isinstance(value, dict):
+        keys = list(value) if path in ORDERED_MAPPINGS else sorted(value)
+        return {key: canonical(value[key], (*path, key)) for key in keys}
+    if isinstance(value, list):
+        return [canonical(item, path) for item in value]
+    return value
+
+
+def make_canonical(config: dict) -> None:
+    """Replace ``config``'s contents, in place (Snakemake's config object), by :func:`canonical` of them."""
+    ordered = canonical(config)
+    config.clear()
+    config.update(ordered)
 
 
 def _key(path: Any) -> str:
