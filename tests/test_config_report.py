@@ -1,6 +1,7 @@
 """Config validation messages and the report's formatting of numbers."""
 
 import copy
+import inspect
 import math
 import re
 from pathlib import Path
@@ -10,9 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from nclab import report, report_longtail
+from nclab import ood, report, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
+from nclab.scratch import stub_local_data
 from nclab.plan import longtail_grid, nclab_imports
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +43,7 @@ def test_default_config_is_valid():
     (lambda c: c["training"].update(lr_warmup=5), r"training: unknown keys \['lr_warmup'\]; allowed: \['batch_size'"),
     (lambda c: c["schedules"]["standard"].update(checkpoints=[50]), r"schedules.standard.checkpoints: epochs \[50\] are beyond"),
     (lambda c: c["ood"]["scores"]["vim"].update(dim=64), r"ood.scores.vim.dim: 64 must be an integer in 1..31 \(feature dimension 32"),
-    (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown hyperparameters \['kk'\]; allowed: \['k'\]"),
+    (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown keys \['kk'\]; allowed: \['k'\]"),
     (lambda c: c["paper"].update(headline_ood="svhn"), r"paper.headline_ood: 'svhn' is not among data.ood_sets"),
     (lambda c: c["longtail"].update(ratios=[10, 0.5]), r"longtail.ratios.1: 0.5 is less than the minimum of 1"),
     (lambda c: c["longtail"].update(losses=["ce", "focal"]), r"longtail.losses.1: 'focal' is not allowed; allowed: \['ce'"),
@@ -214,3 +216,84 @@ def test_canonical_config_sorts_named_values_and_keeps_the_presentation_orders()
     assert result == config  # same values
     make_canonical(config)
     assert repr(config) == repr(result)
+
+
+def merge(base: dict, update: dict) -> dict:
+    """``update`` deep-merged into a copy of ``base``, as Snakemake merges --configfile files."""
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def leaves(tree: dict, path: tuple = ()):
+    """The paths of a config file's values (scalars, lists, empty mappings)."""
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, (*path, key))
+        else:
+            yield (*path, key)
+
+
+def wrong_type(value: object) -> object:
+    if isinstance(value, bool):
+        return "yes"
+    if isinstance(value, (int, float)):
+        return "1.0"
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return value[0] if value else 1
+    return 12  # None or an empty mapping
+
+
+def mangled(config: dict, path: tuple) -> list[tuple[str, dict, str]]:
+    """(what, mangled config, text the refusal must contain) for the value at ``path``."""
+    def at(edit) -> dict:
+        copied = copy.deepcopy(config)
+        parent = copied
+        for key in path[:-1]:
+            parent = parent[key]
+        edit(parent)
+        return copied
+    key, value, name = path[-1], config, ".".join(map(str, path))
+    for part in path:
+        value = value[part]
+    cases = [("wrong type", at(lambda p: p.update({key: wrong_type(value)})), name),
+             ("unknown key beside it", at(lambda p: p.update(zz_unknown=1)), "zz_unknown")]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # every number of a config is >= 0
+        cases.append(("out of range", at(lambda p: p.update({key: -1})), name))
+    return cases
+
+
+@pytest.mark.parametrize("config_file", ["config.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))])
+def test_every_value_of_every_config_is_type_and_range_checked(config_file, tmp_path, monkeypatch):
+    """Each value a config file sets, given the wrong type, a negative number or an unknown key beside it, is
+    refused before any job runs, with the key named (issue: ood.scores.energy.temperature and ood.scores.knn.k
+    used to pass and fail only in the OOD-score jobs, after training)."""
+    own = yaml.safe_load((ROOT / config_file).read_text())
+    config = merge(DEFAULT, own)
+    monkeypatch.chdir(tmp_path)
+    stub_local_data(tmp_path, config)
+    validate(copy.deepcopy(config), SCHEMA)
+    passed = []
+    for path in leaves(own):
+        for what, broken, named in mangled(config, path):
+            try:
+                validate(broken, SCHEMA)
+                passed.append(f"{'.'.join(map(str, path))} ({what})")
+            except ConfigError as err:
+                assert named in str(err), (path, what, str(err))
+    assert not passed, f"accepted: {passed}"
+
+
+def test_the_schema_names_each_scores_hyperparameters_as_its_function_does():
+    """One source for the names: the schema's properties of each score are its function's keyword arguments,
+    the required ones those without a default (the schema adds their types and ranges)."""
+    scores = yaml.safe_load(SCHEMA.read_text())["properties"]["ood"]["properties"]["scores"]
+    assert sorted(scores["propertyNames"]["enum"]) == sorted(ood.SCORES) == sorted(scores["properties"])
+    for method, spec in scores["properties"].items():
+        spec = yaml.safe_load(SCHEMA.read_text())["$defs"]["no_hyperparameters"] if "$ref" in spec else spec
+        signature = ood.hyperparameters(method)
+        assert sorted(spec.get("properties", {})) == sorted(signature), method
+        assert sorted(spec.get("required", [])) == sorted(k for k, v in signature.items() if v is inspect.Parameter.empty)
