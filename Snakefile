@@ -13,9 +13,13 @@ if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # every job (
     os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))  # this nclab
 
 from nclab.config import make_canonical, validate
+from nclab.slurm_compat import first_word_states
 
 
 configfile: "config.yaml"
+
+
+first_word_states()  # sacct's "CANCELLED by 0" must end the job for the SLURM executor (nclab.slurm_compat)
 
 
 validate(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")

@@ -5,7 +5,8 @@
 #    build otherwise (no CUDA packages pulled); NCLAB_TORCH=cuda or NCLAB_TORCH=cpu forces either, and
 #    `bash tools/setup.sh --print-torch-build` only prints the choice;
 #  - TeX Live with latexmk, installed with apt-get when run as root, otherwise a message saying what to install;
-#  - SLURM and munge for the cluster integration test (tests/test_slurm.py), with apt-get when run as root;
+#  - SLURM, munge and job accounting (slurmdbd, MariaDB) for the cluster integration test (tests/test_slurm.py),
+#    with apt-get when run as root;
 #    without them that one test is skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -61,11 +62,13 @@ if ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null || ! kps
     exit 1
   fi
 fi
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v slurmctld >/dev/null; then
-  echo "setup: installing SLURM and munge for the cluster integration test"
+slurm_packages="slurm-wlm munge slurmdbd mariadb-server"
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v slurmctld && command -v slurmdbd \
+    && command -v mariadbd; } >/dev/null; then
+  echo "setup: installing SLURM, munge and job accounting (slurmdbd, MariaDB) for the cluster integration test"
   export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; }; } \
+  { apt-get install -y -qq --no-install-recommends $slurm_packages >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends $slurm_packages >/dev/null; }; } \
     || echo "setup: SLURM could not be installed; tests/test_slurm.py will be skipped" >&2
 fi
 torch_sees='import torch

@@ -2,7 +2,7 @@
 # Stop the test cluster of tools/slurm/start.sh STATE_DIR, by the PIDs its daemons wrote there.
 set -uo pipefail
 state=$(realpath -m "${1:?usage: stop.sh STATE_DIR}")
-for pidfile in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/munged.pid"; do
+for pidfile in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/slurmdbd.pid" "$state/mariadb.pid" "$state/munged.pid"; do
   if [ -f "$pidfile" ]; then
     pid=$(cat "$pidfile")
     kill "$pid" 2>/dev/null
@@ -11,7 +11,7 @@ for pidfile in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/munged.pid"; d
   fi
 done
 marker="# written by nclab tools/slurm/start.sh"
-for file in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+for file in /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf; do
   if [ -f "$file" ] && grep -qx "$marker" "$file"; then rm -f "$file"; fi
 done
 echo "SLURM cluster in $state stopped"
