@@ -83,17 +83,16 @@ if ! [ -f /run/munge/munged.pid ] || ! kill -0 "$(cat /run/munge/munged.pid)" 2>
   cp /run/munge/munged.pid "$state/munged.pid"  # stop.sh stops only a munged this script started
 fi
 
-# job accounting: MariaDB on a private data folder (loopback only), then slurmdbd, then the cluster's record
+# job accounting: MariaDB on a private data folder (loopback only), then slurmdbd, then the cluster's record.
+# MariaDB runs as root: the state folder may lie below folders that its own user cannot enter (pytest's).
 mkdir -p "$state/mysql-run"
-chown mysql:mysql "$state/mysql-run"
 if [ ! -d "$state/mysql/mysql" ]; then
-  mariadb-install-db --user=mysql --datadir="$state/mysql" --auth-root-authentication-method=socket >/dev/null
+  mariadb-install-db --user=root --datadir="$state/mysql" --auth-root-authentication-method=socket >/dev/null
 fi
-runuser -u mysql -- /usr/sbin/mariadbd --datadir="$state/mysql" --socket="$state/mysql-run/mysqld.sock" \
-  --pid-file="$state/mysql-run/mariadb.pid" --bind-address=127.0.0.1 --port=$db_port \
+/usr/sbin/mariadbd --user=root --datadir="$state/mysql" --socket="$state/mysql-run/mysqld.sock" \
+  --pid-file="$state/mariadb.pid" --bind-address=127.0.0.1 --port=$db_port \
   --log-error="$state/log/mariadb.log" </dev/null >>"$state/log/mariadb.out" 2>&1 &
 for _ in $(seq 150); do [ -S "$state/mysql-run/mysqld.sock" ] && break; sleep 0.2; done
-cp "$state/mysql-run/mariadb.pid" "$state/mariadb.pid" 2>/dev/null || true
 mariadb --socket="$state/mysql-run/mysqld.sock" -u root <<SQL
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY 'nclab-test';
 CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'nclab-test';
