@@ -7,6 +7,7 @@ CASES and checked here.
 
 import copy
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -217,6 +218,16 @@ def test_nothing_executes_code_from_an_artifact():
         assert "weights_only=False" not in text and "allow_pickle=True" not in text, path.name
         assert not re.search(r"torch\.load\((?![^)]*weights_only=True)", text), path.name
         assert "pickle.load" not in text, path.name
+
+
+def test_the_repository_cites_only_itself():
+    """The methods are docs/methods.md; nothing points at notes outside the repository."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in tracked:
+        path = ROOT / name
+        if name != "tests/test_rebuild.py" and path.suffix in {".py", ".md", ".yaml", ".smk", ".tex", ".sh", ".bib"} or path.name in {"Snakefile", "Makefile"}:
+            text = path.read_text()
+            assert "science.md" not in text and "platform.md" not in text and "../shared" not in text, name
 
 
 if __name__ == "__main__":

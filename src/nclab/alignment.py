@@ -1,4 +1,4 @@
-"""Feature/classifier space alignment strategies (science.md, section 5; arXiv 2512.07844, "Space Alignment
+"""Feature/classifier space alignment strategies (docs/methods.md, section 5; arXiv 2512.07844, "Space Alignment
 Matters", AAAI 2026), each a plug-in on top of any baseline loss.
 
 All three follow EMA class centres mu^_c (momentum 0.9, from the batch features, without gradient); the

@@ -1,4 +1,4 @@
-"""Neural Collapse metrics NC1-NC5 and feature/classifier alignment (spec: science.md, section 1).
+"""Neural Collapse metrics NC1-NC5 and feature/classifier alignment (docs/methods.md, section 1).
 
 Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of deep learning training",
 PNAS 2020 (NC1-NC4); Ammar et al., "NECO: NEural Collapse Based Out-of-distribution detection", ICLR 2024 (NC5).

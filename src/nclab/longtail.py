@@ -1,4 +1,4 @@
-"""Long-tailed training sets and shot groups (science.md, section 4).
+"""Long-tailed training sets and shot groups (docs/methods.md, section 4).
 
 Exponential profile (Cao et al., "Learning Imbalanced Datasets with Label-Distribution-Aware Margin Loss",
 NeurIPS 2019): n_c = floor(n_max * IR^(-c/(C-1))); step profile: the first floor(C/2) classes keep n_max, the

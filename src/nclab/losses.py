@@ -1,4 +1,4 @@
-"""Baseline losses of long-tailed learning (science.md, section 4), on logits z, labels y and class counts n_c.
+"""Baseline losses of long-tailed learning (docs/methods.md, section 4), on logits z, labels y and class counts n_c.
 
 Each loss is ``f(logits, labels, counts, progress, **hyperparameters)`` with ``progress`` the fraction of the
 epochs done before the current one; LOSSES is the registry (the head each loss

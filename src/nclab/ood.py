@@ -1,4 +1,4 @@
-"""Post-hoc OOD scores (spec: science.md, section 2). Every score: higher = more in-distribution.
+"""Post-hoc OOD scores (docs/methods.md, section 2). Every score: higher = more in-distribution.
 
 Each method is one function ``fit(train, weight, bias, **hyperparameters) -> scorer`` fitted on ID training
 features only; the scorer maps a :class:`Split` to one score per sample. Add a method by writing such a

@@ -1,4 +1,4 @@
-"""OOD detection metrics (spec: science.md, section 3). ID is the positive class; higher score = more ID."""
+"""OOD detection metrics (docs/methods.md, section 3). ID is the positive class; higher score = more ID."""
 
 from __future__ import annotations
 

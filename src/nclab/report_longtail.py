@@ -14,7 +14,7 @@ from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
 from nclab.report import ID_DESCRIPTIONS, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
 
-# Published top-1 test accuracy (%) at IR 100, ResNet-32, 200 epochs (science.md, section 4).
+# Published top-1 test accuracy (%) at IR 100, ResNet-32, 200 epochs (docs/methods.md, section 4).
 PUBLISHED_ACCURACY = {
     ("cifar10", 100, "ce"): 71.4, ("cifar100", 100, "ce"): 39.9,
     ("cifar10", 100, "logit_adjustment"): 77.9, ("cifar100", 100, "logit_adjustment"): 44.1,
