@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ "$(cat "$stamp")"
     PIP_FIND_LINKS="" "${pip[@]}" --force-reinstall "$torch_pin" "$vision_pin" \
       --index-url "${TORCH_CUDA_INDEX_URL:-https://pypi.org/simple}"
   else
-    local_wheel=$(ls /opt/wheels/"${torch_pin#torch==}"+cpu-*.whl 2>/dev/null | head -n 1 || true)
+    local_wheel=$(ls /opt/wheels/torch-"${torch_pin#torch==}"+cpu-*.whl 2>/dev/null | head -n 1 || true)
     if [ -n "$local_wheel" ]; then
       "${pip[@]}" "$local_wheel"
     else
