@@ -47,7 +47,7 @@ rule prepare_ood:
         synthetic=lambda w: config["data"]["synthetic"].get(w.ood),
         folder=lambda w: config["data"]["folders"].get(w.ood),
         image_size=image_size(config["data"]),
-        image_format=image_format(DATASET),
+        rgb=image_format(DATASET) == "rgb32",
         seed=config["data"]["split_seed"],
     input:
         raw=lambda w: raw_manifest(w.ood),

@@ -1,8 +1,5 @@
 """Snakemake entry point: the long-tail section's LaTeX tables and its macros file."""
 
-import json
-from pathlib import Path
-
 import numpy as np
 
 from nclab import report, report_longtail as lt
@@ -22,7 +19,7 @@ with logged(snakemake.log[0]):
                 "test_size": len(test_labels), "image_size": p.image_size,
                 "train_sizes": {ratio: len(train) for ratio, (train, _, _) in subsets.items()},
                 "smallest_class": int(np.bincount(train_labels).min()),
-                "compute": [json.loads(Path(f).read_text())["setup"] for f in snakemake.input.compute]}
+                "compute": report.read_setups(snakemake.input.compute)}
     macros = lt.longtail_macros(final, classes, ood, settings)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

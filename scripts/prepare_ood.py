@@ -8,7 +8,7 @@ SYNTHETIC = {"photos": data.photo_patches, "noise": data.uniform_noise}
 with logged(snakemake.log[0]):
     name, p = snakemake.wildcards.ood, snakemake.params
     if name in SYNTHETIC:
-        images = SYNTHETIC[name](**p.synthetic, image_size=p.image_size, seed=p.seed, rgb=p.image_format == "rgb32")
+        images = SYNTHETIC[name](**p.synthetic, image_size=p.image_size, seed=p.seed, rgb=p.rgb)
     else:
         from nclab import real_data
 

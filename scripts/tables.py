@@ -1,8 +1,5 @@
 """Snakemake entry point: the paper's LaTeX tables and its macros file of numbers."""
 
-import json
-from pathlib import Path
-
 from nclab import report
 from nclab.data import load_id
 from nclab.io import atomic_write_text, load_npz, logged, read_tables
@@ -20,7 +17,7 @@ with logged(snakemake.log[0]):
     settings = {**p.settings, "dataset": p.dataset, "num_classes": num_classes, "train_size": len(train.labels),
                 "test_size": len(test.labels), "ood_sizes": ood_sizes, "headline_ood": p.headline_ood,
                 "schedules": p.schedules,
-                "compute": [json.loads(Path(f).read_text())["setup"] for f in snakemake.input.compute]}
+                "compute": report.read_setups(snakemake.input.compute)}
     macros = report.paper_macros(history, collapse, ood, settings)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

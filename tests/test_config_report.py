@@ -291,10 +291,11 @@ def test_every_value_of_every_config_is_type_and_range_checked(config_file, tmp_
 def test_the_schema_names_each_scores_hyperparameters_as_its_function_does():
     """One source for the names: the schema's properties of each score are its function's keyword arguments,
     the required ones those without a default (the schema adds their types and ranges)."""
-    scores = yaml.safe_load(SCHEMA.read_text())["properties"]["ood"]["properties"]["scores"]
+    schema = yaml.safe_load(SCHEMA.read_text())
+    scores = schema["properties"]["ood"]["properties"]["scores"]
     assert sorted(scores["propertyNames"]["enum"]) == sorted(ood.SCORES) == sorted(scores["properties"])
     for method, spec in scores["properties"].items():
-        spec = yaml.safe_load(SCHEMA.read_text())["$defs"]["no_hyperparameters"] if "$ref" in spec else spec
+        spec = schema["$defs"]["no_hyperparameters"] if "$ref" in spec else spec
         signature = ood.hyperparameters(method)
         assert sorted(spec.get("properties", {})) == sorted(signature), method
         assert sorted(spec.get("required", [])) == sorted(k for k, v in signature.items() if v is inspect.Parameter.empty)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -71,6 +73,11 @@ def latex_text(text: str) -> str:
     specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
     return "".join(specials.get(c, c) for c in text)
+
+
+def read_setups(paths: Iterable[str]) -> list[dict[str, object]]:
+    """The ``setup`` of each run's compute.json (written by scripts/train.py)."""
+    return [json.loads(Path(path).read_text())["setup"] for path in paths]
 
 
 def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
