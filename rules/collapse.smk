@@ -15,6 +15,8 @@ rule collapse_metrics:
         shot_thresholds=lambda w: LT["shot_thresholds"] if w.schedule.startswith("longtail/") else None,
     resources:
         mem_mb=memory_mb("cpu_mem_mb"),
+    group:
+        analysis_group
     log:
         f"results/logs/{RUN_ID}/collapse.log",
     conda:

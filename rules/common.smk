@@ -7,6 +7,7 @@ from pathlib import Path
 from nclab.data import (FOLDER_OOD, IMAGENET_LT, SYNTHETIC_CIFAR, TORCHVISION_SETS, image_format, image_size,
                         imagenet_lt_lists, needs_root)
 from nclab.plan import LDAM_SCALE, LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid, nclab_imports
+from nclab.slurm_compat import run_group
 
 DATASET = config["data"]["dataset"]
 
@@ -110,6 +111,13 @@ def final_epoch(schedule):
 
 def run_dir(wildcards):
     return RUN.format(schedule=wildcards.schedule, seed=wildcards.seed)
+
+
+def analysis_group(wildcards):
+    """One group per run for its CPU analysis (OOD scores and metrics, collapse tables): one submission on a
+    cluster (profiles/slurm merges its two unconnected parts, `group-components: analysis=2`); local runs ignore
+    groups."""
+    return run_group(workflow, "analysis", f"{wildcards.schedule}/seed{wildcards.seed}")
 
 
 def run_dirs():

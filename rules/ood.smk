@@ -12,6 +12,8 @@ rule ood_score:
         ood_sets=OOD_SETS,
     resources:
         mem_mb=memory_mb("cpu_mem_mb"),
+    group:
+        analysis_group
     log:
         f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
     conda:
@@ -29,6 +31,8 @@ rule ood_metrics:
     params:
         methods=SCORES,
         ood_sets=OOD_SETS,
+    group:
+        analysis_group
     log:
         f"results/logs/{RUN_ID}/ood_metrics.log",
     conda:

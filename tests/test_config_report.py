@@ -329,3 +329,30 @@ def test_the_installed_slurm_plugin_still_queries_states_through_the_wrapped_nam
     plugin = pytest.importorskip("snakemake_executor_plugin_slurm")
     source = inspect_module.getsource(plugin.Executor.check_active_jobs)
     assert "await query_job_status(" in source and hasattr(plugin, "query_job_status")
+
+
+def test_run_group_names_one_group_per_run_without_slashes_as_an_instance_of_the_pattern():
+    """A group job's name may not hold "/" (its job script is named after it); group-components set for
+    "analysis" must apply to every run's group, as Snakemake does for a wildcard pattern."""
+    import types
+
+    from nclab import slurm_compat
+
+    workflow = types.SimpleNamespace(parent_groupids={})
+    names = [slurm_compat.run_group(workflow, "analysis", run)
+             for run in ("standard/seed0", "longtail/ir10/ce/proj/seed0", "longtail/ir10/ce/proj/seed1")]
+    assert names == ["analysis_standard-seed0", "analysis_longtail-ir10-ce-proj-seed0",
+                     "analysis_longtail-ir10-ce-proj-seed1"]
+    assert workflow.parent_groupids == dict.fromkeys(names, "analysis")
+
+
+def test_the_installed_snakemake_still_spans_group_components_through_parent_groupids():
+    """run_group registers names in the mapping Snakemake reads for --group-components; a release that renamed
+    it would make each run two submissions (this test then fails first)."""
+    import inspect as inspect_module
+
+    import snakemake.api  # noqa: F401  (the entry point: it imports the modules below in an order that works)
+    from snakemake import dag, workflow
+
+    assert "parent_groupids.get(" in inspect_module.getsource(dag.DAG._update_group_components)
+    assert isinstance(workflow.Workflow.parent_groupids, property)

@@ -7,7 +7,8 @@ Checks: the executor's default status command (sacct) is used; a running trainin
 job, each cancelled once (sacct then reports `CANCELLED by 0`, which the executor plugin 2.8.0 alone never takes
 for an ended job), are resubmitted and the workflow completes; every job except the local ones went through
 sbatch, in the site profile's partition and account, with the profile's time limits and memory kept;
-training and feature extraction requested a GPU and nothing else did; the PDF is produced. A second, short run
+training and feature extraction requested a GPU and nothing else did; each run's CPU analysis (OOD scores, OOD
+metrics, collapse tables) went as one group job of 4 CPUs; the PDF is produced. A second, short run
 checks the squeue status command for clusters without accounting.
 """
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.skipif(
 GPU_RULES = {f"{stage}_{schedule}" for stage in ("train", "extract_features")
              for schedule in ("standard", "extended", "longtail")}
 LOCAL_RULES = {"paper", "all"}
+ANALYSIS_RULES = {"ood_score", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
 CLUSTER = {"training": {"device": "auto"}, "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
 CANCEL = ("train_extended", "extract_features_standard")  # cancelled once each, while they run
 
@@ -98,25 +100,31 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
         state = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id], capture_output=True,
                                text=True, check=True).stdout.strip()
         assert state.startswith("CANCELLED by "), state
-    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+?)/", log)
+    submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(rule|group)_([\w-]+?)/", log)
     records = job_records()
-    rules = {}
-    for job_id, rule in submitted:
-        assert job_id in records, f"no scheduler record of job {job_id} ({rule})"
+    rules, groups = {}, {}
+    for job_id, kind, name in submitted:
+        assert job_id in records, f"no scheduler record of job {job_id} ({name})"
         record = records[job_id]
-        assert record["Comment"].startswith(f"rule_{rule}")
+        assert record["Comment"].startswith(f"rule_{name}")
         assert (record["Partition"], record["Account"]) == ("gpu", "nclab-test"), record
-        rules.setdefault(rule, []).append(record)
+        (rules if kind == "rule" else groups).setdefault(name, []).append(record)
     planned = set(re.findall(r"^\s*(?:local)?rule (\w+):", log, re.M))
-    assert set(rules) == planned - LOCAL_RULES  # every other job went through sbatch
+    assert set(rules) == planned - LOCAL_RULES - ANALYSIS_RULES  # every other job went through sbatch, alone
     for rule, jobs in rules.items():
         for record in jobs:
             gpu = "gpu" in record.get("TresPerJob", "") or "gpu" in record.get("TresPerNode", "")
             assert gpu == (rule in GPU_RULES), (rule, record.get("TresPerJob"))
+    runs = [f"{schedule}-seed0" for schedule in (*TINY["schedules"], "longtail-ir5-ce-none", "longtail-ir5-ce-proj")]
+    analysis = "_".join(sorted(ANALYSIS_RULES))
+    assert sorted(groups) == sorted(f"analysis_{run}_{analysis}" for run in runs)  # one submission per run
+    for (record,) in groups.values():  # 7 scores + collapse in two waves of 4 CPUs, then the metric table
+        assert (record["NumCPUs"], record["MinMemoryNode"]) == ("4", "8000M"), record  # 4 x cpu_mem_mb
+        assert record["TimeLimit"] == "01:30:00" and "gpu" not in record.get("TresPerJob", ""), record
     first_tries = {rule: jobs[0] for rule, jobs in rules.items()}
-    assert first_tries["collapse_metrics"]["TimeLimit"] == "00:30:00"  # the profile's runtime, kept
-    assert first_tries["collapse_metrics"]["MinMemoryNode"] == "2000M"  # cluster.cpu_mem_mb of config.yaml
-    assert first_tries["ood_metrics"]["MinMemoryNode"] == "2000M"  # the profile's mem_mb, kept
+    assert first_tries["tables_and_macros"]["TimeLimit"] == "00:30:00"  # the profile's runtime, kept
+    assert first_tries["tables_and_macros"]["MinMemoryNode"] == "2000M"  # the profile's mem_mb, kept
+    assert first_tries["prepare_id"]["MinMemoryNode"] == "2000M"  # cluster.cpu_mem_mb of config.yaml
     for rule, job_id in cancelled.items():
         states = sorted(r["JobState"] for r in rules[rule])
         assert states == ["CANCELLED", "COMPLETED"] and records[job_id]["JobState"] == "CANCELLED", (rule, states)

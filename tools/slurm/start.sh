@@ -2,7 +2,8 @@
 # Start a single-node SLURM cluster on loopback (munge, slurmctld, slurmd) for testing the cluster path,
 # with job accounting as real clusters have it (slurmdbd on a private MariaDB), so that `sacct`, the
 # executor's default status command, answers.
-# The node declares two fake GPUs as generic resources, so GPU jobs are really scheduled as GPU jobs.
+# The node declares two fake GPUs as generic resources, so GPU jobs are really scheduled as GPU jobs, and at
+# least 8 CPUs whatever the machine has, so that a 4-CPU analysis job (profiles/slurm) fits as on a real node.
 # Usage: tools/slurm/start.sh STATE_DIR   (as root; needs the Debian packages slurm-wlm, munge, slurmdbd and
 #        mariadb-server, which tools/setup.sh installs)
 # Stop:  tools/slurm/stop.sh STATE_DIR   (every daemon by the PID it wrote under STATE_DIR)
@@ -20,7 +21,7 @@ if [ -f "$conf/slurm.conf" ] && ! grep -qx "$marker" "$conf/slurm.conf"; then
   exit 1
 fi
 mkdir -p "$state"/{spool,ctld,log} "$conf"
-cpus=$(nproc)
+cpus=$(( $(nproc) > 8 ? $(nproc) : 8 ))  # at least 8 declared (config_overrides), as a real node has
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
 db_port=3306 dbd_port=6819
 for i in 0 1; do  # slurmd rejects regular files as GPU devices: character devices like /dev/null
@@ -47,6 +48,7 @@ SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=1000
 MinJobAge=3600
 ReturnToService=2
+SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 GresTypes=gpu
 SlurmctldPort=6817
