@@ -1,11 +1,12 @@
 """Snakemake entry point: features and logits of every split at every checkpoint of one run."""
 
+import numpy as np
 import torch
 
 from nclab import data, training
 from nclab.features import extract, load_checkpoint
 from nclab.io import atomic_savez, logged
-from nclab.models import build_model
+from nclab.models import build_model, head_kind
 
 with logged(snakemake.log[0]):
     device = training.resolve_device(snakemake.params.device)  # no CUDA for a cuda run: stop before reading
@@ -20,6 +21,7 @@ with logged(snakemake.log[0]):
         checkpoint = load_checkpoint(checkpoint_path)
         model.load_state_dict(checkpoint["state_dict"])
         arrays = {name: getattr(model.fc, name).detach().cpu().numpy().copy() for name in ("weight", "bias")}
+        arrays["head"] = np.array(head_kind(model.fc))
         for split, images in splits.items():
             features, logits = extract(model, images.images, checkpoint["mean"], checkpoint["std"])
             arrays.update({f"{split}_features": features, f"{split}_logits": logits, f"{split}_labels": images.labels})

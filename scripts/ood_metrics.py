@@ -3,7 +3,7 @@
 import pandas as pd
 
 from nclab.io import atomic_path, load_npz, logged
-from nclab.ood_metrics import METRICS
+from nclab.ood_metrics import metric_row
 
 with logged(snakemake.log[0]):
     rows = []
@@ -12,7 +12,7 @@ with logged(snakemake.log[0]):
         for ood in snakemake.params.ood_sets:
             row = {"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed),
                    "method": method, "ood": ood}
-            row.update({name: fn(scores["test"], scores[ood]) for name, fn in METRICS.items()})
+            row.update(metric_row(scores["test"], scores[ood]))
             rows.append(row)
             print(row)
     with atomic_path(snakemake.output[0]) as tmp:

@@ -103,3 +103,21 @@ def test_nc4_counts_disagreements_with_nearest_centre():
 def test_collapse_metrics_rejects_missing_class():
     with pytest.raises(ValueError, match="classes without samples"):
         collapse.class_geometry(np.zeros((3, 2)), np.array([0, 0, 2]), 3)
+
+
+@pytest.mark.parametrize("head", ["normed", "etf"])
+def test_heads_that_ignore_row_norms_are_measured_on_the_normalised_classifier(collapsed, head):
+    """A normalised (LDAM) or ETF head computes logits from the directions of w_c only: rows pointing exactly
+    at the class means are a perfect NC3 and classifier equinorm whatever their norms (the raw rows are not)."""
+    features, labels, weight, num_classes = collapsed
+    norms = np.array([0.5, 1.0, 2.0, 4.0, 8.0])[:, None]
+    dump = {"train_features": features, "train_labels": labels, "train_logits": features @ weight.T,
+            "test_features": features, "test_labels": labels, "test_logits": features @ weight.T,
+            "weight": weight / np.linalg.norm(weight, axis=1, keepdims=True) * norms, "bias": np.zeros(num_classes)}
+    linear = collapse.collapse_metrics({**dump, "head": np.array("linear")}, num_classes, [])
+    metrics = collapse.collapse_metrics({**dump, "head": np.array(head)}, num_classes, [])
+    assert linear["nc3"] > 0.1 and linear["nc2_equinorm_classifier"] > 0.5  # what the raw rows would report
+    assert metrics["nc3"] == pytest.approx(0, abs=1e-12)
+    assert metrics["nc2_equinorm_classifier"] == pytest.approx(0, abs=1e-12)
+    assert metrics["alignment_mean"] == pytest.approx(linear["alignment_mean"])  # a cosine: unchanged
+    assert collapse.class_table({**dump, "head": np.array(head)}, num_classes)["classifier_norm"] == pytest.approx(1)

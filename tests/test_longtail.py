@@ -229,7 +229,8 @@ def test_minority_collapse_and_group_metrics_by_brute_force():
     train_labels = np.repeat(np.arange(5), counts)
     test_labels = np.repeat(np.arange(5), 8)
     dump = {"train_features": rng.normal(size=(len(train_labels), 7)), "train_labels": train_labels,
-            "test_logits": rng.normal(size=(40, 5)), "test_labels": test_labels, "weight": rng.normal(size=(5, 7))}
+            "test_logits": rng.normal(size=(40, 5)), "test_labels": test_labels, "weight": rng.normal(size=(5, 7)),
+            "head": np.array("linear")}
     metrics = collapse.group_metrics(dump, collapse.class_table(dump, 5), many=20, few=5)
     correct = dump["test_logits"].argmax(1) == test_labels
     geometry = collapse.class_geometry(dump["train_features"], train_labels, 5)

@@ -103,3 +103,26 @@ def test_registry_checks_hyperparameters(problem):
         score("vim", problem, dim=10)
     with pytest.raises(ValueError, match="unknown OOD score 'odin'"):
         ood.hyperparameters("odin")
+
+
+@pytest.mark.parametrize("head", ["linear", "normed", "etf"])
+def test_vim_is_left_empty_on_heads_whose_logits_are_not_affine_and_nothing_else_is(problem, head):
+    """ViM's origin u = -pinv(W) b assumes z = W h + b: on a normalised or ETF head it is not the published
+    score, so its scores are NaN (an empty cell); every other score is computed on every head."""
+    from nclab.ood_metrics import METRICS, metric_row
+
+    train, test, far, weight, bias = problem
+    dump = {"head": np.array(head), "weight": weight, "bias": bias, "train_features": train.features,
+            "train_logits": train.logits, "train_labels": train.labels, "test_features": test.features,
+            "test_logits": test.logits, "test_labels": test.labels, "far_features": far.features,
+            "far_logits": far.logits, "far_labels": np.zeros(len(far.features), int)}
+    for method in ood.SCORES:
+        hyper = {"vim": {"dim": 5}, "neco": {"dim": 2}, "knn": {"k": 5}}.get(method, {})
+        scores = ood.score_dump(dump, method, ["test", "far"], **hyper)
+        assert [len(scores[s]) for s in ("test", "far")] == [len(test.labels), len(far.features)]
+        empty = method == "vim" and head != "linear"
+        assert np.isnan(scores["test"]).all() == empty and np.isfinite(scores["far"]).all() == (not empty), method
+        row = metric_row(scores["test"], scores["far"])
+        assert set(row) == set(METRICS) and all(np.isnan(v) == empty for v in row.values()), (method, row)
+    with pytest.raises(ValueError, match="NaN"):  # a NaN that is not "not computed" stays an error
+        metric_row(np.r_[np.nan, 1.0, 2.0], np.r_[0.5, 0.1])

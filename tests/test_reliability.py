@@ -66,7 +66,8 @@ def test_nan_in_any_nc_metric_is_an_error():
     features = rng.random((40, 6)).astype(np.float32)
     dump = {f"{split}_{k}": v for split in ("train", "test") for k, v in
             (("features", features), ("labels", np.arange(40) % 4), ("logits", rng.random((40, 4))))}
-    dump.update(weight=rng.random((4, 6)), bias=np.zeros(4), noise_features=rng.random((30, 6)) + 0.5)
+    dump.update(weight=rng.random((4, 6)), bias=np.zeros(4), head=np.array("linear"),
+                noise_features=rng.random((30, 6)) + 0.5)
     assert math.isfinite(collapse_metrics(dump, 4, ["noise"])["nc1"])
     dump["noise_features"][3, 2] = np.nan
     with pytest.raises(ValueError, match="non-finite collapse metrics.*nc5_noise"):

@@ -4,6 +4,10 @@ Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase o
 PNAS 2020 (NC1-NC4); Ammar et al., "NECO: NEural Collapse Based Out-of-distribution detection", ICLR 2024 (NC5).
 The global mean is the mean of the class means (Papyan's convention), not the sample mean; under class
 imbalance this weighs every class equally, while Sigma_W stays the average over samples.
+
+The classifier W is the one the logits depend on (:func:`classifier`): for heads whose logits ignore the row
+norms (LDAM's normalised head, the fixed ETF) its rows are normalised, so that NC2's classifier equinorm, NC3
+and ||w_c|| measure the geometry the network uses, not an optimisation artefact.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nclab.longtail import GROUPS, shot_groups
+from nclab.plan import HEADS_IGNORING_ROW_NORMS
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,14 @@ class ClassGeometry:
     def centred(self) -> np.ndarray:
         """(C, d) centred class means, the rows of M~^T."""
         return self.means - self.global_mean
+
+
+def classifier(dump: dict[str, np.ndarray]) -> np.ndarray:
+    """The dump's classifier rows, normalised when its head's logits ignore their norms."""
+    weight = np.asarray(dump["weight"], dtype=np.float64)
+    if str(dump["head"]) in HEADS_IGNORING_ROW_NORMS:
+        return weight / np.linalg.norm(weight, axis=1, keepdims=True)
+    return weight
 
 
 def class_geometry(features: np.ndarray, labels: np.ndarray, num_classes: int) -> ClassGeometry:
@@ -120,7 +133,7 @@ def alignment(weight: np.ndarray, geometry: ClassGeometry) -> np.ndarray:
 def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: list[str]) -> dict[str, float]:
     """Every NC metric of one checkpoint, from its feature dump (train statistics, test for NCC/NC4)."""
     geometry = class_geometry(dump["train_features"], dump["train_labels"], num_classes)
-    weight = dump["weight"]
+    weight = classifier(dump)
     metrics = {
         "nc1": nc1(dump["train_features"], dump["train_labels"], geometry),
         "nc2_equinorm_features": equinorm(geometry.centred),
@@ -161,8 +174,8 @@ def class_table(dump: dict[str, np.ndarray], num_classes: int) -> dict[str, np.n
         "train_count": np.bincount(dump["train_labels"], minlength=num_classes),
         "test_accuracy": np.bincount(dump["test_labels"], weights=correct, minlength=num_classes)
         / np.bincount(dump["test_labels"], minlength=num_classes),
-        "alignment": alignment(dump["weight"], geometry),
-        "classifier_norm": np.linalg.norm(dump["weight"], axis=1),
+        "alignment": alignment(classifier(dump), geometry),
+        "classifier_norm": np.linalg.norm(classifier(dump), axis=1),
         "feature_norm": np.linalg.norm(geometry.centred, axis=1),
     }
 
@@ -183,6 +196,6 @@ def group_metrics(dump: dict[str, np.ndarray], table: dict[str, np.ndarray], man
         metrics[f"classes_{group}"] = float(members.sum())
         metrics[f"accuracy_{group}"] = float(correct[sample_groups == group].mean()) if members.any() else np.nan
         metrics[f"alignment_{group}"] = float(table["alignment"][members].mean()) if members.any() else np.nan
-    few_rows = dump["weight"][groups == "few"]
+    few_rows = classifier(dump)[groups == "few"]
     metrics["minority_collapse"] = minority_collapse(few_rows) if len(few_rows) > 1 else np.nan
     return metrics

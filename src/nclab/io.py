@@ -50,9 +50,10 @@ def load_npz(path: str | Path, keys: Sequence[str] | None = None) -> dict[str, n
 
 
 def load_dump(path: str | Path) -> dict[str, np.ndarray]:
-    """A feature dump: ``{split}_features``, ``{split}_logits``, ``{split}_labels``, ``weight``, ``bias``."""
+    """A feature dump: ``{split}_features``, ``{split}_logits``, ``{split}_labels``, ``weight``, ``bias`` and
+    ``head`` (the classifier head's name, :func:`nclab.models.head_kind`)."""
     dump = load_npz(path)
-    for key in ("train_features", "train_logits", "train_labels", "weight", "bias"):
+    for key in ("train_features", "train_logits", "train_labels", "weight", "bias", "head"):
         if key not in dump:
             raise ValueError(f"feature dump {path} has no array {key!r}")
     return dump

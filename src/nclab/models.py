@@ -199,6 +199,11 @@ class ResNet50(ResNet):
 ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32, "resnet50": ResNet50}
 
 
+def head_kind(fc: nn.Module) -> str:
+    """The name of a classifier head built by :func:`build_model` (``linear``, ``normed`` or ``etf``)."""
+    return {NormedLinear: "normed", FixedETF: "etf", nn.Linear: "linear"}[type(fc)]
+
+
 def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",
                 scale: float = LDAM_SCALE) -> nn.Module:
     """``arch`` with a ``head`` classifier (``scale`` is the normed head's s)."""

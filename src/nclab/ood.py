@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 from scipy.special import logsumexp, softmax
 
+from nclab.plan import AFFINE_HEADS
+
 
 @dataclass(frozen=True)
 class Split:
@@ -129,6 +131,7 @@ SCORES: dict[str, Callable[..., Scorer]] = {
     "msp": msp, "maxlogit": maxlogit, "energy": energy, "mahalanobis": mahalanobis,
     "vim": vim, "neco": neco, "knn": knn,
 }
+NEEDS_AFFINE_LOGITS = frozenset({"vim"})  # scores defined for logits z = W h + b (ViM: origin u = -pinv(W) b)
 LABELS = {"msp": "MSP", "maxlogit": "MaxLogit", "energy": "Energy", "mahalanobis": "Mahalanobis",
           "vim": "ViM", "neco": "NECO", "knn": "KNN"}
 
@@ -147,3 +150,24 @@ def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, *
     if unknown:
         raise ValueError(f"unknown hyperparameters {sorted(unknown)} for OOD score {method!r}; allowed: {sorted(allowed)}")
     return SCORES[method](train, weight, bias, **hyper)
+
+
+def applies(method: str, head: str) -> bool:
+    """Whether ``method`` is the published score on a network with this classifier head: a score that assumes
+    logits z = W h + b is not computed on heads whose logits are not (LDAM's normalised head, the fixed ETF)."""
+    return method not in NEEDS_AFFINE_LOGITS or head in AFFINE_HEADS
+
+
+def score_dump(dump: dict[str, np.ndarray], method: str, splits: list[str], **hyper: object) -> dict[str, np.ndarray]:
+    """``method`` fitted on the dump's train split, on each of ``splits``; NaN everywhere where it does not
+    apply to the dump's head (its cells in the tables stay empty)."""
+    if not applies(method, str(dump["head"])):
+        return {split: np.full(len(dump[f"{split}_labels"]), np.nan) for split in splits}
+    train = Split(dump["train_features"], dump["train_logits"], dump["train_labels"])
+    scorer = fit_score(method, train, dump["weight"], dump["bias"], **hyper)
+    scores = {}
+    for split in splits:
+        scores[split] = scorer(Split(dump[f"{split}_features"], dump[f"{split}_logits"]))
+        if not np.all(np.isfinite(scores[split])):
+            raise ValueError(f"{method} gives non-finite scores on {split}")
+    return scores

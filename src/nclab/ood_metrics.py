@@ -65,3 +65,11 @@ def roc_curve(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray
     tpr = np.searchsorted(np.sort(-id_scores), -thresholds, side="right") / len(id_scores)
     fpr = np.searchsorted(np.sort(-ood_scores), -thresholds, side="right") / len(ood_scores)
     return np.r_[0.0, fpr], np.r_[0.0, tpr]
+
+
+def metric_row(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float]:
+    """Every metric of :data:`METRICS`; NaN for each when the score was not computed for the run (all-NaN
+    arrays: :func:`nclab.ood.score_dump`), an error for any other non-finite score."""
+    if np.isnan(id_scores).all() and np.isnan(ood_scores).all():
+        return dict.fromkeys(METRICS, np.nan)
+    return {name: fn(id_scores, ood_scores) for name, fn in METRICS.items()}
