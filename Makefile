@@ -8,6 +8,7 @@ setup:
 
 paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of config.yaml)
 	snakemake --cores all
+	@echo "paper: $(CURDIR)/results/paper/paper.pdf"
 
 test: setup  ## the whole test suite (.ci/run calls this)
 	python -m pytest
