@@ -222,7 +222,7 @@ def test_nothing_executes_code_from_an_artifact():
 
 def test_the_repository_cites_only_itself():
     """The methods are docs/methods.md; nothing points outside the repository: every Markdown document a file
-    names is one of the repository's, and every relative path that climbs (../) stays inside it."""
+    names is one of the repository's, and every relative path that climbs (../) names something inside it."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     documents = {name for name in tracked if name.endswith(".md")} | {Path(n).name for n in tracked if n.endswith(".md")}
     for name in tracked:
@@ -233,7 +233,7 @@ def test_the_repository_cites_only_itself():
                 assert cited in documents, f"{name} cites {cited}, which is not in the repository"
             for climb in re.findall(r"(?<![\w.])(?:\.\./)+[\w.-]*", text):
                 target = (path.parent / climb).resolve()
-                assert target.is_relative_to(ROOT), f"{name} points outside the repository: {climb}"
+                assert target.is_relative_to(ROOT) and target.exists(), f"{name} points outside the repository: {climb}"
 
 if __name__ == "__main__":
     print(rerun_table(), end="")
