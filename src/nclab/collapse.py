@@ -169,13 +169,14 @@ def class_table(dump: dict[str, np.ndarray], num_classes: int) -> dict[str, np.n
     """Per class: training images n_c, test accuracy, alignment a_c, ||w_c|| and ||mu~_c||."""
     geometry = class_geometry(dump["train_features"], dump["train_labels"], num_classes)
     correct = dump["test_logits"].argmax(axis=1) == dump["test_labels"]
+    weight = classifier(dump)
     return {
         "class": np.arange(num_classes),
         "train_count": np.bincount(dump["train_labels"], minlength=num_classes),
         "test_accuracy": np.bincount(dump["test_labels"], weights=correct, minlength=num_classes)
         / np.bincount(dump["test_labels"], minlength=num_classes),
-        "alignment": alignment(classifier(dump), geometry),
-        "classifier_norm": np.linalg.norm(classifier(dump), axis=1),
+        "alignment": alignment(weight, geometry),
+        "classifier_norm": np.linalg.norm(weight, axis=1),
         "feature_norm": np.linalg.norm(geometry.centred, axis=1),
     }
 
