@@ -15,6 +15,12 @@ the 3x3 convolution, "ResNet v1.5"), projection shortcuts; 2048-dim features for
 
 Heads (``model.fc``): ``linear`` z = W h + b; ``normed`` z = s cos(h, w_c) (LDAM); ``etf`` a fixed simplex
 ETF W* with unit rows, z = W* h / ||h|| (Yang et al. 2022). Every head exposes ``weight`` and ``bias``.
+
+The features h are what the head reads (``model.features``): the pooled output of the last stage, followed by
+the network's ``neck``. The neck is the identity except for the ETF head, where it is the BatchNorm1d that
+Yang et al.'s ETF classifier applies before the L2 normalisation: pooled post-ReLU features are non-negative,
+and a non-negative h cannot point along ETF rows of mixed signs (w*_y . h / ||h|| stays well below 1), so
+without it the dot-regression optimum is out of reach.
 """
 
 from __future__ import annotations
@@ -90,17 +96,18 @@ class Bottleneck(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Stem, stages, global average pooling: ``features`` gives h, ``fc`` maps h to the logits z = W h + b."""
+    """Stem, stages, global average pooling and the neck: ``features`` gives h, ``fc`` maps h to the logits."""
 
     def __init__(self, stem: nn.Module, stages: nn.Module, feature_dim: int, num_classes: int) -> None:
         super().__init__()
         self.stem, self.stages = stem, stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.feature_dim = feature_dim
+        self.neck: nn.Module = nn.Identity()
         self.fc = nn.Linear(feature_dim, num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.stages(self.stem(x))), 1)
+        return self.neck(torch.flatten(self.pool(self.stages(self.stem(x))), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))
@@ -206,13 +213,15 @@ def head_kind(fc: nn.Module) -> str:
 
 def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",
                 scale: float = LDAM_SCALE) -> nn.Module:
-    """``arch`` with a ``head`` classifier (``scale`` is the normed head's s)."""
+    """``arch`` with a ``head`` classifier (``scale`` is the normed head's s); the ETF head comes with its
+    BatchNorm1d neck (Yang et al. 2022's ETF classifier: BN, then L2 normalisation, then the fixed W*)."""
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")
     model = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width)
     if head == "normed":
         model.fc = NormedLinear(model.feature_dim, num_classes, scale)
     elif head == "etf":
+        model.neck = nn.BatchNorm1d(model.feature_dim)
         model.fc = FixedETF(model.feature_dim, num_classes)
     elif head != "linear":
         raise ValueError(f"unknown classifier head {head!r}; allowed: ['etf', 'linear', 'normed']")
