@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from nclab import ood_metrics as om
 
@@ -44,6 +44,29 @@ def test_fpr_at_95_tpr_against_threshold_sweep(scores):
         if np.mean(id_s >= t) >= 0.95:
             best = t
     assert om.fpr_at_tpr(id_s, ood_s) == pytest.approx(np.mean(ood_s >= best))
+
+
+def test_both_fpr_at_95_conventions_against_scikit_learn_roc_curves(scores):
+    """Each convention as its benchmark computes it from scikit-learn's ROC curve: the first point whose TPR
+    reaches 95 %, with ID positive (Energy/ViM papers) or OOD positive on the negated score (OpenOOD v1.5)."""
+    id_s, ood_s = scores
+    s, is_id = np.r_[id_s, ood_s], np.r_[np.ones(len(id_s)), np.zeros(len(ood_s))]
+    for positive, score, ours in ((is_id, s, om.fpr_at_tpr), (1 - is_id, -s, om.fpr_at_ood_tpr)):
+        fpr, tpr, _ = roc_curve(positive, score)
+        assert ours(id_s, ood_s) == pytest.approx(fpr[np.argmax(tpr >= 0.95)])
+    # they differ: one counts OOD samples accepted, the other ID samples flagged
+    assert om.fpr_at_tpr(id_s, ood_s) != pytest.approx(om.fpr_at_ood_tpr(id_s, ood_s))
+
+
+def test_fpr_at_95_conventions_mirror_each_other(scores):
+    """Swapping the roles of the two sets (and the score's sign) turns one convention into the other."""
+    id_s, ood_s = scores
+    assert om.fpr_at_ood_tpr(id_s, ood_s) == pytest.approx(om.fpr_at_tpr(-ood_s, -id_s))
+    # a known answer: OOD scores 0..19, ID scores 10..29; flagging 19 of 20 OOD samples needs threshold 18,
+    # which flags the ID scores 10..18: 9 of 20
+    assert om.fpr_at_ood_tpr(np.arange(10.0, 30.0), np.arange(20.0)) == pytest.approx(9 / 20)
+    # keeping 19 of 20 ID samples needs threshold 11, which accepts the OOD scores 11..19: 9 of 20
+    assert om.fpr_at_tpr(np.arange(10.0, 30.0), np.arange(20.0)) == pytest.approx(9 / 20)
 
 
 def test_roc_curve_area_is_auroc(scores):

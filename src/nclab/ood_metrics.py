@@ -1,4 +1,5 @@
-"""OOD detection metrics (docs/methods.md, section 3). ID is the positive class; higher score = more ID."""
+"""OOD detection metrics (docs/methods.md, section 3). Higher score = more ID; ID is the positive class, except
+in :func:`fpr_at_ood_tpr`, FPR@95 the way OpenOOD v1.5's evaluator computes it (OOD positive)."""
 
 from __future__ import annotations
 
@@ -48,14 +49,25 @@ def aupr_out(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
 
 
 def fpr_at_tpr(id_scores: np.ndarray, ood_scores: np.ndarray, tpr: float = 0.95) -> float:
-    """Fraction of OOD samples scoring >= the largest threshold that keeps ``tpr`` of the ID samples."""
+    """ID positive (the Energy, ViM and NECO papers): the fraction of OOD samples accepted (score >= the
+    largest threshold that keeps ``tpr`` of the ID samples)."""
     id_scores, ood_scores = _check(id_scores, ood_scores)
     ordered = np.sort(id_scores)
     threshold = ordered[int(np.floor((1.0 - tpr) * len(ordered) + 1e-9))]
     return float(np.mean(ood_scores >= threshold))
 
 
-METRICS = {"auroc": auroc, "aupr_in": aupr_in, "aupr_out": aupr_out, "fpr95": fpr_at_tpr}
+def fpr_at_ood_tpr(id_scores: np.ndarray, ood_scores: np.ndarray, tpr: float = 0.95) -> float:
+    """OOD positive (OpenOOD v1.5's evaluator, pytorch-ood's OODMetrics): the fraction of ID samples flagged
+    (score <= the smallest threshold that flags ``tpr`` of the OOD samples)."""
+    id_scores, ood_scores = _check(id_scores, ood_scores)
+    ordered = np.sort(ood_scores)
+    threshold = ordered[int(np.ceil(tpr * len(ordered) - 1e-9)) - 1]
+    return float(np.mean(id_scores <= threshold))
+
+
+METRICS = {"auroc": auroc, "aupr_in": aupr_in, "aupr_out": aupr_out, "fpr95": fpr_at_tpr,
+           "fpr95_ood": fpr_at_ood_tpr}
 
 
 def roc_curve(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
