@@ -10,6 +10,7 @@ rule longtail_tables_and_macros:
         classes=lt_run_files("classes.csv"),
         ood=lt_run_files("ood/metrics.csv"),
         data=expand(LT_DATA, ratio=LT_RATIOS),
+        published=PUBLISHED,
         code=code("longtail_tables"),
     output:
         accuracy=f"{LT_REPORT}/tables/accuracy.tex",
@@ -18,6 +19,8 @@ rule longtail_tables_and_macros:
         macros=f"{LT_REPORT}/macros.tex",
     params:
         dataset=DATASET,
+        arch=LT["model"]["arch"],
+        epochs=LT["schedule"]["epochs"],
         image_size=image_size(config["data"]),
         ratios=[float(r) for r in LT_RATIOS],
         headline_ood=config["paper"]["headline_ood"],

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nclab import report, report_longtail as lt
+from nclab import published, report, report_longtail as lt
 from nclab.data import load_labels
 from nclab.io import atomic_write_text, logged, read_tables
 
@@ -10,7 +10,9 @@ with logged(snakemake.log[0]):
     p = snakemake.params
     collapse, classes, ood = (lt.with_run_keys(read_tables(snakemake.input[k])) for k in ("collapse", "classes", "ood"))
     final = lt.final_epoch(collapse)
-    atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, p.dataset))
+    matches = published.longtail_matches(published.load(snakemake.input.published), p.dataset, p.arch,
+                                         p.ratios, list(final["loss"].unique()))
+    atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, matches))
     atomic_write_text(snakemake.output.geometry, lt.geometry_table(final))
     atomic_write_text(snakemake.output.ood, lt.ood_table(ood, p.headline_ood))
     subsets = {ratio: load_labels(path) for ratio, path in zip(p.ratios, snakemake.input.data)}
@@ -21,5 +23,9 @@ with logged(snakemake.log[0]):
                 "smallest_class": int(np.bincount(train_labels).min()),
                 "compute": report.read_setups(snakemake.input.compute)}
     macros = lt.longtail_macros(final, classes, ood, settings)
+    setting = published.setting_label(p.dataset, p.arch, longtail=True)
+    notes = published.differences(matches, lambda row: [p.epochs])
+    macros["LTPublishedNote"] = lt.published_note(matches, final, setting, notes)
+    print(f"{len(matches)} published baselines beside ours")
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

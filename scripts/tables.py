@@ -1,6 +1,6 @@
 """Snakemake entry point: the paper's LaTeX tables and its macros file of numbers."""
 
-from nclab import report
+from nclab import published, report
 from nclab.data import load_id
 from nclab.io import atomic_write_text, load_npz, logged, read_tables
 
@@ -14,6 +14,15 @@ with logged(snakemake.log[0]):
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
     atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes))
+    matches = published.balanced_matches(published.load(snakemake.input.published), p.dataset, p.arch,
+                                         p.ood_sets, list(ood["method"].unique()))
+    final = collapse[collapse["epoch"] == collapse.groupby("schedule")["epoch"].transform("max")]
+    comparison = published.compared(matches, {"ood": ood, "collapse": final}, p.schedule_epochs)
+    notes = published.differences(comparison, lambda row: [row["our_epochs"]])
+    setting = published.setting_label(p.dataset, p.arch)
+    atomic_write_text(snakemake.output.published,
+                      published.balanced_comparison(comparison, notes, setting, report.escape))
+    print(f"{len(comparison)} published numbers beside ours")
     settings = {**p.settings, "dataset": p.dataset, "num_classes": num_classes, "train_size": len(train.labels),
                 "test_size": len(test.labels), "ood_sizes": ood_sizes, "headline_ood": p.headline_ood,
                 "schedules": p.schedules,

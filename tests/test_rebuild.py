@@ -140,6 +140,10 @@ CASES = [
          figures(*FIGURES, *LT_FIGURES) | {job("paper"), job("all")}),
     Case("the paper's LaTeX text (`paper/paper.tex`)", append_to("paper/paper.tex", "\n% an edit\n"),
          {job("paper"), job("all")}),
+    Case("a published number (a row of `paper/published_results.csv`)",
+         append_to("paper/published_results.csv",
+                   "cao2019ldam,an added row,cifar10,resnet32,200,100,,balanced_softmax,top1,80.0,\n"),
+         REPORT | LT_REPORT),
     Case("one schedule's recipe (`schedules.extended.milestones`)",
          edit_config(lambda c: c["schedules"]["extended"].update(milestones=[0.5])),
          run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
@@ -166,8 +170,9 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.change for c in CASES])
 def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
-    saved = {p: p.read_text() for p in (workflow / "tiny.yaml", workflow / "config.yaml", workflow / "paper/paper.tex",
-                                        workflow / "src/nclab/collapse.py", workflow / "src/nclab/training.py")}
+    edited = ("tiny.yaml", "config.yaml", "paper/paper.tex", "paper/published_results.csv", "src/nclab/collapse.py",
+              "src/nclab/training.py")
+    saved = {workflow / p: (workflow / p).read_text() for p in edited}
     try:
         case.apply(workflow)
         planned = planned_jobs(workflow, *case.args)

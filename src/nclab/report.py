@@ -98,6 +98,9 @@ def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
     return f"Training ran on {where}, with PyTorch {latex_text(versions)}; features were extracted in fp32 on the same device"
 
 
+ARCH_LABELS = {"resnet18": "ResNet-18", "resnet32": "ResNet-32", "resnet50": "ResNet-50"}
+DATASET_LABELS = {"digits": "scikit-learn digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+                  "synthetic_cifar": "synthetic CIFAR-shaped data", "imagenet_lt": "ImageNet-LT"}
 ID_DESCRIPTIONS = {
     "digits": "the 1{,}797 handwritten $8\\times8$ digits bundled with scikit-learn (grayscale), split in a "
               "stratified way",

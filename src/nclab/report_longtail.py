@@ -9,20 +9,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from nclab import published
 from nclab.longtail import GROUPS
 from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import ID_DESCRIPTIONS, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
+from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
 
-# Published top-1 test accuracy (%) at IR 100, ResNet-32, 200 epochs (docs/methods.md, section 4).
-PUBLISHED_ACCURACY = {
-    ("cifar10", 100, "ce"): 71.4, ("cifar100", 100, "ce"): 39.9,
-    ("cifar10", 100, "logit_adjustment"): 77.9, ("cifar100", 100, "logit_adjustment"): 44.1,
-    ("cifar10", 100, "ldam_drw"): 77.0, ("cifar100", 100, "ldam_drw"): 42.0,
-    ("cifar100", 100, "balanced_softmax"): 45.1,
-}
 KEYS = ["ratio", "loss", "strategy"]
-ARCH_LABELS = {"resnet18": "ResNet-18", "resnet32": "ResNet-32", "resnet50": "ResNet-50"}
 SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
     "exponential": r"Each long-tailed training set keeps $n_c=\lfloor n_{\max}\,\mathrm{IR}^{-c/(C-1)}\rfloor$ "
                    r"images of class $c$ (the exponential profile of \citet{cao2019ldam}; a step profile is also "
@@ -64,12 +57,13 @@ def _cells(final: pd.DataFrame) -> list[tuple[float, str, str]]:
 
 
 def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold_max: set[str],
-                extra: Callable[[float, str, str], str] | None = None) -> list[str]:
-    """Rows (IR, loss, strategy) of mean +- std cells; the best strategy of each (IR, loss) block in bold."""
+                extra: Callable[[float, str, str], str] | None = None, extra_cells: int = 0) -> list[str]:
+    """Rows (IR, loss, strategy) of mean +- std cells; the best strategy of each (IR, loss) block in bold;
+    ``extra`` gives ``extra_cells`` more cells of a row (joined by &)."""
     lines, previous = [], None
     for (ratio, loss), block in final.groupby(["ratio", "loss"], sort=False):
         if previous is not None:
-            lines.append(r"\midrule" if ratio != previous else r"\cmidrule(l){2-" + str(3 + len(columns) + bool(extra)) + "}")
+            lines.append(r"\midrule" if ratio != previous else r"\cmidrule(l){2-" + str(3 + len(columns) + extra_cells) + "}")
         previous = ratio
         means = block.groupby("strategy", sort=False)[[c for c, _, _ in columns]].mean()
         for strategy, rows in block.groupby("strategy", sort=False):
@@ -86,19 +80,42 @@ def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold
     return lines
 
 
-def accuracy_table(final: pd.DataFrame, dataset: str) -> str:
-    """Test accuracy (%) overall and per shot group, with the published number of the baseline beside it."""
+def accuracy_table(final: pd.DataFrame, published_rows: pd.DataFrame) -> str:
+    """Test accuracy (%) overall and per shot group; where published baselines match the setting
+    (:func:`nclab.published.longtail_matches`), the published overall accuracy and ours minus it."""
     columns = [("network_accuracy_test", 100, 1)] + [(f"accuracy_{g}", 100, 1) for g in GROUPS]
+    first = published_rows.set_index(["imbalance_ratio", "method"])
 
     def published(ratio: float, loss: str, strategy: str) -> str:
-        value = PUBLISHED_ACCURACY.get((dataset, ratio, loss))
-        return f"{value:.1f}" if value is not None and strategy == "none" else "--"
+        if strategy != "none" or (ratio, loss) not in first.index:
+            return "-- & --"
+        value = first.loc[(ratio, loss), "value"]
+        ours = 100 * _mean(final, ratio, loss, strategy, "network_accuracy_test")
+        return f"{value:.1f} & ${ours - value:+.1f}$"
 
-    lines = [r"\begin{tabular}{lllccccc}", r"\toprule",
-             r"IR & Loss & Strategy & Overall & Many & Medium & Few & Published \\", r"\midrule"]
-    lines += _block_rows(final, columns, {c for c, _, _ in columns}, published)
+    extra = published if len(first) else None
+    header = r"IR & Loss & Strategy & Overall & Many & Medium & Few" + (r" & Published & $\Delta$" if extra else "")
+    lines = [rf"\begin{{tabular}}{{lll{'c' * (len(columns) + 2 * bool(extra))}}}", r"\toprule", header + r" \\",
+             r"\midrule"]
+    lines += _block_rows(final, columns, {c for c, _, _ in columns}, extra, 2 if extra else 0)
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+def published_note(published_rows: pd.DataFrame, final: pd.DataFrame, setting: str,
+                   notes: Mapping[str, list[str]]) -> str:
+    """The accuracy table's sentence on published numbers: their sources, the remaining differences and the
+    mean difference ours - published; or, where none matches, one sentence saying so."""
+    if published_rows.empty:
+        return published.no_match_sentence(setting)
+    first = published_rows
+    deltas = np.array([100 * _mean(final, r.imbalance_ratio, r.method, "none", "network_accuracy_test") - r.value
+                       for r in first.itertuples()])
+    sources = ", ".join(rf"\citet{{{key}}}" for key in first["source_key"].unique())
+    return (rf"\emph{{Published}}: the baseline's overall test accuracy at the same setting ({setting}, same IR) "
+            rf"in {sources}; $\Delta$ = ours $-$ published, on average ${np.nanmean(deltas):+.1f}$ points over "
+            rf"{len(deltas)} baseline{'s' if len(deltas) > 1 else ''} (from ${np.nanmin(deltas):+.1f}$ to ${np.nanmax(deltas):+.1f}$). "
+            rf"Remaining differences: {published.notes_text(notes)}.")
 
 
 def geometry_table(final: pd.DataFrame) -> str:

@@ -1,0 +1,197 @@
+"""Published results beside ours (docs/methods.md, section 6).
+
+``paper/published_results.csv`` holds one published number per row: where it comes from (``source_key``, a
+key of paper/references.bib, and ``source``: paper or benchmark, version, table), the setting it was measured
+in (``dataset``, ``architecture``, ``epochs``, ``imbalance_ratio``: empty for a balanced training set,
+``ood_set``), ``method`` (an OOD score or a long-tail loss; empty for the network's own metrics), ``metric``,
+``value`` (%) and ``conditions`` (what else differs from our runs).
+
+A row matches a run when dataset, architecture, imbalance ratio, OOD set and method agree. The number of epochs
+may differ: a published row is set beside the schedule with its number of epochs where there is one, beside
+every schedule otherwise, and the difference is named under the table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nclab.data import NEAR_OOD
+from nclab.ood import LABELS as SCORE_LABELS
+from nclab.plan import LOSS_LABELS
+from nclab.report import ARCH_LABELS, DATASET_LABELS, escape
+
+COLUMNS = ["source_key", "source", "dataset", "architecture", "epochs", "imbalance_ratio", "ood_set", "method",
+           "metric", "value", "conditions"]
+REQUIRED = ["source_key", "source", "dataset", "architecture", "metric", "value"]
+
+# published metric -> (the table of ours it is compared with, our column, our value on the published scale)
+OURS: dict[str, tuple[str, str, Callable[[pd.Series], pd.Series]]] = {
+    "auroc": ("ood", "auroc", lambda v: 100 * v),
+    "fpr95_ood": ("ood", "fpr95_ood", lambda v: 100 * v),
+    "fpr95": ("ood", "fpr95", lambda v: 100 * v),
+    "top1": ("collapse", "network_accuracy_test", lambda v: 100 * v),
+    "ncc_top1": ("collapse", "ncc_accuracy_test", lambda v: 100 * v),
+    "nc4_agreement": ("collapse", "nc4_test", lambda v: 100 * (1 - v)),
+}
+METRIC_LABELS = {"auroc": "AUROC", "fpr95_ood": r"FPR@95\textsubscript{OOD}", "fpr95": r"FPR@95\textsubscript{ID}",
+                 "top1": "test accuracy", "ncc_top1": "NCC test accuracy", "nc4_agreement": "network/NCC agreement"}
+FAR_OOD = ("mnist", "svhn", "textures", "places365")  # OpenOOD v1.5's far-OOD sets for a CIFAR ID set
+HIGHER_IS_BETTER = {"auroc": True, "fpr95_ood": False, "fpr95": False, "top1": True, "ncc_top1": True,
+                    "nc4_agreement": True}
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """The published results, checked row by row (an error names the file, the line and the field)."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if list(table.columns) != COLUMNS:
+        raise ValueError(f"{path}: the columns must be {COLUMNS}, found {list(table.columns)}")
+    errors = []
+    for index, row in table.iterrows():
+        where = f"{path}, line {index + 2}"
+        errors += [f"{where}: {field} is empty" for field in REQUIRED if not row[field].strip()]
+        if row["metric"] not in OURS:
+            errors.append(f"{where}: unknown metric {row['metric']!r}; allowed: {sorted(OURS)}")
+        elif OURS[row["metric"]][0] == "ood" and row["method"] not in SCORE_LABELS:
+            errors.append(f"{where}: method {row['method']!r} is not an OOD score ({sorted(SCORE_LABELS)})")
+        elif row["imbalance_ratio"] and row["method"] not in LOSS_LABELS:
+            errors.append(f"{where}: method {row['method']!r} is not a long-tail loss ({sorted(LOSS_LABELS)})")
+        for field in ("value", "epochs", "imbalance_ratio"):
+            try:
+                if row[field] and not np.isfinite(float(row[field])):
+                    raise ValueError
+            except ValueError:
+                errors.append(f"{where}: {field} {row[field]!r} is not a finite number")
+    if errors:
+        raise ValueError("\n".join(errors))
+    table[["value", "epochs", "imbalance_ratio"]] = table[["value", "epochs", "imbalance_ratio"]].apply(
+        pd.to_numeric)
+    return table
+
+
+def ood_group(dataset: str, ood_set: str) -> tuple[str, ...]:
+    """The OOD sets a published ``ood_set`` stands for: OpenOOD v1.5's 'near' and 'far' groups average the AUROC
+    over several sets (near: the other CIFAR and TinyImageNet; far: MNIST, SVHN, Textures, Places365)."""
+    if ood_set == "near":
+        return tuple(s for s in NEAR_OOD if s != dataset)
+    return FAR_OOD if ood_set == "far" else (ood_set,)
+
+
+def balanced_matches(published: pd.DataFrame, dataset: str, architecture: str, ood_sets: Sequence[str],
+                     methods: Sequence[str]) -> pd.DataFrame:
+    """Rows measured on the balanced ``dataset`` with ``architecture``: OOD metrics of one of our scores on one
+    of our OOD sets, and the network's own metrics."""
+    rows = published[(published["dataset"] == dataset) & (published["architecture"] == architecture)
+                     & published["imbalance_ratio"].isna()]
+    is_ood = rows["metric"].map(lambda metric: OURS[metric][0] == "ood")
+    measured = rows["ood_set"].map(lambda name: set(ood_group(dataset, name)) <= set(ood_sets))
+    ours = np.where(is_ood, measured & rows["method"].isin(methods), rows["method"] == "")
+    return rows[ours].reset_index(drop=True)
+
+
+def longtail_matches(published: pd.DataFrame, dataset: str, architecture: str, ratios: Sequence[float],
+                     losses: Sequence[str]) -> pd.DataFrame:
+    """Top-1 test accuracies of our losses measured on ``dataset`` long-tailed at one of our ``ratios``: per
+    (ratio, loss), the first such row of the file (the loss's own paper comes first)."""
+    rows = published[(published["dataset"] == dataset) & (published["architecture"] == architecture)
+                     & published["imbalance_ratio"].isin(ratios) & published["method"].isin(losses)
+                     & (published["metric"] == "top1")]
+    return rows.drop_duplicates(["imbalance_ratio", "method"]).reset_index(drop=True)
+
+
+def epochs_note(published_epochs: float, ours: int) -> str:
+    """The epoch difference between a published number and our run, or '' when they agree."""
+    if np.isnan(published_epochs):
+        return f"epochs not stated (ours {ours})"
+    return "" if published_epochs == ours else f"{published_epochs:g} epochs published, {ours} ours"
+
+
+def differences(matches: pd.DataFrame, our_epochs: Callable[[pd.Series], Sequence[int]]) -> dict[str, list[str]]:
+    """Per source key, the conditions that still differ from our runs (epochs included), each named once."""
+    notes: dict[str, list[str]] = {}
+    for _, row in matches.iterrows():
+        items = notes.setdefault(row["source_key"], [])
+        found = [c.strip() for c in row["conditions"].split(";") if c.strip()]
+        found += [note for note in (epochs_note(row["epochs"], e) for e in our_epochs(row)) if note]
+        items += [item for item in found if item not in items]
+    return notes
+
+
+def compared(matches: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
+             schedule_epochs: Mapping[str, int]) -> pd.DataFrame:
+    """Each balanced-study match beside our value on the same setting: one row per (published row, schedule)
+    with our per-seed values, their mean and the difference ours - published. ``tables``: our 'ood' metrics
+    (schedule, seed, method, ood) and 'collapse' metrics at the final epoch of each schedule (schedule, seed)."""
+    rows = []
+    for _, row in matches.iterrows():
+        same = [s for s, epochs in schedule_epochs.items() if epochs == row["epochs"]]
+        kind, column, scale = OURS[row["metric"]]
+        for schedule in same or list(schedule_epochs):
+            table = tables[kind]
+            selected = table[table["schedule"] == schedule]
+            if kind == "ood":  # a group's value: per seed, the mean over its sets
+                group = ood_group(row["dataset"], row["ood_set"])
+                selected = selected[(selected["method"] == row["method"]) & selected["ood"].isin(group)]
+                selected = selected.groupby("seed")[column].mean() if selected["ood"].nunique() == len(group) \
+                    else selected.iloc[:0][column]
+            else:
+                selected = selected[column]
+            values = scale(selected).to_numpy(np.float64)
+            if len(values) == 0 or not np.isfinite(values).all():
+                continue
+            rows.append({**row.to_dict(), "schedule": schedule, "ours": values, "ours_mean": values.mean(),
+                         "delta": values.mean() - row["value"], "our_epochs": schedule_epochs[schedule]})
+    return pd.DataFrame(rows)
+
+
+def delta_sentence(comparison: pd.DataFrame) -> str:
+    """One line per (source, metric): the mean difference ours - published, its range and the number of pairs."""
+    parts = []
+    for (key, metric), block in comparison.groupby(["source_key", "metric"], sort=False):
+        deltas = block["delta"].to_numpy()
+        better = "higher is better" if HIGHER_IS_BETTER[metric] else "lower is better"
+        parts.append(rf"{METRIC_LABELS[metric]} against \citet{{{key}}}: ours $-$ published "
+                     rf"${deltas.mean():+.1f}$ points on average over {len(deltas)} "
+                     rf"{'pair' if len(deltas) == 1 else 'pairs'} (from ${deltas.min():+.1f}$ to "
+                     rf"${deltas.max():+.1f}$; {better})")
+    return "; ".join(parts) + "."
+
+
+def setting_label(dataset: str, architecture: str, longtail: bool = False) -> str:
+    """'CIFAR-10, ResNet-18'; 'CIFAR-10-LT, ResNet-32' for a long-tailed subset of a balanced set."""
+    suffix = "-LT" if longtail and not dataset.endswith("_lt") else ""
+    return f"{DATASET_LABELS[dataset]}{suffix}, {ARCH_LABELS[architecture]}"
+
+
+def no_match_sentence(setting: str) -> str:
+    return (rf"No published result matches this setting ({setting}), so no published number is set beside "
+            r"ours; the paper-scale presets have their counterparts in the literature.")
+
+
+def notes_text(notes: Mapping[str, list[str]]) -> str:
+    """'Remaining differences' under a comparison: per source, its conditions."""
+    return "; ".join(rf"\citet{{{key}}}: " + ", ".join(items) for key, items in notes.items() if items)
+
+
+def balanced_comparison(comparison: pd.DataFrame, notes: Mapping[str, list[str]], setting: str,
+                        schedule_label: Callable[[str], str]) -> str:
+    """The balanced study's comparison with published numbers: a table float with its delta line and the
+    remaining differences, or one sentence when nothing matches (the miniature)."""
+    if comparison.empty:
+        return no_match_sentence(setting) + "\n"
+    lines = [r"\begin{table}[tbp]", r"  \centering\caption{Published numbers beside ours where the setting matches "
+             rf"({setting}; same score and OOD set), as published and as we measure them (mean over seeds); "
+             r"$\Delta$ = ours $-$ published. Remaining differences: " + notes_text(notes) + r".}\label{tab:published}",
+             r"  \begin{adjustbox}{max width=\linewidth}", r"  \begin{tabular}{llllccc}", r"  \toprule",
+             r"  Source & Metric & OOD set & Method & Published & Ours (schedule) & $\Delta$ \\", r"  \midrule"]
+    for _, row in comparison.iterrows():
+        method, ood_set = SCORE_LABELS.get(row["method"], "--"), escape(row["ood_set"]) or "--"
+        lines.append(rf"  \citet{{{row['source_key']}}} & {METRIC_LABELS[row['metric']]} & "
+                     rf"{ood_set} & {method} & {row['value']:.1f} & "
+                     rf"{row['ours_mean']:.1f} ({schedule_label(row['schedule'])}) & ${row['delta']:+.1f}$ \\")
+    lines += [r"  \bottomrule", r"  \end{tabular}", r"  \end{adjustbox}", r"\end{table}", "",
+              r"\Cref{tab:published} sets published numbers beside ours. " + delta_sentence(comparison)]
+    return "\n".join(lines) + "\n"
