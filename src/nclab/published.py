@@ -178,20 +178,36 @@ def notes_text(notes: Mapping[str, list[str]]) -> str:
 
 def balanced_comparison(comparison: pd.DataFrame, notes: Mapping[str, list[str]], setting: str,
                         schedule_label: Callable[[str], str]) -> str:
-    """The balanced study's comparison with published numbers: a table float with its delta line and the
-    remaining differences, or one sentence when nothing matches (the miniature)."""
+    """The balanced study's comparison with published numbers: a table float (one row per published number,
+    ours and Delta per schedule it is compared with), its remaining differences and its delta line; or one
+    sentence when nothing matches (the miniature)."""
     if comparison.empty:
         return no_match_sentence(setting) + "\n"
+    schedules = list(dict.fromkeys(comparison["schedule"]))
+    keys = ["source_key", "metric", "ood_set", "method", "value", "epochs"]
+    header = " & ".join(rf"Ours ({schedule_label(s)}) & $\Delta$" for s in schedules)
     lines = [r"\begin{table}[tbp]", r"  \centering\caption{Published numbers beside ours where the setting matches "
-             rf"({setting}; same score and OOD set), as published and as we measure them (mean over seeds); "
-             r"$\Delta$ = ours $-$ published. Remaining differences: " + notes_text(notes) + r".}\label{tab:published}",
-             r"  \begin{adjustbox}{max width=\linewidth}", r"  \begin{tabular}{llllccc}", r"  \toprule",
-             r"  Source & Metric & OOD set & Method & Published & Ours (schedule) & $\Delta$ \\", r"  \midrule"]
-    for _, row in comparison.iterrows():
-        method, ood_set = SCORE_LABELS.get(row["method"], "--"), escape(row["ood_set"]) or "--"
-        lines.append(rf"  \citet{{{row['source_key']}}} & {METRIC_LABELS[row['metric']]} & "
-                     rf"{ood_set} & {method} & {row['value']:.1f} & "
-                     rf"{row['ours_mean']:.1f} ({schedule_label(row['schedule'])}) & ${row['delta']:+.1f}$ \\")
-    lines += [r"  \bottomrule", r"  \end{tabular}", r"  \end{adjustbox}", r"\end{table}", "",
-              r"\Cref{tab:published} sets published numbers beside ours. " + delta_sentence(comparison)]
+             rf"({setting}; same score and OOD set): ours is the mean over seeds, $\Delta$ = ours $-$ published, "
+             r"for the schedule of the published number of epochs where there is one, else for each.}"
+             r"\label{tab:published}",
+             r"  \begin{adjustbox}{max width=\linewidth}", rf"  \begin{{tabular}}{{lllll{'cc' * len(schedules)}}}",
+             r"  \toprule", rf"  Source & Metric & OOD set & Method & Published & {header} \\"]
+    previous = None
+    for key, block in comparison.groupby(keys, sort=False, dropna=False):
+        source = key[0]
+        if source != previous:
+            lines.append(r"  \midrule")
+        cells = []
+        for schedule in schedules:
+            mine = block[block["schedule"] == schedule]
+            cells += ([f"{mine['ours_mean'].iloc[0]:.1f}", f"${mine['delta'].iloc[0]:+.1f}$"] if len(mine)
+                      else ["--", "--"])
+        method, ood_set = SCORE_LABELS.get(key[3], "--"), escape(key[2]) or "--"
+        cite = rf"\citet{{{source}}}" if source != previous else ""
+        lines.append(rf"  {cite} & {METRIC_LABELS[key[1]]} & "
+                     rf"{ood_set} & {method} & {key[4]:.1f} & " + " & ".join(cells) + r" \\")
+        previous = source
+    lines += [r"  \bottomrule", r"  \end{tabular}", r"  \end{adjustbox}",
+              r"  \par\smallskip{\raggedright\footnotesize Remaining differences: " + notes_text(notes) + r".\par}", r"\end{table}",
+              "", r"\Cref{tab:published} sets published numbers beside ours. " + delta_sentence(comparison)]
     return "\n".join(lines) + "\n"
