@@ -20,7 +20,6 @@ rule longtail_tables_and_macros:
     params:
         dataset=DATASET,
         arch=LT["model"]["arch"],
-        epochs=LT["schedule"]["epochs"],
         image_size=image_size(config["data"]),
         ratios=[float(r) for r in LT_RATIOS],
         headline_ood=config["paper"]["headline_ood"],

@@ -22,10 +22,7 @@ with logged(snakemake.log[0]):
                 "train_sizes": {ratio: len(train) for ratio, (train, _, _) in subsets.items()},
                 "smallest_class": int(np.bincount(train_labels).min()),
                 "compute": report.read_setups(snakemake.input.compute)}
-    macros = lt.longtail_macros(final, classes, ood, settings)
-    setting = published.setting_label(p.dataset, p.arch, longtail=True)
-    notes = published.differences(matches, lambda row: [p.epochs])
-    macros["LTPublishedNote"] = lt.published_note(matches, final, setting, notes)
+    macros = lt.longtail_macros(final, classes, ood, settings, matches)
     print(f"{len(matches)} published baselines beside ours")
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

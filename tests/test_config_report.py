@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from nclab import ood, report, report_longtail
+from nclab import ood, published, report, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
 from nclab.scratch import stub_local_data
@@ -174,7 +174,10 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
             ood += [{"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
                     for m in config["ood"]["scores"] for o in config["data"]["ood_sets"]]
     final, classes, ood = (report_longtail.with_run_keys(pd.DataFrame(t)) for t in (rows, classes, ood))
-    for table in (report_longtail.accuracy_table(final, config["data"]["dataset"]),
+    matches = published.longtail_matches(published.load(ROOT / "paper" / "published_results.csv"),
+                                         config["data"]["dataset"], lt["model"]["arch"],
+                                         [float(r) for r in lt["ratios"]], lt["losses"])
+    for table in (report_longtail.accuracy_table(final, matches),
                   report_longtail.geometry_table(final), report_longtail.ood_table(ood, config["paper"]["headline_ood"])):
         assert table.count(r"\\") == len(final[report_longtail.KEYS].drop_duplicates()) + 1  # a row per group
     settings = {**{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies",
@@ -182,7 +185,7 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
                 "dataset": config["data"]["dataset"], "num_classes": 10, "test_size": 10_000,
                 "image_size": image_size(config["data"]), "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5,
                 "compute": [GPU_SETUP]}
-    return report_longtail.longtail_macros(final, classes, ood, settings)
+    return report_longtail.longtail_macros(final, classes, ood, settings, matches)
 
 
 def test_code_inputs_are_the_transitive_nclab_imports_of_the_script(tmp_path):

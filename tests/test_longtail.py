@@ -4,11 +4,12 @@ the alignment strategies' guarantees, and the alignment metrics on constructed c
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch.nn import functional as F
 
-from nclab import alignment, collapse, longtail, losses, training
+from nclab import alignment, collapse, longtail, losses, report_longtail, training
 from nclab.data import ImageSet
 from nclab.models import build_model, simplex_etf
 from nclab.objective import Objective
@@ -347,3 +348,46 @@ def test_a_resumed_run_with_a_strategy_is_bit_identical(tmp_path):
     assert run(stop_after=2) is None
     resumed = run()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
+
+
+def effects_table(overall_gain, few_gain, seeds=(0, 1, 2)):
+    """A final-epoch table with baselines and one strategy (reg) whose gains per (IR, seed) are given."""
+    rows = []
+    for i, ratio in enumerate((10.0, 50.0)):
+        for seed in seeds:
+            base = {"ratio": ratio, "loss": "ce", "seed": seed, "alignment_few": 0.5, "nc3": 0.3}
+            rows.append({**base, "strategy": "none", "network_accuracy_test": 0.6, "accuracy_few": 0.2})
+            rows.append({**base, "strategy": "reg", "network_accuracy_test": 0.6 + overall_gain(i, seed) / 100,
+                         "accuracy_few": 0.2 + few_gain(i, seed) / 100})
+    return pd.DataFrame(rows)
+
+
+def test_strategy_effects_are_paired_with_the_same_seed_and_their_interval_is_a_t_interval():
+    from scipy.stats import ttest_1samp
+    final = effects_table(lambda i, seed: 1.0 + seed + i, lambda i, seed: 2.0 * seed - 1)
+    effect = report_longtail.strategy_effects(final)["reg"]["overall"]
+    assert np.allclose(sorted(effect.deltas), sorted([1, 2, 3, 2, 3, 4]))
+    expected = ttest_1samp(effect.deltas, 0.0).confidence_interval(0.95)
+    assert np.allclose(effect.interval(), (expected.low, expected.high))
+    assert report_longtail.strategy_effects(final)["reg"]["few"].worst() == (pytest.approx(-1.0), (10.0, "ce"))
+
+
+@pytest.mark.parametrize("overall, few, expected", [
+    (lambda i, s: 1.0 + 0.1 * s, lambda i, s: 3.0 + 0.1 * s, "is supported for SpA-Reg"),
+    (lambda i, s: -1.0 - 0.1 * s, lambda i, s: 3.0, "is contradicted for SpA-Reg"),
+    (lambda i, s: s - 1.0, lambda i, s: 3.0 + s, "is not resolved for SpA-Reg"),
+    # a mean gain whose few-shot part is not the larger is no support for "mostly on tail classes"
+    (lambda i, s: 3.0 + 0.1 * s, lambda i, s: 1.0 + 0.1 * s, "is not resolved for SpA-Reg"),
+])
+def test_the_verdict_follows_the_confidence_intervals(overall, few, expected):
+    text = report_longtail.verdict(report_longtail.strategy_effects(effects_table(overall, few)))
+    assert expected in text and "2 settings $\\times$ 3 seeds" in text and "CI [" in text
+
+
+def test_with_one_seed_no_claim_is_tested_and_the_losses_are_reported():
+    final = effects_table(lambda i, s: 4.0, lambda i, s: -10.2 if i == 0 else 2.0, seeds=(0,))
+    effects = report_longtail.strategy_effects(final)
+    text = report_longtail.verdict(effects)
+    assert text.startswith("With one seed per run, no claim about the strategies can be tested")
+    assert "supported" not in text and "$-10.2$" in text
+    assert "at worst $-10.2$ at IR 10 with CE" in report_longtail.effects_sentence(effects)

@@ -3,11 +3,13 @@ alignment and NC geometry, OOD detection under imbalance, and the strategies' ef
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import sem, spearmanr
+from scipy.stats import t as t_distribution
 
 from nclab import published
 from nclab.longtail import GROUPS
@@ -152,56 +154,125 @@ def _mean(final: pd.DataFrame, ratio: float, loss: str, strategy: str, column: s
     return float(_rows(final, ratio, loss, strategy)[column].mean())
 
 
-def strategy_effects(final: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """Per strategy: mean change against its own baseline (same IR and loss, strategy none) of the overall and
-    few-shot accuracy (points), the few-shot alignment and NC3, and in how many (IR, loss) cells the overall
-    accuracy rose."""
+EFFECT_COLUMNS = (("overall", "network_accuracy_test", 100.0), ("few", "accuracy_few", 100.0),
+                  ("alignment_few", "alignment_few", 1.0), ("nc3", "nc3", 1.0))
+
+
+@dataclass(frozen=True)
+class Effect:
+    """Paired differences strategy - baseline of one quantity: one per (IR, loss, seed) where both ran."""
+    deltas: np.ndarray
+    settings: tuple[tuple[float, str], ...]  # (IR, loss) of each difference
+    seeds: int
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.deltas))
+
+    def interval(self, level: float = 0.95) -> tuple[float, float] | None:
+        """Student-t confidence interval of the mean difference over the pairs (a paired t-test across settings
+        and seeds); None with one seed, where a run's noise cannot be told from the strategy's effect."""
+        if self.seeds < 2 or len(self.deltas) < 2:
+            return None
+        half = t_distribution.ppf(0.5 + level / 2, len(self.deltas) - 1) * sem(self.deltas)
+        return self.mean - half, self.mean + half
+
+    def worst(self) -> tuple[float, tuple[float, str]]:
+        index = int(np.argmin(self.deltas))
+        return float(self.deltas[index]), self.settings[index]
+
+
+def strategy_effects(final: pd.DataFrame) -> dict[str, dict[str, Effect]]:
+    """Per strategy and quantity of :data:`EFFECT_COLUMNS`, the paired differences against the baseline of the
+    same IR, loss and seed (strategy none), in points for accuracies."""
     effects = {}
-    cells = [(r, l) for r, l, s in _cells(final) if s == "none"]
+    baselines = final[final["strategy"] == "none"]
     for strategy in [s for s in final["strategy"].unique() if s != "none"]:
-        deltas = {"overall": [], "few": [], "alignment_few": [], "nc3": []}
-        for ratio, loss in cells:
-            if _rows(final, ratio, loss, strategy).empty:
-                continue
-            for key, column, scale in (("overall", "network_accuracy_test", 100), ("few", "accuracy_few", 100),
-                                       ("alignment_few", "alignment_few", 1), ("nc3", "nc3", 1)):
-                deltas[key].append(scale * (_mean(final, ratio, loss, strategy, column)
-                                            - _mean(final, ratio, loss, "none", column)))
-        if deltas["overall"]:
-            effects[strategy] = {k: float(np.nanmean(v)) for k, v in deltas.items()}
-            effects[strategy]["wins"] = int(sum(d > 0 for d in deltas["overall"]))
-            effects[strategy]["cells"] = len(deltas["overall"])
+        pairs = final[final["strategy"] == strategy].merge(baselines, on=["ratio", "loss", "seed"],
+                                                           suffixes=("", "_base"))
+        if pairs.empty:
+            continue
+        settings = tuple(zip(pairs["ratio"], pairs["loss"]))
+        effects[strategy] = {key: Effect(scale * (pairs[column] - pairs[f"{column}_base"]).to_numpy(np.float64),
+                                         settings, int(pairs["seed"].nunique()))
+                             for key, column, scale in EFFECT_COLUMNS}
     return effects
 
 
 def _signed(value: float, digits: int = 1) -> str:
-    return ("$+$" if value >= 0 else "$-$") + fmt(abs(value), digits)
+    return f"${value:+.{digits}f}$"
 
 
-def effects_sentence(effects: Mapping[str, Mapping[str, float]]) -> str:
-    parts = [f"{STRATEGY_LABELS[s]} changes the overall accuracy by {_signed(e['overall'])} points "
-             f"(higher in {e['wins']} of {e['cells']} settings), the few-shot accuracy by {_signed(e['few'])} "
-             f"points, the few-shot alignment by {_signed(e['alignment_few'], 3)} and NC3 by "
-             f"{_signed(e['nc3'], 3)}" for s, e in effects.items()]
+def _setting(setting: tuple[float, str]) -> str:
+    return f"IR {_ratio(setting[0])} with {LOSS_LABELS[setting[1]]}"
+
+
+def _evidence(effect: Effect, digits: int = 1) -> str:
+    """'+1.2 (95 % CI [a, b])' with several seeds, '+1.2 (from a to b)' with one."""
+    interval = effect.interval()
+    if interval is None:
+        return (f"{_signed(effect.mean, digits)} (from {_signed(effect.deltas.min(), digits)} to "
+                f"{_signed(effect.deltas.max(), digits)})")
+    return f"{_signed(effect.mean, digits)} (95\\,\\% CI [{_signed(interval[0], digits)}, {_signed(interval[1], digits)}])"
+
+
+def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
+    """Every strategy's mean change against its baselines, with its spread and the largest few-shot loss."""
+    parts = []
+    for strategy, e in effects.items():
+        worst, where = e["few"].worst()
+        parts.append(f"{STRATEGY_LABELS[strategy]} changes the overall accuracy by {_evidence(e['overall'])} points "
+                     f"(higher in {int(np.sum(e['overall'].deltas > 0))} of {len(e['overall'].deltas)} pairs), "
+                     f"the few-shot accuracy by {_evidence(e['few'])} points (at worst {_signed(worst)} at "
+                     f"{_setting(where)}), the few-shot alignment by {_signed(e['alignment_few'].mean, 3)} and NC3 "
+                     f"by {_signed(e['nc3'].mean, 3)}")
     return "; ".join(parts) + "." if parts else "No alignment strategy is configured."
 
 
-def verdict(effects: Mapping[str, Mapping[str, float]]) -> str:
-    """One sentence: does any strategy raise accuracy, and does it do so mostly on the tail?"""
-    helping = [s for s, e in effects.items() if e["overall"] > 0 and e["wins"] > e["cells"] / 2]
-    if not helping:
-        return ("In this build no strategy raises the overall accuracy in most settings, so the paper's claim "
-                "is not reproduced here")
-    tail = [s for s in helping if effects[s]["few"] > effects[s]["overall"]]
-    names = " and ".join(STRATEGY_LABELS[s] for s in helping)
-    where = ("with the larger gain on few-shot classes, as the paper claims" if tail
-             else "but not mainly on few-shot classes, unlike the paper's claim")
-    return f"In this build {names} raise{'s' if len(helping) == 1 else ''} the overall accuracy in most settings, {where}"
+def outcome(effect: Effect) -> str:
+    """'raises', 'lowers' or 'not resolved' from the confidence interval; 'not tested' with one seed."""
+    interval = effect.interval()
+    if interval is None:
+        return "not tested"
+    return "raises" if interval[0] > 0 else "lowers" if interval[1] < 0 else "not resolved"
+
+
+def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
+    """The test of the claim of Wang et al. (accuracy up, mostly on tail classes), worded by a rule that cannot
+    overclaim: with one seed, no claim is tested; otherwise a strategy supports the claim when the 95 % CIs of
+    its overall and few-shot changes are above zero and its few-shot gain is the larger, contradicts it when
+    the overall CI is below zero, and leaves it not resolved otherwise."""
+    if not effects:
+        return r"No alignment strategy is configured, so the claim of \citet{spa2025} is not tested"
+    first = next(iter(effects.values()))["overall"]
+    settings, seeds = len(set(first.settings)), first.seeds
+    if seeds < 2:
+        changes = "; ".join(
+            f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
+            for s, e in effects.items())
+        return (rf"With one seed per run, no claim about the strategies can be tested (the claim of "
+                rf"\citet{{spa2025}}); over {settings} settings the accuracy changes by, in points: {changes}")
+    groups: dict[str, list[str]] = {"supported": [], "contradicted": [], "not resolved": []}
+    for s, e in effects.items():
+        overall, few = outcome(e["overall"]), outcome(e["few"])
+        if overall == "raises" and few == "raises" and e["few"].mean > e["overall"].mean:
+            groups["supported"].append(s)
+        elif overall == "lowers":
+            groups["contradicted"].append(s)
+        else:
+            groups["not resolved"].append(s)
+    evidence = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
+                         for s, e in effects.items())
+    found = ", ".join(f"{key} for {' and '.join(STRATEGY_LABELS[s] for s in names)}"
+                      for key, names in groups.items() if names)
+    return (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
+            rf"of \citet{{spa2025}} is {found}: accuracy changes, in points, {evidence}")
 
 
 def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFrame,
-                    settings: Mapping[str, object]) -> dict[str, str]:
-    """The numbers the long-tail section cites (prefix LT)."""
+                    settings: Mapping[str, object], published_rows: pd.DataFrame) -> dict[str, str]:
+    """The numbers the long-tail section cites (prefix LT); ``published_rows``: the published baselines that
+    match the setting (:func:`nclab.published.longtail_matches`)."""
     ratios = sorted(final["ratio"].unique())
     low, high = ratios[0], ratios[-1]
     base_loss = settings["losses"][0]
@@ -232,6 +303,9 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTComputeDevice": compute_sentence(settings["compute"]),
         "LTNumClasses": str(settings["num_classes"]), "LTTestSize": thousands(settings["test_size"]),
     }
+    setting = published.setting_label(settings["dataset"], settings["model"]["arch"], longtail=True)
+    notes = published.differences(published_rows, lambda row: [schedule["epochs"]])
+    m["LTPublishedNote"] = published_note(published_rows, final, setting, notes)
     for name, ratio in (("Low", low), ("High", high)):
         for column, label in (("network_accuracy_test", "Acc"), ("accuracy_many", "ManyAcc"),
                               ("accuracy_few", "FewAcc")):
