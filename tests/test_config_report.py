@@ -359,3 +359,16 @@ def test_the_installed_snakemake_still_spans_group_components_through_parent_gro
 
     assert "parent_groupids.get(" in inspect_module.getsource(dag.DAG._update_group_components)
     assert isinstance(workflow.Workflow.parent_groupids, property)
+
+
+def test_auroc_below_chance_is_reported_as_a_finding_or_as_a_sign_error():
+    rows = [{"schedule": "standard", "seed": seed, "method": method, "ood": ood, "auroc": auroc + 0.01 * seed}
+            for seed in (0, 1) for method, ood, auroc in (
+                ("msp", "svhn", 0.41), ("msp", "noise", 0.9), ("knn", "svhn", 0.2), ("knn", "noise", 0.3),
+                ("energy", "svhn", 0.8), ("energy", "noise", 0.7))]
+    text = report.below_chance_sentence(pd.DataFrame(rows), ["schedule"], lambda key: key[0])
+    assert "MSP against svhn (standard, 0.415)" in text and "KNN against svhn (standard, 0.205)" in text
+    assert "Energy" not in text.split(":")[0]
+    assert text.endswith("KNN falls below 0.5 on every OOD set of a setting, which does look like a sign error.")
+    above = pd.DataFrame(rows).assign(auroc=0.7)
+    assert report.below_chance_sentence(above, ["schedule"], str) == "No score has an AUROC below 0.5 in this build."

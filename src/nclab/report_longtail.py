@@ -15,7 +15,7 @@ from nclab import published
 from nclab.longtail import GROUPS
 from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
+from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
 
 KEYS = ["ratio", "loss", "strategy"]
 SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
@@ -306,6 +306,8 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
     setting = published.setting_label(settings["dataset"], settings["model"]["arch"], longtail=True)
     notes = published.differences(published_rows, lambda row: [schedule["epochs"]])
     m["LTPublishedNote"] = published_note(published_rows, final, setting, notes)
+    m["LTBelowChanceSentence"] = below_chance_sentence(
+        ood, KEYS, lambda key: f"IR {_ratio(key[0])}, {LOSS_LABELS[key[1]]}, {STRATEGY_LABELS[key[2]]}")
     for name, ratio in (("Low", low), ("High", high)):
         for column, label in (("network_accuracy_test", "Acc"), ("accuracy_many", "ManyAcc"),
                               ("accuracy_few", "FewAcc")):
