@@ -372,3 +372,10 @@ def test_auroc_below_chance_is_reported_as_a_finding_or_as_a_sign_error():
     assert text.endswith("KNN falls below 0.5 on every OOD set of a setting, which does look like a sign error.")
     above = pd.DataFrame(rows).assign(auroc=0.7)
     assert report.below_chance_sentence(above, ["schedule"], str) == "No score has an AUROC below 0.5 in this build."
+
+
+def test_negative_numbers_get_a_true_minus_sign():
+    assert report.fmt(-0.5234) == r"\ensuremath{-}0.523" and report.fmt(0.5) == "0.500"
+    assert report.fmt(-0.0001) == "0.000"  # no "-0.000"
+    assert report.mean_std([-1.0, -3.0]) == r"\ensuremath{-}2.0 $\pm$ 1.4"
+    assert report.fmt_sci(-0.25) == r"\ensuremath{-}0.25"

@@ -1,5 +1,6 @@
 """The real workflow, end to end, on a tiny config in a temporary folder: artifacts, PDF, no-op rerun, lint."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,20 @@ def test_paper_is_compiled_with_the_measured_numbers(workflow):
     assert "Long-tailed learning and space alignment" in text and "are our reconstructions" in text
     collapse = pd.read_csv(workflow / "results/runs/longtail/ir5/ce/none/seed0/collapse.csv").iloc[-1]
     assert f"{100 * collapse['network_accuracy_test']:.2f}" in text  # LTBaseAccHigh, measured
+
+
+def test_the_paper_is_typeset_cleanly(workflow):
+    """No overfull line, no template wording, true minus signs, and figures drawn at the text width so that
+    their text keeps its size (tests/test_figures.py checks the sizes themselves)."""
+    log = (workflow / "results/logs/paper/latexmk.log").read_text()
+    assert "Overfull \\hbox" not in log, re.findall(r"Overfull \\hbox.*", log)
+    pdf = workflow / "results" / "paper" / "paper.pdf"
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "seed(s)" not in text and not re.search(r"\bmay be\b", text)
+    assert not re.findall(r"(?<![\w.\-\u2013])-\d", text), "a hyphen typeset as a minus sign"
+    for figure in (workflow / "results/report/figures").glob("*.pdf"):
+        width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", figure.read_bytes()).group(1))
+        assert width <= 6.5 * 72 + 1, figure.name
 
 
 def test_second_run_has_nothing_to_do(workflow):

@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullLocator  # noqa: E402
 
 from nclab.ood import LABELS  # noqa: E402
 from nclab.ood_metrics import auroc, roc_curve  # noqa: E402
@@ -25,14 +26,23 @@ def apply_style(style: Mapping[str, float]) -> None:
     })
 
 
-MAX_COLUMNS = 3  # panels per row: wider grids become unreadable at the paper's text width
+FIGURE_WIDTH = 6.5  # inches: every figure is drawn at about the paper's text width, so its fonts keep their size
+MAX_COLUMNS = 3  # panels per row: more become unreadable at the paper's text width
+
+
+def grid_columns(count: int, max_columns: int = MAX_COLUMNS) -> int:
+    """Columns of a grid of ``count`` panels: the most (up to ``max_columns``) that fill every row, else 2."""
+    if count <= max_columns:
+        return count
+    return next((c for c in range(max_columns, 1, -1) if count % c == 0), 2)
 
 
 def _panel_grid(count: int, height: float, max_columns: int = MAX_COLUMNS) -> tuple[plt.Figure, list[plt.Axes]]:
-    """``count`` panels wrapped into rows of at most ``max_columns``; unused cells are hidden."""
-    columns = min(count, max_columns)
+    """``count`` panels in rows of :func:`grid_columns`, the figure :data:`FIGURE_WIDTH` wide; a cell left over
+    in the last row (only when no column count fills every row) is hidden."""
+    columns = grid_columns(count, max_columns)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.25 * columns, height * rows), constrained_layout=True,
+    fig, axes = plt.subplots(rows, columns, figsize=(FIGURE_WIDTH, height * rows), constrained_layout=True,
                              squeeze=False)
     flat = list(axes.flat)
     for ax in flat[count:]:
@@ -54,7 +64,7 @@ def _line_with_band(ax: plt.Axes, table: pd.DataFrame, column: str, label: str, 
 
 def training_curves(history: pd.DataFrame) -> plt.Figure:
     """Loss and accuracy per epoch (train: running, augmented batches; test: eval mode), per schedule."""
-    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 2.4), constrained_layout=True)
     for i, (schedule, runs) in enumerate(history.groupby("schedule", sort=False)):
         colour = f"C{i}"
         for split, style in (("train", "-"), ("test", "--")):
@@ -78,7 +88,7 @@ PROGRESSION = (
 
 def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
     """NC1-NC4 and alignment at every saved epoch; NC2 shows features (solid) and classifier (dashed)."""
-    fig, axes = plt.subplots(2, 3, figsize=(6.5, 3.8), constrained_layout=True)
+    fig, axes = plt.subplots(2, 3, figsize=(FIGURE_WIDTH, 3.8), constrained_layout=True)
     for ax, (column, title, log) in zip(axes.flat, PROGRESSION):
         for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
             _line_with_band(ax, runs, column, schedule, color=f"C{i}", marker=".", markersize=3)
@@ -92,7 +102,7 @@ def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
 
 def ncc_agreement(collapse: pd.DataFrame) -> plt.Figure:
     """Network vs nearest-class-centre accuracy on test, and their agreement 1 - NC4, per epoch."""
-    fig, axes = plt.subplots(1, 2, figsize=(6.5, 2.4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 2.4), constrained_layout=True)
     collapse = collapse.assign(agreement_test=1 - collapse["nc4_test"], agreement_train=1 - collapse["nc4_train"])
     for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
         _line_with_band(axes[0], runs, "network_accuracy_test", f"{schedule}: network", color=f"C{i}")
@@ -136,7 +146,7 @@ def score_histograms(scores: Mapping[str, ScoreSets], methods: list[str], ood_se
                      bins: int) -> plt.Figure:
     """Score distributions of ID test and each OOD set; rows: methods, columns: schedules."""
     schedules = list(scores)
-    fig, axes = plt.subplots(len(methods), len(schedules), figsize=(3.25 * len(schedules), 2.2 * len(methods)),
+    fig, axes = plt.subplots(len(methods), len(schedules), figsize=(FIGURE_WIDTH, 2.2 * len(methods)),
                              constrained_layout=True, squeeze=False)
     for row, method in zip(axes, methods):
         for ax, schedule in zip(row, schedules):
@@ -152,7 +162,7 @@ def score_histograms(scores: Mapping[str, ScoreSets], methods: list[str], ood_se
 
 def tsne_panels(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
     """t-SNE of test features per schedule, coloured by class."""
-    fig, axes = plt.subplots(1, len(embeddings), figsize=(3.25 * len(embeddings), 3.0), constrained_layout=True,
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(FIGURE_WIDTH, 3.0), constrained_layout=True,
                              squeeze=False)
     for ax, (schedule, (points, labels)) in zip(axes[0], embeddings.items()):
         scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, linewidths=0)
@@ -190,7 +200,7 @@ def longtail_vs_ratio(final: pd.DataFrame, losses: list[str], strategies: list[s
         ax.set(xscale="log", xlabel="imbalance ratio", title=title,
                yscale="log" if column in ("nc1", "nc3") else "linear")
         ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
-        ax.minorticks_off()
+        ax.xaxis.set_minor_locator(NullLocator())  # the y axis keeps its minor ticks: labelled under a decade
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(strategies)))
     return fig
 

@@ -24,10 +24,17 @@ def macro_name(*parts: object) -> str:
     return re.sub(r"\d", lambda m: DIGIT_WORDS[int(m.group())], name)
 
 
+def true_minus(text: str) -> str:
+    """A formatted number with a typeset minus sign (valid in text and math mode), never a hyphen; -0.0 is 0.0."""
+    if not text.startswith("-"):
+        return text
+    return text[1:] if float(text) == 0 else r"\ensuremath{-}" + text[1:]
+
+
 def fmt(value: float, digits: int = 3) -> str:
     if not math.isfinite(value):
         raise ValueError(f"non-finite value {value} cannot enter the paper")
-    return f"{value:.{digits}f}"
+    return true_minus(f"{value:.{digits}f}")
 
 
 def fmt_sci(value: float) -> str:
@@ -35,7 +42,7 @@ def fmt_sci(value: float) -> str:
     if not math.isfinite(value):
         raise ValueError(f"non-finite value {value} cannot enter the paper")
     if value == 0 or 1e-2 <= abs(value) < 1e3:
-        return f"{value:.3g}"
+        return true_minus(f"{value:.3g}")
     mantissa, exponent = f"{value:.2e}".split("e")
     return rf"\ensuremath{{{mantissa}\times 10^{{{int(exponent)}}}}}"
 
@@ -43,6 +50,11 @@ def fmt_sci(value: float) -> str:
 def thousands(count: int) -> str:
     """An integer with LaTeX thousands separators: 26{,}032."""
     return f"{count:,}".replace(",", "{,}")
+
+
+def seeds_phrase(count: int) -> str:
+    """'one seed' or 'n seeds': the paper never prints a template plural like 'seed(s)'."""
+    return "one seed" if count == 1 else f"{count} seeds"
 
 
 def percent(value: float) -> str:
@@ -244,7 +256,7 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
     """Every number the text cites, named by what it is (schedule, quantity, method, OOD set)."""
     schedules, headline = settings["schedules"], settings["headline_ood"]
     m: dict[str, str] = {
-        "NumSeeds": str(len(collapse["seed"].unique())), "HeadlineOOD": escape(headline),
+        "Seeds": seeds_phrase(collapse["seed"].nunique()), "HeadlineOOD": escape(headline),
         "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
         "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],

@@ -15,11 +15,11 @@ from nclab import published
 from nclab.longtail import GROUPS
 from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
+from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, seeds_phrase, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
 
 KEYS = ["ratio", "loss", "strategy"]
 SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
-    "exponential": r"Each long-tailed training set keeps $n_c=\lfloor n_{\max}\,\mathrm{IR}^{-c/(C-1)}\rfloor$ "
+    "exponential": r"Each long-tailed training set keeps \[n_c=\lfloor n_{\max}\,\mathrm{IR}^{-c/(C-1)}\rfloor\] "
                    r"images of class $c$ (the exponential profile of \citet{cao2019ldam}; a step profile is also "
                    r"available), $n_{\max}$ the smallest class of the balanced training set, each class's images "
                    r"drawn with a fixed seed",
@@ -289,7 +289,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTWidth": str(settings["model"]["width"]), "LTFeatureDim": str(settings["feature_dim"]),
         "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule.get("warmup_epochs", 0)),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule.get("milestones", [])),
-        "LTGamma": fmt_sci(schedule.get("gamma", 0.1)), "LTNumSeeds": str(final["seed"].nunique()),
+        "LTGamma": fmt_sci(schedule.get("gamma", 0.1)), "LTSeeds": seeds_phrase(final["seed"].nunique()),
         "LTNumRuns": str(len(final)), "LTLosses": ", ".join(LOSS_LABELS[x] for x in settings["losses"]),
         "LTStrategies": ", ".join(STRATEGY_LABELS[x] for x in settings["strategies"]),
         "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),
