@@ -62,8 +62,14 @@ def _line_with_band(ax: plt.Axes, table: pd.DataFrame, column: str, label: str, 
                         color=line.get_color(), alpha=0.2, linewidth=0)
 
 
+def _percent(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """``table`` with fractions in ``columns`` turned into percentages: the paper's one accuracy convention."""
+    return table.assign(**{c: 100 * table[c] for c in columns})
+
+
 def training_curves(history: pd.DataFrame) -> plt.Figure:
-    """Loss and accuracy per epoch (train: running, augmented batches; test: eval mode), per schedule."""
+    """Loss and accuracy (%) per epoch (train: running, augmented batches; test: eval mode), per schedule."""
+    history = _percent(history, "train_accuracy", "test_accuracy")
     fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 2.4), constrained_layout=True)
     for i, (schedule, runs) in enumerate(history.groupby("schedule", sort=False)):
         colour = f"C{i}"
@@ -71,7 +77,7 @@ def training_curves(history: pd.DataFrame) -> plt.Figure:
             _line_with_band(axes[0], runs, f"{split}_loss", f"{schedule} ({split})", color=colour, linestyle=style)
             _line_with_band(axes[1], runs, f"{split}_accuracy", f"{schedule} ({split})", color=colour, linestyle=style)
     axes[0].set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
-    axes[1].set(xlabel="epoch", ylabel="accuracy", ylim=(0, 1.01))
+    axes[1].set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 101))
     axes[1].legend(loc="lower right")
     return fig
 
@@ -103,14 +109,16 @@ def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
 def ncc_agreement(collapse: pd.DataFrame) -> plt.Figure:
     """Network vs nearest-class-centre accuracy on test, and their agreement 1 - NC4, per epoch."""
     fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 2.4), constrained_layout=True)
-    collapse = collapse.assign(agreement_test=1 - collapse["nc4_test"], agreement_train=1 - collapse["nc4_train"])
+    collapse = _percent(collapse.assign(agreement_test=1 - collapse["nc4_test"],
+                                        agreement_train=1 - collapse["nc4_train"]),
+                        "network_accuracy_test", "ncc_accuracy_test", "agreement_test", "agreement_train")
     for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
         _line_with_band(axes[0], runs, "network_accuracy_test", f"{schedule}: network", color=f"C{i}")
         _line_with_band(axes[0], runs, "ncc_accuracy_test", f"{schedule}: NCC", color=f"C{i}", linestyle="--")
         _line_with_band(axes[1], runs, "agreement_test", f"{schedule} (test)", color=f"C{i}")
         _line_with_band(axes[1], runs, "agreement_train", f"{schedule} (train)", color=f"C{i}", linestyle=":")
-    axes[0].set(xlabel="epoch", ylabel="test accuracy")
-    axes[1].set(xlabel="epoch", ylabel="agreement network / NCC")
+    axes[0].set(xlabel="epoch", ylabel="test accuracy (%)")
+    axes[1].set(xlabel="epoch", ylabel="agreement network / NCC (%)")
     for ax in axes:
         ax.legend(loc="lower right")
     return fig
@@ -171,9 +179,10 @@ def tsne_panels(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.
     return fig
 
 
-LT_PANELS = (("network_accuracy_test", "test accuracy"), ("accuracy_few", "few-shot accuracy"),
+LT_PANELS = (("network_accuracy_test", "test accuracy (%)"), ("accuracy_few", "few-shot accuracy (%)"),
              ("alignment_mean", r"mean alignment $\bar a$"), ("alignment_few", "few-shot alignment"),
              ("nc1", "NC1"), ("nc3", "NC3"))
+PERCENT_COLUMNS = ("network_accuracy_test", "accuracy_few")  # plotted in %, as the text and tables print them
 LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
 
@@ -185,7 +194,7 @@ def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, loss
             rows = table[(table["loss"] == loss) & (table["strategy"] == strategy)]
             if rows.empty:
                 continue
-            stats = rows.groupby(x)[column].mean()
+            stats = rows.groupby(x)[column].mean() * (100 if column in PERCENT_COLUMNS else 1)
             ax.plot(stats.index, stats.values, color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
                     marker="o" if x == "ratio" else None, markersize=3, label=labels[f"{loss}/{strategy}"])
 

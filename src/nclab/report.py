@@ -232,8 +232,8 @@ def _first_mean(collapse: pd.DataFrame, schedule: str, column: str) -> float:
 
 def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], describe) -> str:
     """Which scores rank an OOD set as more in-distribution than the ID test set (mean AUROC < 0.5 over seeds),
-    grouped by ``where`` (columns besides method and OOD set; ``describe`` names a group), as a finding; a score
-    below 0.5 on every OOD set would be a sign error instead, and is named as such."""
+    grouped by ``where`` (columns besides method and OOD set; ``describe`` names a group), as a finding; only a
+    score below 0.5 on every OOD set in every group looks like a sign error, and is named as such."""
     means = ood_metrics.groupby([*where, "method", "ood"], sort=False)["auroc"].mean()
     below = means[means < 0.5]
     if below.empty:
@@ -241,13 +241,14 @@ def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], descr
     cases = [f"{LABELS[key[-2]]} against {escape(key[-1])} ({describe(key[:-2])}, {fmt(value)})"
              for key, value in below.sort_values().items()]
     shown = "; ".join(cases[:6]) + (f"; and {len(cases) - 6} more" if len(cases) > 6 else "")
-    everywhere = sorted({LABELS[key[-2]] for key in below.index
-                         if (means.xs(key[:-1], level=[*where, "method"]) < 0.5).all()})
+    by_method = means.groupby(level="method", sort=False).max()
+    everywhere = [LABELS[m] for m, best in by_method.items() if best < 0.5]
     text = (f"AUROCs below 0.5 occur for {shown}: there the score ranks the OOD set as more in-distribution than "
             "the ID test set, a finding about the score at that setting and not a sign error wherever the same "
             "score ranks another OOD set above chance")
     if everywhere:
-        text += f"; {', '.join(everywhere)} falls below 0.5 on every OOD set of a setting, which does look like a sign error"
+        text += (f"; {', '.join(everywhere)} {'is' if len(everywhere) == 1 else 'are'} below 0.5 on every OOD set "
+                 "in every setting, which does look like a sign error")
     return text + "."
 
 

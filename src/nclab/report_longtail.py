@@ -237,11 +237,13 @@ def outcome(effect: Effect) -> str:
     return "raises" if interval[0] > 0 else "lowers" if interval[1] < 0 else "not resolved"
 
 
-def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
+def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) -> str:
     """The test of the claim of Wang et al. (accuracy up, mostly on tail classes), worded by a rule that cannot
     overclaim: with one seed, no claim is tested; otherwise a strategy supports the claim when the 95 % CIs of
     its overall and few-shot changes are above zero and its few-shot gain is the larger, contradicts it when
-    the overall CI is below zero, and leaves it not resolved otherwise."""
+    the overall CI is below zero, and leaves it not resolved otherwise. ``evidence``: the mean changes with their
+    intervals (or ranges) follow; without, the verdict names only its number of settings and seeds (for a text
+    that gives the changes just before)."""
     if not effects:
         return r"No alignment strategy is configured, so the claim of \citet{spa2025} is not tested"
     first = next(iter(effects.values()))["overall"]
@@ -250,8 +252,9 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
         changes = "; ".join(
             f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
             for s, e in effects.items())
-        return (rf"With one seed per run, no claim about the strategies can be tested (the claim of "
-                rf"\citet{{spa2025}}); over {settings} settings the accuracy changes by, in points: {changes}")
+        claim = (rf"With one seed per run, no claim about the strategies can be tested (the claim of "
+                 rf"\citet{{spa2025}}, over {settings} settings)")
+        return f"{claim}; the accuracy changes by, in points: {changes}" if evidence else claim
     groups: dict[str, list[str]] = {"supported": [], "contradicted": [], "not resolved": []}
     for s, e in effects.items():
         overall, few = outcome(e["overall"]), outcome(e["few"])
@@ -261,12 +264,13 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
             groups["contradicted"].append(s)
         else:
             groups["not resolved"].append(s)
-    evidence = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
-                         for s, e in effects.items())
+    changes = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
+                        for s, e in effects.items())
     found = ", ".join(f"{key} for {' and '.join(STRATEGY_LABELS[s] for s in names)}"
                       for key, names in groups.items() if names)
-    return (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
-            rf"of \citet{{spa2025}} is {found}: accuracy changes, in points, {evidence}")
+    claim = (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
+             rf"of \citet{{spa2025}} is {found}")
+    return f"{claim}: accuracy changes, in points, {changes}" if evidence else claim
 
 
 def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFrame,
@@ -298,7 +302,8 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTSlerpT": fmt_sci(settings["alignment"].get("slerp", {}).get("t", 0.05)),
         "LTTrainSizes": ", ".join(f"{thousands(n)} (IR {_ratio(r)})" for r, n in sorted(settings["train_sizes"].items())),
         "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": LOSS_LABELS[base_loss],
-        "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects),
+        "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects, evidence=False),
+        "LTVerdictWithEvidence": verdict(effects),
         "LTHeadlineOOD": escape(settings["headline_ood"]), "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
         "LTComputeDevice": compute_sentence(settings["compute"]),
         "LTNumClasses": str(settings["num_classes"]), "LTTestSize": thousands(settings["test_size"]),
