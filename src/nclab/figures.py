@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  # noqa: E402
 
 from nclab.ood import LABELS  # noqa: E402
 from nclab.ood_metrics import auroc, roc_curve  # noqa: E402
@@ -60,6 +60,14 @@ def _line_with_band(ax: plt.Axes, table: pd.DataFrame, column: str, label: str, 
     if (stats["count"] > 1).any():
         ax.fill_between(stats["epoch"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
                         color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def _log_y(ax: plt.Axes) -> None:
+    """A log y axis with labelled minor ticks at 2 and 5 times each power of ten: a panel spanning less than a
+    decade still shows more than one value."""
+    ax.set_yscale("log")
+    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
 
 
 def _percent(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -206,8 +214,9 @@ def longtail_vs_ratio(final: pd.DataFrame, losses: list[str], strategies: list[s
     for ax, (column, title) in zip(axes, LT_PANELS):
         _strategy_lines(ax, final, "ratio", column, losses, strategies, labels)
         ratios = sorted(final["ratio"].unique())
-        ax.set(xscale="log", xlabel="imbalance ratio", title=title,
-               yscale="log" if column in ("nc1", "nc3") else "linear")
+        ax.set(xscale="log", xlabel="imbalance ratio", title=title)
+        if column in ("nc1", "nc3"):
+            _log_y(ax)
         ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
         ax.xaxis.set_minor_locator(NullLocator())  # the y axis keeps its minor ticks: labelled under a decade
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(strategies)))
@@ -221,7 +230,9 @@ def longtail_progression(collapse: pd.DataFrame, losses: list[str], strategies: 
     fig, axes = _panel_grid(len(panels), 2.1, max_columns=2)
     for ax, (column, title) in zip(axes, panels):
         _strategy_lines(ax, collapse, "epoch", column, losses, strategies, labels)
-        ax.set(xlabel="epoch", title=title, yscale="log" if column in ("nc1", "nc3") else "linear")
+        ax.set(xlabel="epoch", title=title)
+        if column in ("nc1", "nc3"):
+            _log_y(ax)
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=min(4, len(strategies)))
     return fig
 
