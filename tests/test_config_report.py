@@ -383,3 +383,11 @@ def test_negative_numbers_get_a_true_minus_sign():
     assert report.fmt(-0.0001) == "0.000"  # no "-0.000"
     assert report.mean_std([-1.0, -3.0]) == r"\ensuremath{-}2.0 $\pm$ 1.4"
     assert report.fmt_sci(-0.25) == r"\ensuremath{-}0.25"
+
+
+def test_captions_promise_a_spread_only_when_there_are_several_seeds():
+    """A caption's 'mean +- std' and 'bands' come from the seed count, never from the LaTeX text."""
+    assert not any("\\pm" in (ROOT / "paper" / f).read_text() for f in ("paper.tex", "balanced.tex", "longtail.tex"))
+    one, two = report.spread_macros("LT", 1), report.spread_macros("LT", 2)
+    assert one == {"LTSpread": "one seed", "LTBandNote": "", "LTFirstSeedNote": ""}
+    assert two["LTSpread"] == r"mean $\pm$ std over 2 seeds" and "bands: their range" in two["LTBandNote"]

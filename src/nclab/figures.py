@@ -51,23 +51,25 @@ def _panel_grid(count: int, height: float, max_columns: int = MAX_COLUMNS) -> tu
 
 
 def _seed_mean(table: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
-    return table.groupby(by)[column].agg(["mean", "std", "count"]).reset_index()
+    """Mean over seeds and the band drawn around it: the range (min to max), positive on log axes too."""
+    return table.groupby(by)[column].agg(["mean", "min", "max", "count"]).reset_index()
 
 
 def _line_with_band(ax: plt.Axes, table: pd.DataFrame, column: str, label: str, **kwargs) -> None:
     stats = _seed_mean(table, ["epoch"], column)
     line, = ax.plot(stats["epoch"], stats["mean"], label=label, **kwargs)
     if (stats["count"] > 1).any():
-        ax.fill_between(stats["epoch"], stats["mean"] - stats["std"], stats["mean"] + stats["std"],
-                        color=line.get_color(), alpha=0.2, linewidth=0)
+        ax.fill_between(stats["epoch"], stats["min"], stats["max"], color=line.get_color(), alpha=0.2, linewidth=0)
 
 
 def _log_y(ax: plt.Axes) -> None:
-    """A log y axis with labelled minor ticks at 2 and 5 times each power of ten: a panel spanning less than a
-    decade still shows more than one value."""
+    """A log y axis (call it once the data are drawn); when it spans less than a decade and a half, minor ticks at
+    2 and 5 times each power of ten are labelled too, so that it always shows more than one value."""
     ax.set_yscale("log")
-    ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
-    ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
+    low, high = ax.get_ylim()
+    if np.log10(high / low) < 1.5:
+        ax.yaxis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(LogFormatterSciNotation(labelOnlyBase=False, minor_thresholds=(np.inf, np.inf)))
 
 
 def _percent(table: pd.DataFrame, *columns: str) -> pd.DataFrame:
@@ -109,7 +111,9 @@ def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
             if column.endswith("_features"):
                 _line_with_band(ax, runs, column.replace("_features", "_classifier"), f"{schedule} (W)",
                                 color=f"C{i}", linestyle="--")
-        ax.set(title=title, xlabel="epoch", yscale="log" if log else "linear")
+        ax.set(title=title, xlabel="epoch")
+        if log:
+            _log_y(ax)
     axes.flat[0].legend()
     return fig
 
@@ -196,15 +200,19 @@ LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
 def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, losses: list[str],
                     strategies: list[str], labels: Mapping[str, str]) -> None:
-    """One line per (loss, strategy): colour = strategy, line style = loss; mean over seeds."""
+    """One line per (loss, strategy): colour = strategy, line style = loss; mean over seeds, with a band over
+    their range where there are several."""
     for i, loss in enumerate(losses):
         for j, strategy in enumerate(strategies):
             rows = table[(table["loss"] == loss) & (table["strategy"] == strategy)]
             if rows.empty:
                 continue
-            stats = rows.groupby(x)[column].mean() * (100 if column in PERCENT_COLUMNS else 1)
-            ax.plot(stats.index, stats.values, color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
+            scale = 100 if column in PERCENT_COLUMNS else 1
+            stats = _seed_mean(rows, [x], column).set_index(x) * [scale, scale, scale, 1]
+            ax.plot(stats.index, stats["mean"], color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
                     marker="o" if x == "ratio" else None, markersize=3, label=labels[f"{loss}/{strategy}"])
+            if (stats["count"] > 1).any():
+                ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{j}", alpha=0.12, linewidth=0)
 
 
 def longtail_vs_ratio(final: pd.DataFrame, losses: list[str], strategies: list[str],
@@ -246,9 +254,15 @@ def class_alignment(classes: pd.DataFrame, losses: list[str], strategies: list[s
             rows = classes[(classes["loss"] == loss) & (classes["strategy"] == strategy)]
             if rows.empty:
                 continue
-            stats = rows.groupby("class")[["train_count", "alignment"]].mean().sort_values("train_count")
-            ax.plot(stats["train_count"], stats["alignment"], "o-", color=f"C{j}", markersize=3,
+            stats = rows.groupby("class").agg(train_count=("train_count", "mean"), mean=("alignment", "mean"),
+                                              min=("alignment", "min"), max=("alignment", "max"),
+                                              count=("alignment", "count"))
+            stats = stats.sort_values("train_count")
+            ax.plot(stats["train_count"], stats["mean"], "o-", color=f"C{j}", markersize=3,
                     label=strategy_labels[strategy])
+            if (stats["count"] > 1).any():
+                ax.fill_between(stats["train_count"], stats["min"], stats["max"], color=f"C{j}", alpha=0.12,
+                                linewidth=0)
         ax.set(xscale="log", xlabel="training images of the class", ylabel=r"$a_c=\cos(\tilde\mu_c, w_c)$",
                title=loss_labels[loss])
     axes[0].legend()

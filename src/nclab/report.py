@@ -57,6 +57,16 @@ def seeds_phrase(count: int) -> str:
     return "one seed" if count == 1 else f"{count} seeds"
 
 
+def spread_macros(prefix: str, seeds: int) -> dict[str, str]:
+    """What the captions say about spread over seeds, true to what the tables and figures show: 'mean $\pm$
+    std over n seeds' and bands, or 'one seed' and neither."""
+    if seeds == 1:
+        return {f"{prefix}Spread": "one seed", f"{prefix}BandNote": "", f"{prefix}FirstSeedNote": ""}
+    return {f"{prefix}Spread": rf"mean $\pm$ std over {seeds} seeds",
+            f"{prefix}BandNote": f" Lines: mean over {seeds} seeds; bands: their range.",
+            f"{prefix}FirstSeedNote": f" The run of the first of the {seeds} seeds."}
+
+
 def percent(value: float) -> str:
     return fmt(100 * value, 2) + r"\,\%"
 
@@ -257,7 +267,7 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
     """Every number the text cites, named by what it is (schedule, quantity, method, OOD set)."""
     schedules, headline = settings["schedules"], settings["headline_ood"]
     m: dict[str, str] = {
-        "Seeds": seeds_phrase(collapse["seed"].nunique()), "HeadlineOOD": escape(headline),
+        "Seeds": seeds_phrase(collapse["seed"].nunique()), **spread_macros("", collapse["seed"].nunique()), "HeadlineOOD": escape(headline),
         "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
         "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],

@@ -15,7 +15,7 @@ from nclab import published
 from nclab.longtail import GROUPS
 from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, seeds_phrase, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
+from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, seeds_phrase, spread_macros, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
 
 KEYS = ["ratio", "loss", "strategy"]
 SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
@@ -229,6 +229,11 @@ def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     return "; ".join(parts) + "." if parts else "No alignment strategy is configured."
 
 
+def _and(names: list[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def outcome(effect: Effect) -> str:
     """'raises', 'lowers' or 'not resolved' from the confidence interval; 'not tested' with one seed."""
     interval = effect.interval()
@@ -266,7 +271,7 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
             groups["not resolved"].append(s)
     changes = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
                         for s, e in effects.items())
-    found = ", ".join(f"{key} for {' and '.join(STRATEGY_LABELS[s] for s in names)}"
+    found = "; ".join(f"{key} for {_and([STRATEGY_LABELS[s] for s in names])}"
                       for key, names in groups.items() if names)
     claim = (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
              rf"of \citet{{spa2025}} is {found}")
@@ -294,6 +299,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule.get("warmup_epochs", 0)),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule.get("milestones", [])),
         "LTGamma": fmt_sci(schedule.get("gamma", 0.1)), "LTSeeds": seeds_phrase(final["seed"].nunique()),
+        **spread_macros("LT", final["seed"].nunique()),
         "LTNumRuns": str(len(final)), "LTLosses": ", ".join(LOSS_LABELS[x] for x in settings["losses"]),
         "LTStrategies": ", ".join(STRATEGY_LABELS[x] for x in settings["strategies"]),
         "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),
