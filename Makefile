@@ -10,7 +10,8 @@ paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of conf
 	snakemake --cores all
 	@echo "paper: $(CURDIR)/results/paper/paper.pdf"
 
-test: setup  ## the whole test suite (.ci/run calls this)
+test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for the cluster test
+	bash tools/setup.sh --with-slurm
 	python -m pytest
 
 lint: setup

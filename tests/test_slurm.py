@@ -27,8 +27,8 @@ from conftest import ROOT, TINY, tiny_workdir
 pytestmark = pytest.mark.skipif(
     not (all(shutil.which(d) for d in ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd"))
          and os.geteuid() == 0),
-    reason="SLURM with accounting is not installed here (tools/setup.sh installs slurm-wlm, munge, slurmdbd and "
-           "mariadb-server with apt-get when run as root): the cluster integration test is skipped",
+    reason="SLURM with accounting is not installed here (bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
+           "slurmdbd and mariadb-server with apt-get when run as root): the cluster integration test is skipped",
 )
 GPU_RULES = {f"{stage}_{schedule}" for stage in ("train", "extract_features")
              for schedule in ("standard", "extended", "longtail")}

@@ -5,8 +5,8 @@
 #    build otherwise (no CUDA packages pulled); NCLAB_TORCH=cuda or NCLAB_TORCH=cpu forces either, and
 #    `bash tools/setup.sh --print-torch-build` only prints the choice;
 #  - TeX Live with latexmk, installed with apt-get when run as root, otherwise a message saying what to install;
-#  - SLURM, munge and job accounting (slurmdbd, MariaDB) for the cluster integration test (tests/test_slurm.py),
-#    with apt-get when run as root;
+#  - with --with-slurm only (`make test`; `make paper` does not need it): SLURM, munge and job accounting
+#    (slurmdbd, MariaDB) for the cluster integration test (tests/test_slurm.py), with apt-get when run as root;
 #    without them that one test is skipped with a message.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +21,13 @@ torch_build() {  # cuda or cpu: NCLAB_TORCH when set, else cuda where nvidia-smi
   esac
 }
 build=$(torch_build)
-if [ "${1:-}" = --print-torch-build ]; then
-  echo "$build"
-  exit 0
-fi
+with_slurm=false
+case "${1:-}" in
+  --print-torch-build) echo "$build"; exit 0 ;;
+  --with-slurm) with_slurm=true ;;
+  "") ;;
+  *) echo "setup: unknown option '$1' (allowed: --print-torch-build, --with-slurm)" >&2; exit 2 ;;
+esac
 
 if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ "$(cat "$stamp")" != "$build" ]; then
   echo "setup: creating the Python environment in $venv (torch: $build build)"
@@ -63,8 +66,8 @@ if ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null || ! kps
   fi
 fi
 slurm_packages="slurm-wlm munge slurmdbd mariadb-server"
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v slurmctld && command -v slurmdbd \
-    && command -v mariadbd; } >/dev/null; then
+if $with_slurm && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! { command -v slurmctld \
+    && command -v slurmdbd && command -v mariadbd; } >/dev/null; then
   echo "setup: installing SLURM, munge and job accounting (slurmdbd, MariaDB) for the cluster integration test"
   export DEBIAN_FRONTEND=noninteractive
   { apt-get install -y -qq --no-install-recommends $slurm_packages >/dev/null 2>&1 \

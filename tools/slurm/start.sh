@@ -5,7 +5,7 @@
 # The node declares two fake GPUs as generic resources, so GPU jobs are really scheduled as GPU jobs, and at
 # least 8 CPUs whatever the machine has, so that a 4-CPU analysis job (profiles/slurm) fits as on a real node.
 # Usage: tools/slurm/start.sh STATE_DIR   (as root; needs the Debian packages slurm-wlm, munge, slurmdbd and
-#        mariadb-server, which tools/setup.sh installs)
+#        mariadb-server, which `bash tools/setup.sh --with-slurm` installs)
 # Stop:  tools/slurm/stop.sh STATE_DIR   (every daemon by the PID it wrote under STATE_DIR)
 # The configuration goes to /etc/slurm (the default path, which the executor's job steps need: they run
 # `srun` without SLURM_CONF); an existing configuration that is not this script's is never touched.
