@@ -2,7 +2,7 @@
 VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup paper test lint benchmark gpu-check
+.PHONY: setup paper test test-fast lint benchmark gpu-check
 setup:
 	bash tools/setup.sh
 
@@ -13,6 +13,9 @@ paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of conf
 test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for the cluster test
 	bash tools/setup.sh --with-slurm
 	python -m pytest
+
+test-fast: setup  ## every test that runs neither Snakemake nor SLURM (the edit-test loop)
+	python -m pytest -m "not workflow"
 
 lint: setup
 	snakemake --lint

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "data": {"synthetic": {"photos": {"count": 60, "patch_size": 32}, "noise": {"count": 60}}},
     "model": {"width": 4},
+    "training": {"seeds": [0]},  # the miniature trains two seeds; the tiny config one
     "schedules": {
         "standard": {"scheduler": "cosine", "epochs": 3, "checkpoints": [1, 2]},
         "extended": {"scheduler": "multistep", "epochs": 4, "milestones": [0.5, 0.75], "checkpoints": [2]},
@@ -29,7 +30,28 @@ TINY = {
 }
 
 
+RUNNING: list[pytest.Item] = []  # the test whose body runs now (see _running_test)
+
+
+@pytest.fixture(autouse=True)
+def _running_test(request):
+    RUNNING[:] = [request.node]
+    yield
+    RUNNING.clear()
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the tiny workflow run is a workflow test."""
+    for item in items:
+        if "workflow" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.workflow)
+
+
 def snakemake(workdir: Path, *args: str, cores: str = "2") -> subprocess.CompletedProcess:
+    """Snakemake on ``workdir`` with the tiny config; only a test marked ``workflow`` may call it, so that
+    ``make test-fast`` (``-m "not workflow"``) runs no workflow."""
+    if RUNNING and RUNNING[0].get_closest_marker("workflow") is None:
+        raise RuntimeError(f"{RUNNING[0].nodeid} runs Snakemake: mark it @pytest.mark.workflow")
     return subprocess.run([sys.executable, "-m", "snakemake", "--cores", cores, "--configfile", "tiny.yaml", *args],
                           cwd=workdir, capture_output=True, text=True, timeout=900)
 

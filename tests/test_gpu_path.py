@@ -49,6 +49,7 @@ def test_setup_refuses_an_unknown_torch_build(tmp_path):
     assert result.returncode != 0 and "NCLAB_TORCH must be cuda or cpu" in result.stderr
 
 
+@pytest.mark.workflow  # its CPU version runs the synthetic preset's workflow
 def test_gpu_check_without_a_gpu_says_so_and_runs_its_cpu_version(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: make gpu-check runs the GPU version")
@@ -70,12 +71,13 @@ def test_gpu_check_without_a_gpu_says_so_and_runs_its_cpu_version(tmp_path):
     assert report["cpu_vs_gpu"]["test_accuracy"]["cpu"] > 0.5  # the synthetic classes are learnable
 
 
+@pytest.mark.workflow
 def test_a_cuda_run_without_cuda_stops_at_its_first_job_naming_the_key(tmp_path):
     """A preset's `training.device: cuda` on a machine without CUDA: the training job fails before it reads
     its data, its log naming training.device and both fixes; nothing is trained on the CPU."""
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    workdir = tiny_workdir(tmp_path, {**TINY, "training": {"device": "cuda"}})
+    workdir = tiny_workdir(tmp_path, {**TINY, "training": {**TINY["training"], "device": "cuda"}})
     result = snakemake(workdir, "--until", "train_standard")
     assert result.returncode != 0
     log = (workdir / "results/logs/runs/standard/seed0/train.log").read_text()

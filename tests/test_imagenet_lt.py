@@ -107,6 +107,7 @@ def test_resnet50_matches_torchvision_in_size_and_features():
 
 FAKE_CONFIG = {
     "studies": ["longtail"],
+    "training": {"seeds": [0]},
     "data": {"dataset": "imagenet_lt", "ood_sets": ["places365"]},
     "longtail": {"profile": "given", "ratios": [8], "losses": ["ce"], "strategies": ["none", "proj"],
                  "model": {"arch": "resnet50", "width": 2}, "shot_thresholds": {"many": 10, "few": 3},
@@ -120,6 +121,7 @@ FAKE_CONFIG = {
 }
 
 
+@pytest.mark.workflow
 def test_workflow_runs_imagenet_lt_from_the_fake_tree_to_the_paper(tmp_path):
     root, lists, splits = write_fake_imagenet_lt(tmp_path / "data")
     places = tmp_path / "data" / "places365"

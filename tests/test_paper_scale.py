@@ -32,6 +32,7 @@ def test_presets_train_on_cuda_or_stop(preset):
     assert yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())["training"]["device"] == "cuda"
 
 
+@pytest.mark.workflow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
     """Every preset plans its whole study: one job per run, score and OOD set (its planning time is a figure of
@@ -92,6 +93,7 @@ def saved_epochs(workdir: Path) -> int:
         return 0
 
 
+@pytest.mark.workflow
 def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
     """The job is SIGKILLed as a cluster preemption or the OOM killer would; the same command then resumes it."""
     reference = tiny_workdir(tmp_path / "reference", RESUME_CONFIG)

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, snakemake
 
+pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
+
 SCORES = list(TINY["ood"]["scores"])
 RUNS = [("standard", "0"), ("extended", "0")]
 FIGURES = ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"]
@@ -108,9 +110,10 @@ def move_to_second_configfile(section: str) -> Callable[[Path], None]:
 
 
 def restate_defaults(section: str) -> Callable[[Path], None]:
-    """A third config file restating config.yaml's ``section``, its keys in reverse order (as a preset may)."""
+    """A third config file restating the run's ``section`` (config.yaml's, with tiny.yaml's values over it), its
+    keys in reverse order (as a preset may)."""
     def apply(workdir: Path) -> None:
-        defaults = yaml.safe_load((workdir / "config.yaml").read_text())[section]
+        defaults = {**yaml.safe_load((workdir / "config.yaml").read_text())[section], **TINY.get(section, {})}
         restated = {section: dict(reversed(list(defaults.items())))}
         (workdir / "second.yaml").write_text(yaml.safe_dump(restated, sort_keys=False))
     return apply

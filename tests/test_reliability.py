@@ -32,7 +32,7 @@ BROKEN = [  # (edit of the default config, what the error must say)
     ({"figures": {"histograms": {"methods": ["odin"]}}}, "figures.histograms.methods: ['odin'] are not among ood.scores"),
     ({"schedules": {"standard": {"epochs": -5}}}, "schedules.standard.epochs: -5 is less than the minimum of 1"),
     ({"schedules": {"extended": {"epochs": 0}}}, "schedules.extended.epochs: 0 is less than the minimum of 1"),
-    ({"schedules": {"standard": {"checkpoints": [45]}}}, "schedules.standard.checkpoints: epochs [45] are beyond the schedule's 40 epochs"),
+    ({"schedules": {"standard": {"checkpoints": [45]}}}, "schedules.standard.checkpoints: epochs [45] are beyond the schedule's 30 epochs"),
     ({"training": {"lr": "fast"}}, "training.lr: 'fast' is not of type 'number'"),
     ({"training": {"batch_size": 12.5}}, "training.batch_size: 12.5 is not of type 'integer'"),
     ({"training": {"warmup": 5}}, "training: unknown keys ['warmup']; allowed: ['batch_size'"),
@@ -50,6 +50,7 @@ BROKEN = [  # (edit of the default config, what the error must say)
 ]
 
 
+@pytest.mark.workflow
 def test_broken_configs_fail_before_any_job_with_the_key_named(tmp_path):
     copy_workflow(ROOT, tmp_path)
     for i, (edit, message) in enumerate(BROKEN):
@@ -100,6 +101,7 @@ def dumps(workdir: Path) -> list[Path]:
 CHECKPOINTS = {"standard": {"epoch1.npz", "epoch2.npz", "epoch3.npz"}, "extended": {"epoch2.npz", "epoch4.npz"}}
 
 
+@pytest.mark.workflow
 def test_killed_jobs_restart_to_the_numbers_of_an_uninterrupted_run(workflow, tmp_path):
     workdir = tiny_workdir(tmp_path / "killed")
     (workdir / "tmp").mkdir()

@@ -24,17 +24,17 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, tiny_workdir
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.workflow, pytest.mark.skipif(
     not (all(shutil.which(d) for d in ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd"))
          and os.geteuid() == 0),
     reason="SLURM with accounting is not installed here (bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
            "slurmdbd and mariadb-server with apt-get when run as root): the cluster integration test is skipped",
-)
+)]
 GPU_RULES = {f"{stage}_{schedule}" for stage in ("train", "extract_features")
              for schedule in ("standard", "extended", "longtail")}
 LOCAL_RULES = {"paper", "all"}
 ANALYSIS_RULES = {"ood_score", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
-CLUSTER = {"training": {"device": "auto"}, "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
+CLUSTER = {"training": {"seeds": [0], "device": "auto"}, "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
 CANCEL = ("train_extended", "extract_features_standard")  # cancelled once each, while they run
 
 

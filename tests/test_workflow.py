@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from conftest import snakemake
 
 from nclab import longtail
+
+pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
 
 ROOT = Path(__file__).resolve().parents[1]
 SCORES = ["msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"]
