@@ -58,8 +58,8 @@ def seeds_phrase(count: int) -> str:
 
 
 def spread_macros(prefix: str, seeds: int) -> dict[str, str]:
-    """What the captions say about spread over seeds, true to what the tables and figures show: 'mean $\pm$
-    std over n seeds' and bands, or 'one seed' and neither."""
+    """What the captions say about spread over seeds, true to what the tables and figures show: 'mean +- std
+    over n seeds' and bands, or 'one seed' and neither."""
     if seeds == 1:
         return {f"{prefix}Spread": "one seed", f"{prefix}BandNote": "", f"{prefix}FirstSeedNote": ""}
     return {f"{prefix}Spread": rf"mean $\pm$ std over {seeds} seeds",
