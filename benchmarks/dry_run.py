@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from nclab.scratch import copy_workflow, stub_local_data
+from scratch import copy_workflow, stub_local_data
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nclab.scratch import copy_workflow
+from scratch import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nclab.scratch import copy_workflow
+from scratch import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ import yaml
 from nclab import ood, published, report, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
-from nclab.scratch import stub_local_data
+from scratch import stub_local_data
 from nclab.plan import longtail_grid, nclab_imports
 
 ROOT = Path(__file__).resolve().parents[1]

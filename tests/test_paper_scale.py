@@ -16,7 +16,7 @@ from conftest import processes, tiny_workdir
 
 from nclab.data import TORCHVISION_SETS
 from nclab.plan import longtail_grid
-from nclab.scratch import copy_workflow, stub_local_data
+from scratch import copy_workflow, stub_local_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))

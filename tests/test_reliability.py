@@ -22,7 +22,7 @@ import yaml
 from conftest import ROOT, processes, tiny_workdir
 
 from nclab.collapse import collapse_metrics
-from nclab.scratch import copy_workflow
+from scratch import copy_workflow
 
 IMAGENET_LT = {"dataset": "imagenet_lt", "root": "data", "ood_sets": ["textures"],
                "imagenet_lt": {"root": "no/imagenet", "lists": "no/lists", "image_size": 64}}

@@ -4,7 +4,8 @@ in :func:`fpr_at_ood_tpr`, FPR@95 the way OpenOOD v1.5's evaluator computes it (
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import roc_curve as sklearn_roc_curve
 
 
 def _check(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -17,35 +18,28 @@ def _check(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, n
     return id_scores, ood_scores
 
 
+def _labelled(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(is_id, score) of the pooled samples."""
+    return np.r_[np.ones(len(id_scores)), np.zeros(len(ood_scores))], np.r_[id_scores, ood_scores]
+
+
 def auroc(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
-    """P(score_ID > score_OOD) + P(tie)/2, by the Mann-Whitney rank-sum with average ranks for ties."""
-    id_scores, ood_scores = _check(id_scores, ood_scores)
-    ranks = rankdata(np.concatenate([id_scores, ood_scores]))
-    n_id, n_ood = len(id_scores), len(ood_scores)
-    return float((ranks[:n_id].sum() - n_id * (n_id + 1) / 2) / (n_id * n_ood))
-
-
-def average_precision(positive: np.ndarray, negative: np.ndarray) -> float:
-    """Area under the precision-recall curve as the step sum sum_k (R_k - R_{k-1}) P_k over distinct thresholds."""
-    scores = np.concatenate([positive, negative])
-    is_positive = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))])
-    order = np.argsort(-scores, kind="stable")
-    scores, is_positive = scores[order], is_positive[order]
-    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
-    true_pos = np.cumsum(is_positive)[last_of_tie]
-    precision = true_pos / (last_of_tie + 1)
-    recall_step = np.diff(np.r_[0.0, true_pos]) / len(positive)
-    return float(np.sum(recall_step * precision))
+    """P(score_ID > score_OOD) + P(tie)/2 (scikit-learn's roc_auc_score, ID positive)."""
+    is_id, scores = _labelled(*_check(id_scores, ood_scores))
+    return float(roc_auc_score(is_id, scores))
 
 
 def aupr_in(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
-    id_scores, ood_scores = _check(id_scores, ood_scores)
-    return average_precision(id_scores, ood_scores)
+    """Average precision with ID positive: sum_k (R_k - R_{k-1}) P_k over distinct thresholds (scikit-learn's
+    average_precision_score; OpenOOD integrates the curve by the trapezoid rule instead)."""
+    is_id, scores = _labelled(*_check(id_scores, ood_scores))
+    return float(average_precision_score(is_id, scores))
 
 
 def aupr_out(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
-    id_scores, ood_scores = _check(id_scores, ood_scores)
-    return average_precision(-ood_scores, -id_scores)
+    """Average precision with OOD positive, on the negated score."""
+    is_id, scores = _labelled(*_check(id_scores, ood_scores))
+    return float(average_precision_score(1 - is_id, -scores))
 
 
 def fpr_at_tpr(id_scores: np.ndarray, ood_scores: np.ndarray, tpr: float = 0.95) -> float:
@@ -71,12 +65,10 @@ METRICS = {"auroc": auroc, "aupr_in": aupr_in, "aupr_out": aupr_out, "fpr95": fp
 
 
 def roc_curve(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1), ID positive."""
-    id_scores, ood_scores = _check(id_scores, ood_scores)
-    thresholds = np.unique(np.concatenate([id_scores, ood_scores]))[::-1]
-    tpr = np.searchsorted(np.sort(-id_scores), -thresholds, side="right") / len(id_scores)
-    fpr = np.searchsorted(np.sort(-ood_scores), -thresholds, side="right") / len(ood_scores)
-    return np.r_[0.0, fpr], np.r_[0.0, tpr]
+    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1), ID positive (scikit-learn's)."""
+    is_id, scores = _labelled(*_check(id_scores, ood_scores))
+    fpr, tpr, _ = sklearn_roc_curve(is_id, scores, drop_intermediate=False)
+    return fpr, tpr
 
 
 def metric_row(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float]:

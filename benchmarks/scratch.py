@@ -1,4 +1,5 @@
-"""A copy of the workflow in a scratch folder, for tests and benchmarks that must not touch results/."""
+"""A copy of the workflow in a scratch folder, for tests and benchmarks that must not touch results/ (not part
+of the nclab package: the workflow never copies itself)."""
 
 from __future__ import annotations
 
