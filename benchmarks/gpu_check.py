@@ -134,7 +134,7 @@ def check_workflow(gpu: bool) -> dict:
     if missing:
         print(f"  skipped: {missing} not importable (pip install snakemake jsonschema pyyaml)")
         return {"skipped": f"missing {missing}"}
-    from nclab.scratch import copy_workflow
+    from scratch import copy_workflow
 
     with tempfile.TemporaryDirectory(prefix="nclab-gpu-check-") as scratch:
         workdir = Path(scratch)
