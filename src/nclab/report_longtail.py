@@ -121,9 +121,10 @@ def published_note(published_rows: pd.DataFrame, final: pd.DataFrame, setting: s
 
 
 def geometry_table(final: pd.DataFrame) -> str:
-    """Alignment a_c (mean, per group), minority collapse and NC1-NC3 at the final epoch."""
-    columns = [("alignment_mean", 1, 3)] + [(f"alignment_{g}", 1, 3) for g in GROUPS] + [
-        ("minority_collapse", 1, 3), ("nc1", 1, 3), ("nc2_equiangular_classifier", 1, 3), ("nc3", 1, 3)]
+    """Alignment a_c (mean, per group), minority collapse and NC1-NC3 at the final epoch; two decimals, so that
+    eight mean +- std columns stay readable at the text width."""
+    columns = [("alignment_mean", 1, 2)] + [(f"alignment_{g}", 1, 2) for g in GROUPS] + [
+        ("minority_collapse", 1, 2), ("nc1", 1, 2), ("nc2_equiangular_classifier", 1, 2), ("nc3", 1, 2)]
     lines = [r"\begin{tabular}{lllcccccccc}", r"\toprule",
              r"IR & Loss & Strategy & $\bar a$ & $a$ many & $a$ medium & $a$ few & minority & NC1 & NC2 $W$ & NC3 \\",
              r"\midrule"]
