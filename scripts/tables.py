@@ -16,8 +16,8 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes))
     matches = published.balanced_matches(published.load(snakemake.input.published), p.dataset, p.arch,
                                          p.ood_sets, list(ood["method"].unique()))
-    final = collapse[collapse["epoch"] == collapse.groupby("schedule")["epoch"].transform("max")]
-    comparison = published.compared(matches, {"ood": ood, "collapse": final}, p.schedule_epochs)
+    comparison = published.compared(matches, {"ood": ood, "collapse": report.final_epochs(collapse)},
+                                    p.schedule_epochs)
     notes = published.differences(comparison, lambda row: [row["our_epochs"]])
     setting = published.setting_label(p.dataset, p.arch)
     atomic_write_text(snakemake.output.published,

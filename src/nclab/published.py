@@ -135,8 +135,9 @@ def compared(matches: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
             if kind == "ood":  # a group's value: per seed, the mean over its sets
                 group = ood_group(row["dataset"], row["ood_set"])
                 selected = selected[(selected["method"] == row["method"]) & selected["ood"].isin(group)]
-                selected = selected.groupby("seed")[column].mean() if selected["ood"].nunique() == len(group) \
-                    else selected.iloc[:0][column]
+                if selected["ood"].nunique() < len(group):
+                    continue
+                selected = selected.groupby("seed")[column].mean()
             else:
                 selected = selected[column]
             values = scale(selected).to_numpy(np.float64)

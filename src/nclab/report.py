@@ -217,9 +217,14 @@ COLLAPSE_ROWS = (
 )
 
 
+def final_epochs(collapse: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each schedule's final epoch (every seed)."""
+    return collapse[collapse["epoch"] == collapse.groupby("schedule")["epoch"].transform("max")]
+
+
 def collapse_table(collapse: pd.DataFrame, schedules: list[str]) -> str:
     """NC metrics at the final epoch of each schedule (mean +- std over seeds)."""
-    final = collapse[collapse["epoch"] == collapse.groupby("schedule")["epoch"].transform("max")]
+    final = final_epochs(collapse)
     lines = [rf"\begin{{tabular}}{{l{'c' * len(schedules)}}}", r"\toprule",
              "Metric (final epoch) & " + " & ".join(escape(s) for s in schedules) + r" \\", r"\midrule"]
     for column, label, scale in COLLAPSE_ROWS:

@@ -15,7 +15,8 @@ from nclab import published
 from nclab.longtail import GROUPS
 from nclab.ood import LABELS as SCORE_LABELS
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, seeds_phrase, spread_macros, compute_sentence, escape, fmt, fmt_sci, mean_std, percent, thousands
+from nclab.report import (ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, compute_sentence, escape, fmt, fmt_sci,
+                          mean_std, percent, seeds_phrase, spread_macros, thousands)
 
 KEYS = ["ratio", "loss", "strategy"]
 SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
@@ -54,10 +55,6 @@ def _ratio(value: float) -> str:
     return f"{value:g}"
 
 
-def _cells(final: pd.DataFrame) -> list[tuple[float, str, str]]:
-    return list(final[KEYS].drop_duplicates().itertuples(index=False, name=None))
-
-
 def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold_max: set[str],
                 extra: Callable[[float, str, str], str] | None = None, extra_cells: int = 0) -> list[str]:
     """Rows (IR, loss, strategy) of mean +- std cells; the best strategy of each (IR, loss) block in bold;
@@ -88,14 +85,14 @@ def accuracy_table(final: pd.DataFrame, published_rows: pd.DataFrame) -> str:
     columns = [("network_accuracy_test", 100, 1)] + [(f"accuracy_{g}", 100, 1) for g in GROUPS]
     first = published_rows.set_index(["imbalance_ratio", "method"])
 
-    def published(ratio: float, loss: str, strategy: str) -> str:
+    def published_cells(ratio: float, loss: str, strategy: str) -> str:
         if strategy != "none" or (ratio, loss) not in first.index:
             return "-- & --"
         value = first.loc[(ratio, loss), "value"]
         ours = 100 * _mean(final, ratio, loss, strategy, "network_accuracy_test")
         return f"{value:.1f} & ${ours - value:+.1f}$"
 
-    extra = published if len(first) else None
+    extra = published_cells if len(first) else None
     header = r"IR & Loss & Strategy & Overall & Many & Medium & Few" + (r" & Published & $\Delta$" if extra else "")
     lines = [rf"\begin{{tabular}}{{lll{'c' * (len(columns) + 2 * bool(extra))}}}", r"\toprule", header + r" \\",
              r"\midrule"]
@@ -110,10 +107,9 @@ def published_note(published_rows: pd.DataFrame, final: pd.DataFrame, setting: s
     mean difference ours - published; or, where none matches, one sentence saying so."""
     if published_rows.empty:
         return published.no_match_sentence(setting)
-    first = published_rows
     deltas = np.array([100 * _mean(final, r.imbalance_ratio, r.method, "none", "network_accuracy_test") - r.value
-                       for r in first.itertuples()])
-    sources = ", ".join(rf"\citet{{{key}}}" for key in first["source_key"].unique())
+                       for r in published_rows.itertuples()])
+    sources = ", ".join(rf"\citet{{{key}}}" for key in published_rows["source_key"].unique())
     return (rf"\emph{{Published}}: the baseline's overall test accuracy at the same setting ({setting}, same IR) "
             rf"in {sources}; $\Delta$ = ours $-$ published, on average ${np.nanmean(deltas):+.1f}$ points over "
             rf"{len(deltas)} baseline{'s' if len(deltas) > 1 else ''} (from ${np.nanmin(deltas):+.1f}$ to ${np.nanmax(deltas):+.1f}$). "
@@ -254,10 +250,9 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
         return r"No alignment strategy is configured, so the claim of \citet{spa2025} is not tested"
     first = next(iter(effects.values()))["overall"]
     settings, seeds = len(set(first.settings)), first.seeds
+    changes = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
+                        for s, e in effects.items())
     if seeds < 2:
-        changes = "; ".join(
-            f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
-            for s, e in effects.items())
         claim = (rf"With one seed per run, no claim about the strategies can be tested (the claim of "
                  rf"\citet{{spa2025}}, over {settings} settings)")
         return f"{claim}; the accuracy changes by, in points: {changes}" if evidence else claim
@@ -270,8 +265,6 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
             groups["contradicted"].append(s)
         else:
             groups["not resolved"].append(s)
-    changes = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
-                        for s, e in effects.items())
     found = "; ".join(f"{key} for {_and([STRATEGY_LABELS[s] for s in names])}"
                       for key, names in groups.items() if names)
     claim = (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
