@@ -19,6 +19,9 @@ from nclab.slurm_compat import first_word_states
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 first_word_states()  # sacct's "CANCELLED by 0" must end the job for the SLURM executor (nclab.slurm_compat)
 
 
@@ -40,6 +43,8 @@ wildcard_constraints:
     method="|".join(SCORES),
     ood="|".join(OOD_SETS),
     source="|".join(TORCHVISION_SETS),
+    figure="|".join(FIGURE_TABLE),
+    table="|".join(TABLES),
 
 
 include: "rules/data.smk"
@@ -57,4 +62,5 @@ include: "rules/paper.smk"
 rule all:
     input:
         "results/paper/paper.pdf",
+        typeset_tables(),
     default_target: True

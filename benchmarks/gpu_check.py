@@ -99,7 +99,8 @@ def check_feature_extraction(device: torch.device, size: dict) -> dict:
 def short_training(device_name: str) -> training.TrainingRun:
     """3 epochs of ResNet-18 (width 16) on 10 synthetic classes, seed 0, fp32 on a CPU and bf16 on a GPU."""
     train_set, test_set = data.synthetic_cifar(10, 100, 30, seed=0)
-    recipe = training.Recipe(epochs=3, scheduler="cosine", milestones=(), lr=0.05, momentum=0.9, weight_decay=5e-4,
+    recipe = training.Recipe(epochs=3, scheduler="cosine", milestones=(), gamma=0.1, warmup_epochs=0,
+                             lr=0.05, momentum=0.9, weight_decay=5e-4,
                              batch_size=128, crop_padding=4, flip=True, device=device_name)
     torch.manual_seed(0)
     return training.train(build_model("resnet18", 10, 3, 16), train_set, test_set, recipe, 0, [], lambda e, s: None)

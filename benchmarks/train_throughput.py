@@ -82,7 +82,8 @@ def compare_loops(device: torch.device, width: int, batch_size: int, batches: in
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
     labels = rng.integers(0, 100, size=n)
-    recipe = training.Recipe(epochs=1, scheduler="cosine", milestones=(), lr=0.1, momentum=0.9, weight_decay=5e-4,
+    recipe = training.Recipe(epochs=1, scheduler="cosine", milestones=(), gamma=0.1, warmup_epochs=0,
+                             lr=0.1, momentum=0.9, weight_decay=5e-4,
                              batch_size=batch_size, crop_padding=4, flip=True, device=device.type,
                              precision=precision)
     dtype = training.autocast_dtype(precision, device)

@@ -4,9 +4,10 @@ import math
 import sys
 from pathlib import Path
 
+from nclab.contents import FIGURES as FIGURE_TABLE, SOURCES, STUDY_TITLES, TABLES, study_figures, study_tables
 from nclab.data import (FOLDER_OOD, IMAGENET_LT, SYNTHETIC_CIFAR, TORCHVISION_SETS, image_format, image_size,
                         imagenet_lt_lists, needs_root)
-from nclab.plan import LDAM_SCALE, LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid, nclab_imports
+from nclab.plan import LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid, nclab_imports
 from nclab.slurm_compat import run_group
 
 DATASET = config["data"]["dataset"]
@@ -141,9 +142,9 @@ def schedule_recipe(schedule):
     return {
         "scheduler": spec["scheduler"],
         "epochs": spec["epochs"],
-        "milestones": spec.get("milestones", []),
-        "gamma": spec.get("gamma", 0.1),
-        "warmup_epochs": spec.get("warmup_epochs", 0),
+        "milestones": spec["milestones"],
+        "gamma": spec["gamma"],
+        "warmup_epochs": spec["warmup_epochs"],
         "checkpoints": checkpoint_epochs(schedule),
     }
 
@@ -168,7 +169,7 @@ def lt_recipe(ratio, loss, strategy, seed):
 def lt_model(loss):
     """The long-tail network with the classifier head that ``loss`` needs."""
     head = LOSS_HEADS.get(loss, "linear")
-    scale = LT["loss_options"].get("ldam_drw", {}).get("scale", LDAM_SCALE)
+    scale = LT["loss_options"]["ldam_drw"]["scale"]
     return {**LT["model"], "head": head, **({"scale": scale} if head == "normed" else {})}
 
 
@@ -177,22 +178,38 @@ def lt_run_files(pattern):
     return [f"results/runs/{s}/seed{seed}/{pattern}" for s in LT_SCHEDULES for seed in LT_SEEDS]
 
 
-def first_seed_scores(methods):
-    return [f"results/runs/{s}/seed{FIRST_SEED}/ood/scores/{m}.npz" for s in SCHEDULES for m in methods]
+def figure_options(name):
+    """The configured values figure ``name`` depends on (its table entry's options): the study's schedules, OOD
+    sets, scores, losses and strategies, with the figure's own section of `figures` (if any) over them."""
+    shared = {"schedules": SCHEDULES, "ood_sets": OOD_SETS, "methods": SCORES, "losses": LT["losses"],
+              "strategies": LT["strategies"]}
+    values = {**shared, **config["figures"].get(name, {})}
+    return {key: values[key] for key in FIGURE_TABLE[name].options}
+
+
+def figure_inputs(wildcards):
+    """The files figure ``wildcards.figure`` draws: its source in every run of its study, or, for arrays (OOD
+    scores, t-SNE), in the first seed of each schedule (schedule-major, as nclab.figures.load reads them)."""
+    spec = FIGURE_TABLE[wildcards.figure]
+    pattern = SOURCES[spec.source]
+    if spec.source in ("scores", "tsne"):
+        first_seeds = [f"results/runs/{s}/seed{FIRST_SEED}" for s in SCHEDULES]
+        methods = figure_options(wildcards.figure).get("methods", [None])
+        return [f"{run}/{pattern.format(method=m)}" for run in first_seeds for m in methods]
+    return lt_run_files(pattern) if spec.study == "longtail" else run_files(pattern)
 
 
 def paper_inputs():
-    """The generated files the paper includes: those of the studies listed in `studies`."""
-    figure_names = {
-        "balanced": ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"],
-        "longtail": ["longtail_vs_ratio", "longtail_progression", "longtail_class_alignment"],
-    }
-    generated = {
-        "balanced": ["macros.tex", *(f"tables/{t}.tex" for t in ("ood_auroc", "ood_full", "collapse", "ood_sets", "published"))],
-        "longtail": [f"longtail/{f}" for f in ("macros.tex", "tables/accuracy.tex", "tables/geometry.tex", "tables/ood.tex")],
-    }
+    """The generated files the paper includes: those of the studies listed in `studies` (nclab.contents)."""
     inputs = []
     for study in STUDIES:
-        inputs += [f"paper/{study}.tex", *(f"results/report/{f}" for f in generated[study])]
-        inputs += [f"results/report/figures/{name}.pdf" for name in figure_names[study]]
+        macros = "macros.tex" if study == "balanced" else f"{study}/macros.tex"
+        inputs += [f"paper/{study}.tex", f"results/report/{macros}"]
+        inputs += [f"results/report/{table}.tex" for table in study_tables(study)]
+        inputs += [f"results/report/figures/{name}.pdf" for name in study_figures(study)]
     return inputs
+
+
+def typeset_tables():
+    """Every table of the paper typeset on its own (a PDF per table) for Snakemake's HTML report."""
+    return [f"results/report/{table}.pdf" for study in STUDIES for table in study_tables(study)]

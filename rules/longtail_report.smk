@@ -1,4 +1,4 @@
-# The long-tail section: its tables, macros and figures, from every long-tail run's metric tables.
+# The long-tail section: its tables and macros (its figures are in figures.smk), from every long-tail run's metric tables.
 
 LT_REPORT = "results/report/longtail"
 
@@ -33,49 +33,3 @@ rule longtail_tables_and_macros:
         "../envs/analysis.yaml"
     script:
         "../scripts/longtail_tables.py"
-
-
-rule figure_longtail_vs_ratio:
-    input:
-        tables=lt_run_files("collapse.csv"),
-        code=code("figure"),
-    output:
-        f"{FIGURES}/longtail_vs_ratio.pdf",
-    params:
-        kind="longtail_vs_ratio",
-        style=config["figures"]["style"],
-        losses=LT["losses"],
-        strategies=LT["strategies"],
-    log:
-        "results/logs/figures/longtail_vs_ratio.log",
-    conda:
-        "../envs/analysis.yaml"
-    script:
-        "../scripts/figure.py"
-
-
-use rule figure_longtail_vs_ratio as figure_longtail_progression with:
-    output:
-        f"{FIGURES}/longtail_progression.pdf",
-    params:
-        kind="longtail_progression",
-        style=config["figures"]["style"],
-        losses=LT["losses"],
-        strategies=LT["strategies"],
-    log:
-        "results/logs/figures/longtail_progression.log",
-
-
-use rule figure_longtail_vs_ratio as figure_longtail_class_alignment with:
-    input:
-        tables=lt_run_files("classes.csv"),
-        code=code("figure"),
-    output:
-        f"{FIGURES}/longtail_class_alignment.pdf",
-    params:
-        kind="longtail_class_alignment",
-        style=config["figures"]["style"],
-        losses=LT["losses"],
-        strategies=LT["strategies"],
-    log:
-        "results/logs/figures/longtail_class_alignment.log",

@@ -1,12 +1,13 @@
 # The paper: paper/*.tex + generated figures, tables and macros of the configured studies, compiled by
 # latexmk (pdfTeX). paper.tex includes balanced.tex and longtail.tex according to `studies`.
+# Each table is also typeset on its own for Snakemake's HTML report (`snakemake --report results/report.html`).
 
 rule paper:
     input:
         sources=["paper/paper.tex", "paper/references.bib"],
         generated=paper_inputs(),
     output:
-        "results/paper/paper.pdf",
+        report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
     params:
         studies=" ".join(STUDIES),
     localrule: True
@@ -16,3 +17,26 @@ rule paper:
         "../envs/latex.yaml"
     shell:
         "bash scripts/compile_paper.sh {output} results/report paper '{params.studies}' > {log} 2>&1"
+
+
+rule typeset_table:
+    input:
+        table="results/report/{table}.tex",
+        template="report/table.tex",
+    output:
+        report(
+            "results/report/{table}.pdf",
+            caption="../report/table.rst",
+            category=lambda w: STUDY_TITLES[TABLES[w.table].study],
+            subcategory="Tables",
+            labels=lambda w: {"table": w.table.rsplit("/", 1)[-1]},
+        ),
+    params:
+        caption=lambda w: TABLES[w.table].caption,
+    localrule: True
+    log:
+        "results/logs/report/{table}.log",
+    conda:
+        "../envs/latex.yaml"
+    shell:
+        "bash scripts/typeset_table.sh {input.template} {input.table} {output} > {log} 2>&1"

@@ -13,21 +13,16 @@ from scratch import copy_workflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TINY = {
-    "data": {"synthetic": {"photos": {"count": 60, "patch_size": 32}, "noise": {"count": 60}}},
-    "model": {"width": 4},
-    "training": {"seeds": [0]},  # the miniature trains two seeds; the tiny config one
-    "schedules": {
-        "standard": {"scheduler": "cosine", "epochs": 3, "checkpoints": [1, 2]},
-        "extended": {"scheduler": "multistep", "epochs": 4, "milestones": [0.5, 0.75], "checkpoints": [2]},
-    },
-    "longtail": {"ratios": [5], "losses": ["ce"], "strategies": ["none", "proj"], "model": {"width": 4},
-                 "shot_thresholds": {"many": 100, "few": 40},
-                 "schedule": {"scheduler": "warmup_multistep", "epochs": 3, "warmup_epochs": 1, "milestones": [0.7],
-                              "checkpoints": [1]}},
-    "ood": {"scores": {"msp": {}, "maxlogit": {}, "energy": {"temperature": 1.0}, "mahalanobis": {},
-                       "vim": {"dim": 8}, "neco": {"dim": 5}, "knn": {"k": 10}}},
-}
+TINY = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())  # the tiny study, also runnable by hand
+
+
+def default_config() -> dict:
+    """config.yaml as the workflow sees it: validated, with the schema's defaults filled in."""
+    from nclab.config import validate
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    validate(config, ROOT / "schemas" / "config.schema.yaml")
+    return config
 
 
 RUNNING: list[pytest.Item] = []  # the test whose body runs now (see _running_test)

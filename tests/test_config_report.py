@@ -20,6 +20,7 @@ from nclab.plan import longtail_grid, nclab_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+SCHEMA_DOC = yaml.safe_load(SCHEMA.read_text())
 DEFAULT = yaml.safe_load((ROOT / "config.yaml").read_text())
 
 
@@ -119,13 +120,13 @@ def test_the_paper_states_where_the_runs_were_computed():
     assert "PyTorch 2.13.0+cpu, 2.13.0+cu128" in mixed
 
 
-@pytest.mark.parametrize("config_file", ["config.yaml", *sorted(p.name for p in (ROOT / "presets").glob("*.yaml"))])
+CONFIG_FILES = ["config.yaml", "tests/tiny.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("config_file", CONFIG_FILES)
 def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatch):
-    """The paper compiles for the miniature and for every preset: each command it cites gets a value."""
-    config = copy.deepcopy(DEFAULT)
-    path = ROOT / config_file if config_file == "config.yaml" else ROOT / "presets" / config_file
-    for section, values in yaml.safe_load(path.read_text()).items():
-        config[section] = {**config[section], **values} if isinstance(values, dict) else values
+    """The paper compiles for the miniature, the tiny study and every preset: each command it cites gets a value."""
+    config = merge(DEFAULT, yaml.safe_load((ROOT / config_file).read_text()))  # as Snakemake merges config files
     if config["data"]["dataset"] == "imagenet_lt":  # its local folders, relative to the working directory
         monkeypatch.chdir(tmp_path)
         (tmp_path / config["data"]["imagenet_lt"]["root"]).mkdir(parents=True)
@@ -270,7 +271,7 @@ def mangled(config: dict, path: tuple) -> list[tuple[str, dict, str]]:
     return cases
 
 
-@pytest.mark.parametrize("config_file", ["config.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))])
+@pytest.mark.parametrize("config_file", CONFIG_FILES)
 def test_every_value_of_every_config_is_type_and_range_checked(config_file, tmp_path, monkeypatch):
     """Each value a config file sets, given the wrong type, a negative number or an unknown key beside it, is
     refused before any job runs, with the key named (issue: ood.scores.energy.temperature and ood.scores.knn.k
@@ -291,17 +292,71 @@ def test_every_value_of_every_config_is_type_and_range_checked(config_file, tmp_
     assert not passed, f"accepted: {passed}"
 
 
-def test_the_schema_names_each_scores_hyperparameters_as_its_function_does():
-    """One source for the names: the schema's properties of each score are its function's keyword arguments,
-    the required ones those without a default (the schema adds their types and ranges)."""
-    schema = yaml.safe_load(SCHEMA.read_text())
-    scores = schema["properties"]["ood"]["properties"]["scores"]
-    assert sorted(scores["propertyNames"]["enum"]) == sorted(ood.SCORES) == sorted(scores["properties"])
-    for method, spec in scores["properties"].items():
-        spec = schema["$defs"]["no_hyperparameters"] if "$ref" in spec else spec
-        signature = ood.hyperparameters(method)
-        assert sorted(spec.get("properties", {})) == sorted(signature), method
-        assert sorted(spec.get("required", [])) == sorted(k for k, v in signature.items() if v is inspect.Parameter.empty)
+def keyword_options(*functions) -> set[str]:
+    """The keyword-only parameters of ``functions``: their hyperparameters, passed by name from the config."""
+    return {p.name for f in functions if f for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY}
+
+
+def test_every_registry_is_named_as_the_schema_names_it():
+    """Each name a config may use (score, loss, strategy, dataset, OOD set, architecture, profile, scheduler) is
+    a registry entry of the code with its label, and the schema's list is exactly the registry's."""
+    from nclab import alignment, data, longtail, losses, models, plan, training
+
+    schema, lt = SCHEMA_DOC["properties"], SCHEMA_DOC["properties"]["longtail"]["properties"]
+    assert schema["ood"]["properties"]["scores"]["propertyNames"]["enum"] == list(ood.SCORES) == list(ood.LABELS)
+    assert lt["losses"]["items"]["enum"] == list(losses.LOSSES) == list(plan.LOSS_LABELS)
+    assert lt["strategies"]["items"]["enum"] == list(alignment.STRATEGIES) == list(plan.STRATEGY_LABELS)
+    assert set(plan.LOSS_HEADS) <= set(losses.LOSSES)
+    assert schema["data"]["properties"]["dataset"]["enum"] == list(data.ID_DATASETS)
+    assert schema["data"]["properties"]["ood_sets"]["items"]["enum"] == list(data.OOD_SETS)
+    assert schema["model"]["properties"]["arch"]["enum"] == list(models.ARCHITECTURES) == list(plan.FEATURES_PER_WIDTH)
+    assert lt["model"]["properties"]["arch"]["enum"] == list(models.ARCHITECTURES)
+    assert lt["profile"]["enum"] == list(longtail.PROFILES)
+    assert SCHEMA_DOC["$defs"]["schedule"]["properties"]["scheduler"]["enum"] == list(training.SCHEDULERS)
+
+
+def _options(spec: dict) -> dict:
+    spec = SCHEMA_DOC["$defs"][spec["$ref"].split("/")[-1]] if "$ref" in spec else spec
+    return spec
+
+
+@pytest.mark.parametrize("kind", ["ood score", "loss", "strategy"])
+def test_each_hyperparameter_is_named_once_with_its_type_range_and_default(kind):
+    """The schema states each method's hyperparameters (type, range, and a default unless required) and they are
+    exactly its function's keyword-only parameters, which have no default of their own: the schema is the one
+    place of every default (the config gets them filled in before any job runs)."""
+    from nclab import alignment, losses
+
+    lt = SCHEMA_DOC["properties"]["longtail"]["properties"]
+    if kind == "ood score":
+        specs = SCHEMA_DOC["properties"]["ood"]["properties"]["scores"]["properties"]
+        functions = {name: [fit] for name, fit in ood.SCORES.items()}
+    elif kind == "loss":
+        specs, functions = lt["loss_options"]["properties"], {name: [f] for name, f in losses.LOSSES.items()}
+    else:
+        specs = {k: v for k, v in lt["alignment"]["properties"].items() if k != "momentum"}
+        functions = {name: [s.penalty, s.on_gradient, s.on_step] for name, s in alignment.STRATEGIES.items()}
+    assert set(specs) <= set(functions)
+    for name, hooks in functions.items():
+        spec = _options(specs.get(name, {"properties": {}}))
+        assert set(spec.get("properties", {})) == keyword_options(*hooks), name
+        for key, option in spec.get("properties", {}).items():
+            assert "default" in option or key in spec.get("required", []), f"{name}.{key}: no default"
+            assert {"type", "$ref"} & set(option), f"{name}.{key}: no type"
+        for hook in filter(None, hooks):
+            assert all(p.default is p.empty for p in inspect.signature(hook).parameters.values()
+                       if p.kind is p.KEYWORD_ONLY), f"{name}: a default outside the schema"
+
+
+def test_the_schemas_defaults_are_filled_in():
+    config = copy.deepcopy(DEFAULT)
+    config["ood"]["scores"].update(knn={}, energy={})
+    config["longtail"].update(alignment={"momentum": 0.9}, loss_options={})
+    validate(config, SCHEMA)
+    assert config["ood"]["scores"]["knn"] == {"k": 50} and config["ood"]["scores"]["energy"] == {"temperature": 1.0}
+    assert config["longtail"]["alignment"]["proj"] == {"gamma": 0.6}
+    assert config["longtail"]["loss_options"]["ldam_drw"]["scale"] == 30.0
+    assert config["schedules"]["standard"]["milestones"] == [] and config["schedules"]["standard"]["gamma"] == 0.1
 
 
 def test_sacct_states_with_a_suffix_end_a_job_for_the_slurm_executor(monkeypatch):

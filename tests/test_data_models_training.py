@@ -71,7 +71,7 @@ def test_augment_crops_are_windows_of_the_padded_image():
 
 
 def recipe(**kw):
-    base = dict(epochs=8, scheduler="multistep", milestones=(0.5, 0.75), lr=0.1, momentum=0.9,
+    base = dict(epochs=8, scheduler="multistep", milestones=(0.5, 0.75), gamma=0.1, warmup_epochs=0, lr=0.1, momentum=0.9,
                 weight_decay=5e-4, batch_size=64, crop_padding=1, flip=False)
     return training.Recipe(**{**base, **kw})
 

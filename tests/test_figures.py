@@ -1,12 +1,16 @@
 """Figures as printed: panel grids without empty slots, text of at least 6 pt at the paper's text width,
 log axes with more than one tick label."""
 
+import inspect
+import re
+from pathlib import Path
+
 import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
 
-from nclab import figures
+from nclab import contents, figures
 from nclab.longtail import GROUPS
 
 TEXT_WIDTH_PT = 453.5  # paper.tex: A4 with 2.5 cm margins
@@ -35,7 +39,7 @@ def scores(schedules, ood_sets):
                                                              "places365"]])
 def test_roc_panels_fill_the_grid_and_their_text_is_readable(ood_sets):
     figures.apply_style(STYLE)
-    fig = figures.roc_curves(scores(["standard", "extended"], ood_sets), ood_sets)
+    fig = figures.roc(scores(["standard", "extended"], ood_sets), ood_sets=ood_sets)
     assert all(ax.get_visible() for ax in fig.axes) and len(fig.axes) == 2 * len(ood_sets)
     assert min(printed_sizes(fig)) >= 6.0
 
@@ -45,7 +49,7 @@ def longtail_final() -> pd.DataFrame:
     rows = []
     for ratio in (10.0, 50.0, 100.0):
         for strategy in ("none", "reg"):
-            row = {"ratio": ratio, "loss": "ce", "strategy": strategy, "seed": 0,
+            row = {"ratio": ratio, "loss": "ce", "strategy": strategy, "seed": 0, "epoch": 20,
                    "nc1": rng.uniform(0.2, 0.6), "nc3": rng.uniform(0.3, 0.7)}  # both within one decade
             row.update({c: rng.uniform() for c, _ in figures.LT_PANELS if c not in row})
             row.update({f"accuracy_{g}": rng.uniform() for g in GROUPS})
@@ -55,8 +59,7 @@ def longtail_final() -> pd.DataFrame:
 
 def test_longtail_log_axes_label_more_than_one_tick_and_the_text_is_readable():
     figures.apply_style(STYLE)
-    labels = {"ce/none": "CE", "ce/reg": "CE + SpA-Reg"}
-    fig = figures.longtail_vs_ratio(longtail_final(), ["ce"], ["none", "reg"], labels)
+    fig = figures.longtail_vs_ratio(longtail_final(), losses=["ce"], strategies=["none", "reg"])
     fig.canvas.draw()
     for ax in fig.axes:
         if ax.get_yscale() == "log":
@@ -65,3 +68,26 @@ def test_longtail_log_axes_label_more_than_one_tick_and_the_text_is_readable():
                      if t.get_text() and low <= t.get_position()[1] <= high]
             assert len(shown) >= 2, ax.get_title()
     assert min(printed_sizes(fig)) >= 6.0
+
+
+PAPER = Path(__file__).resolve().parents[1] / "paper"
+
+
+@pytest.mark.parametrize("name", contents.FIGURES)
+def test_each_figure_entry_has_its_drawing_function_and_options(name):
+    """The table is the figure's only description: its function exists, and every keyword option the function
+    declares is among the entry's options (the values the workflow passes and tracks as params)."""
+    spec = contents.FIGURES[name]
+    assert spec.study in contents.STUDY_TITLES and spec.source in contents.SOURCES and spec.caption
+    parameters = inspect.signature(getattr(figures, name)).parameters.values()
+    declared = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
+    assert declared <= set(spec.options), declared - set(spec.options)
+    assert not [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD][1:], "options must be keyword-only"
+
+
+@pytest.mark.parametrize("study", contents.STUDY_TITLES)
+def test_the_paper_includes_exactly_the_figures_and_tables_of_the_table(study):
+    text = (PAPER / f"{study}.tex").read_text()
+    included = re.findall(r"\\includegraphics(?:\[[^]]*\])?\{figures/(\w+)\.pdf\}", text)
+    assert sorted(included) == sorted(contents.study_figures(study))
+    assert sorted(re.findall(r"\\input\{((?:longtail/)?tables/\w+)\.tex\}", text)) == sorted(contents.study_tables(study))

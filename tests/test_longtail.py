@@ -14,6 +14,9 @@ from nclab.data import ImageSet
 from nclab.models import build_model, simplex_etf
 from nclab.objective import Objective
 from nclab.plan import applies, longtail_grid
+from conftest import default_config
+
+LT_OPTIONS = default_config()["longtail"]
 
 
 # --- long-tailed subsets -------------------------------------------------------------------------------
@@ -111,8 +114,9 @@ def test_ldam_margins_weights_and_loss():
     assert np.allclose(weights.numpy(), raw / raw.sum() * 3, rtol=1e-6)
     cosines = torch.tanh(LOGITS)  # any values in [-1, 1]
     shifted = 30 * cosines - 30 * margins[LABELS, None] * F.one_hot(LABELS, 3)
-    early = losses.ldam_drw(30 * cosines, LABELS, COUNTS, progress=0.5)
-    late = losses.ldam_drw(30 * cosines, LABELS, COUNTS, progress=0.8)
+    options = dict(max_margin=0.5, scale=30.0, beta=0.9999, drw_start=0.8)
+    early = losses.ldam_drw(30 * cosines, LABELS, COUNTS, progress=0.5, **options)
+    late = losses.ldam_drw(30 * cosines, LABELS, COUNTS, progress=0.8, **options)
     assert early.item() == pytest.approx(hand_ce(shifted, LABELS), rel=1e-6)
     assert late.item() == pytest.approx(hand_ce(shifted, LABELS, weights), rel=1e-6)
 
@@ -162,8 +166,8 @@ def test_the_etf_head_reaches_the_dot_regression_optimum_from_non_negative_featu
     assert dot_regression_optimum(model).min().item() > 0.99
     model.neck = torch.nn.Identity()
     assert dot_regression_optimum(model).mean().item() < 0.8
-    for head in ("linear", "normed"):
-        assert isinstance(build_model("resnet32", 10, 3, 16, head=head).neck, torch.nn.Identity)
+    for head, scale in (("linear", None), ("normed", 30.0)):
+        assert isinstance(build_model("resnet32", 10, 3, 16, head=head, scale=scale).neck, torch.nn.Identity)
 
 
 def test_resnet32_matches_the_literature():
@@ -235,7 +239,7 @@ def test_alignment_penalty_by_hand():
     hand = 0.1 * np.mean([1 - F.cosine_similarity(means[i] - mu_g, weight[i], dim=0).item() for i in range(2)])
     assert alignment.alignment_penalty(features, labels, weight, ema, strength=0.1).item() == pytest.approx(hand)
     aligned = torch.stack([means[0] - mu_g, means[1] - mu_g, torch.ones(2)])
-    assert alignment.alignment_penalty(features, labels, aligned, ema).item() == pytest.approx(0, abs=1e-6)
+    assert alignment.alignment_penalty(features, labels, aligned, ema, strength=0.1).item() == pytest.approx(0, abs=1e-6)
 
 
 # --- metrics on constructed cases ------------------------------------------------------------------------
@@ -286,10 +290,16 @@ def tiny_sets(n_per_class=(12, 6, 3)):
 
 
 def lt_recipe(**overrides):
+    """A long-tail recipe with config.yaml's options (schema defaults filled in) for its loss and strategy,
+    ``overrides`` over them (``loss_options`` merged into the loss's)."""
+    loss, strategy = overrides.get("loss", "ce"), overrides.get("strategy", "none")
+    options = {"loss_options": {**LT_OPTIONS["loss_options"].get(loss, {}), **overrides.pop("loss_options", {})},
+               "strategy_options": LT_OPTIONS["alignment"].get(strategy, {}) if strategy != "none" else {},
+               "momentum_centres": LT_OPTIONS["alignment"]["momentum"] if strategy != "none" else None}
     base = dict(epochs=3, scheduler="warmup_multistep", milestones=(0.6,), lr=0.05, momentum=0.9,
                 weight_decay=5e-4, batch_size=8, crop_padding=1, flip=False, device="cpu", warmup_epochs=1,
                 gamma=0.1)
-    return training.Recipe(**{**base, **overrides})
+    return training.Recipe(**{**base, **options, **overrides})
 
 
 @pytest.mark.parametrize("loss,strategy", [(l, s) for l in losses.LOSSES for s in alignment.STRATEGIES
@@ -298,7 +308,7 @@ def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
     train, test = tiny_sets()
     torch.manual_seed(0)
     head = {"ldam_drw": "normed", "etf": "etf"}.get(loss, "linear")
-    model = build_model("resnet32", 3, 1, 4, head=head)
+    model = build_model("resnet32", 3, 1, 4, head=head, scale=30.0 if head == "normed" else None)
     etf_before = model.fc.weight.clone()
     history = training.train(model, train, test, lt_recipe(loss=loss, strategy=strategy), 0, [3], lambda e, s: None).history
     assert len(history) == 3 and all(math.isfinite(h.train_loss) for h in history)
@@ -308,7 +318,7 @@ def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
 
 def test_a_strategy_that_moves_a_fixed_classifier_is_refused():
     with pytest.raises(ValueError, match="moves the classifier, which loss 'etf' keeps fixed"):
-        Objective("etf", "slerp", torch.ones(3), 8)
+        Objective("etf", "slerp", torch.ones(3), 8, momentum=0.9)
 
 
 def test_warmup_then_step_decay():
@@ -331,7 +341,7 @@ def test_a_resumed_run_with_a_strategy_is_bit_identical(tmp_path):
 
     def run(stop_after=None):
         torch.manual_seed(0)
-        model = build_model("resnet32", 3, 1, 4, head="normed")
+        model = build_model("resnet32", 3, 1, 4, head="normed", scale=30.0)
         resume = training.Resume(tmp_path / "state.pt", "fp")
 
         def stop(stats):

@@ -87,7 +87,7 @@ def test_knn_against_scikit_learn(problem):
 
 
 @pytest.mark.parametrize("method,hyper", [("mahalanobis", {}), ("vim", {"dim": 4}), ("knn", {"k": 10}),
-                                          ("neco", {"dim": 3}), ("energy", {})])
+                                          ("neco", {"dim": 3}), ("energy", {"temperature": 1.0})])
 def test_scores_rank_id_above_far_ood(problem, method, hyper):
     id_scores, ood_scores = score(method, problem, **hyper)
     assert auroc(id_scores, ood_scores) > 0.8
@@ -96,9 +96,11 @@ def test_scores_rank_id_above_far_ood(problem, method, hyper):
 
 def test_registry_checks_hyperparameters(problem):
     assert set(ood.SCORES) == {"msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"}
-    assert ood.hyperparameters("knn") == {"k": 50}
-    with pytest.raises(ValueError, match="unknown hyperparameters"):
+    assert ood.hyperparameters("knn") == ["k"]
+    with pytest.raises(ValueError, match=r"unknown: \['dim'\]"):
         score("msp", problem, dim=3)
+    with pytest.raises(ValueError, match=r"missing: \['temperature'\]"):
+        score("energy", problem)
     with pytest.raises(ValueError, match="ViM dim must be in 1..9"):
         score("vim", problem, dim=10)
     with pytest.raises(ValueError, match="unknown OOD score 'odin'"):
@@ -117,7 +119,7 @@ def test_vim_is_left_empty_on_heads_whose_logits_are_not_affine_and_nothing_else
             "test_logits": test.logits, "test_labels": test.labels, "far_features": far.features,
             "far_logits": far.logits, "far_labels": np.zeros(len(far.features), int)}
     for method in ood.SCORES:
-        hyper = {"vim": {"dim": 5}, "neco": {"dim": 2}, "knn": {"k": 5}}.get(method, {})
+        hyper = {"vim": {"dim": 5}, "neco": {"dim": 2}, "knn": {"k": 5}, "energy": {"temperature": 1.0}}.get(method, {})
         scores = ood.score_dump(dump, method, ["test", "far"], **hyper)
         assert [len(scores[s]) for s in ("test", "far")] == [len(test.labels), len(far.features)]
         empty = method == "vim" and head != "linear"

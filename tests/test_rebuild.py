@@ -16,14 +16,16 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, snakemake
 
+from nclab.contents import study_figures, study_tables
+
 pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
 
 SCORES = list(TINY["ood"]["scores"])
 RUNS = [("standard", "0"), ("extended", "0")]
-FIGURES = ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"]
+FIGURES = study_figures("balanced")
 LT_STRATEGIES = TINY["longtail"]["strategies"]
 LT_RUNS = [(f"longtail/ir5/ce/{strategy}", "0") for strategy in LT_STRATEGIES]
-LT_FIGURES = ["longtail_vs_ratio", "longtail_progression", "longtail_class_alignment"]
+LT_FIGURES = study_figures("longtail")
 Job = tuple[str, frozenset]  # (rule, {(wildcard, value)})
 
 
@@ -48,11 +50,16 @@ def lt_run_jobs(strategy: str, methods: list[str] = SCORES) -> set[Job]:
 
 
 def figures(*names: str) -> set[Job]:
-    return {job(f"figure_{n}") for n in names}
+    return {job("figure", figure=n) for n in names}
 
 
-REPORT = {job("tables_and_macros"), job("paper"), job("all")}
-LT_REPORT = {job("longtail_tables_and_macros"), job("paper"), job("all")}
+def tables(study: str) -> set[Job]:
+    """The study's tables typeset alone for the HTML report."""
+    return {job("typeset_table", table=t) for t in study_tables(study)}
+
+
+REPORT = {job("tables_and_macros"), job("paper"), job("all")} | tables("balanced")
+LT_REPORT = {job("longtail_tables_and_macros"), job("paper"), job("all")} | tables("longtail")
 EVERY_RUN = (run_jobs("standard", "0") | run_jobs("extended", "0") | lt_run_jobs("none") | lt_run_jobs("proj")
              | figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT)
 
@@ -192,14 +199,18 @@ def test_undoing_an_edit_leaves_nothing_to_do(workflow):
 
 
 def _describe(jobs: set[Job]) -> str:
-    counts: dict[str, int] = {}
-    for rule, _ in jobs:
+    """`rule` ×count per rule; the figures by name when not all of them rerun."""
+    by_rule: dict[str, list[dict]] = {}
+    for rule, wildcards in jobs:
         if rule != "all":
-            counts[rule] = counts.get(rule, 0) + 1
-    every_figure = {f"figure_{n}" for n in FIGURES + LT_FIGURES} <= set(counts)
-    parts = [f"`{rule}`" + (f" ×{n}" if n > 1 else "") for rule, n in sorted(counts.items())
-             if not (every_figure and rule.startswith("figure_"))]
-    return ", ".join(parts + ([f"all {len(FIGURES + LT_FIGURES)} `figure_*`"] if every_figure else [])) or "nothing"
+            by_rule.setdefault(rule, []).append(dict(wildcards))
+    parts = []
+    for rule, items in sorted(by_rule.items()):
+        part = f"`{rule}`" + (f" ×{len(items)}" if len(items) > 1 else "")
+        if rule == "figure" and len(items) < len(FIGURES + LT_FIGURES):
+            part += " (" + ", ".join(sorted(w["figure"] for w in items)) + ")"
+        parts.append(part)
+    return ", ".join(parts) or "nothing"
 
 
 def rerun_table() -> str:

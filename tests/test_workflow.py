@@ -1,5 +1,7 @@
 """The real workflow, end to end, on a tiny config in a temporary folder: artifacts, PDF, no-op rerun, lint."""
 
+import html as html_module
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import pytest
 import torch
 from conftest import snakemake
 
-from nclab import longtail
+from nclab import contents, longtail
 
 pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
 
@@ -39,8 +41,10 @@ def test_every_artifact_is_produced(workflow):
         metrics = pd.read_csv(run / "ood" / "metrics.csv")
         assert len(metrics) == len(SCORES) * 2 and metrics[["auroc", "fpr95"]].notna().all().all()
         assert metrics["auroc"].between(0, 1).all()
-    for name in ["training_curves", "collapse_progression", "ncc_agreement", "nc5", "roc", "histograms", "tsne"]:
+    for name in contents.FIGURES:
         assert (results / "report" / "figures" / f"{name}.pdf").stat().st_size > 1000
+    for table in contents.TABLES:  # typeset alone for the HTML report
+        assert (results / "report" / f"{table}.pdf").read_bytes().startswith(b"%PDF")
 
 
 def test_longtail_artifacts(workflow):
@@ -101,6 +105,31 @@ def test_the_paper_is_typeset_cleanly(workflow):
     for figure in (workflow / "results/report/figures").glob("*.pdf"):
         width = float(re.search(rb"/MediaBox \[\s*0 0 ([\d.]+)", figure.read_bytes()).group(1))
         assert width <= 6.5 * 72 + 1, figure.name
+
+
+def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow):
+    """`snakemake --report` after the run: one self-contained HTML file with the paper, each figure and table of
+    the paper (their PDFs embedded) under its study's category, each with its caption, and the description."""
+    result = snakemake(workflow, "--report", "results/report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (workflow / "results/report.html").read_text()
+    def variable(name: str) -> dict:
+        line = next(l.strip() for l in html.splitlines() if l.strip().startswith(f"var {name} = {{"))
+        return json.loads(line.removeprefix(f"var {name} = ").removesuffix(";"))
+
+    entries, categories = variable("results"), variable("categories")
+    expected = {f"results/report/figures/{n}.pdf": spec.caption for n, spec in contents.FIGURES.items()}
+    expected |= {f"results/report/{t}.pdf": spec.caption for t, spec in contents.TABLES.items()}
+    assert set(entries) == set(expected) | {"results/paper/paper.pdf"}
+    for path, entry in entries.items():
+        assert entry["data_uri"].startswith("data:application/pdf;") and len(entry["data_uri"]) > 10_000, path
+        caption = re.sub(r"<[^>]+>", "", html_module.unescape(entry["caption"]))  # rst rendered as HTML
+        assert " ".join(expected.get(path, "The paper compiled").split()) in " ".join(caption.split()), path
+    for study, title in contents.STUDY_TITLES.items():
+        assert categories[title] == {
+            "Figures": sorted(f"results/report/figures/{n}.pdf" for n in contents.study_figures(study)),
+            "Tables": sorted(f"results/report/{t}.pdf" for t in contents.study_tables(study))}
+    assert "This run trained 1 seed per schedule" in html  # the workflow description, from config
 
 
 def test_second_run_has_nothing_to_do(workflow):

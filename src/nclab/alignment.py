@@ -1,14 +1,17 @@
 """Feature/classifier space alignment strategies (docs/methods.md, section 5; arXiv 2512.07844, "Space Alignment
 Matters", AAAI 2026), each a plug-in on top of any baseline loss.
 
-All three follow EMA class centres mu^_c (momentum 0.9, from the batch features, without gradient); the
+All three follow EMA class centres mu^_c (momentum ``longtail.alignment.momentum``, from the batch features,
+without gradient); the
 *directions* they align the classifier with are the centres centred by their mean and normalised.
 
 - SpA-Proj (from the authors' public code): :func:`project_gradient`, applied to the classifier's gradient.
 - SpA-Reg (our reconstruction; the paper's formula was not public): :func:`alignment_penalty`, added to the loss.
 - SpA-SLERP (our reconstruction): :func:`slerp_towards`, applied to the classifier after each step.
 
-STRATEGIES maps a name to the hooks of a strategy; a new strategy is one function and one entry.
+STRATEGIES maps a name to the hooks of a strategy, each taking the strategy's options keyword-only. A new strategy
+is one function, one entry here, its label in :data:`nclab.plan.STRATEGY_LABELS` and its name and options
+(types, ranges, defaults) in the schema; a test checks that all of them agree.
 """
 
 from __future__ import annotations
@@ -63,8 +66,8 @@ class CentreEMA:
         self.seen.copy_(state["seen"])
 
 
-def alignment_penalty(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, centres: CentreEMA,
-                      strength: float = 0.1) -> torch.Tensor:
+def alignment_penalty(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, centres: CentreEMA, *,
+                      strength: float) -> torch.Tensor:
     """SpA-Reg: lambda * mean over the batch's classes of 1 - cos(h_bar_c - mu^_G, w_c), h_bar_c with gradient."""
     batch_means, present = batch_class_means(features, labels, len(weight))
     cos = F.cosine_similarity(batch_means - centres.global_centre(), weight[present], dim=1)
@@ -72,8 +75,8 @@ def alignment_penalty(features: torch.Tensor, labels: torch.Tensor, weight: torc
 
 
 @torch.no_grad()
-def project_gradient(grad: torch.Tensor, weight: torch.Tensor, centres: CentreEMA,
-                     gamma: float = 0.6) -> torch.Tensor:
+def project_gradient(grad: torch.Tensor, weight: torch.Tensor, centres: CentreEMA, *,
+                     gamma: float) -> torch.Tensor:
     """SpA-Proj on the classifier's gradient g (rows g_c of w_c).
 
     g_t = g - (g.w^)w^ (tangent part); delta = normalise(mu^_c - (mu^_c.w^)w^) (towards the centre); if
@@ -101,7 +104,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def slerp_towards(weight: torch.Tensor, centres: CentreEMA, t: float = 0.05) -> torch.Tensor:
+def slerp_towards(weight: torch.Tensor, centres: CentreEMA, *, t: float) -> torch.Tensor:
     """SpA-SLERP: w_c <- ||w_c|| slerp(w^_c, direction of mu^_c, t), norms kept; unseen classes unchanged."""
     norms = weight.norm(dim=1, keepdim=True)
     rotated = norms * slerp(weight / norms, centres.directions(), t)

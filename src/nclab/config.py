@@ -4,10 +4,13 @@ Structure and types come from the JSON schema (``schemas/config.schema.yaml``); 
 schema cannot express (checkpoints within the schedule, dimensions against the network, the data) are checked
 here.
 Every message names the key at fault and, where there is a choice, the allowed values.
+The schema is also the one place of every optional value's default (its ``default:``): a valid config gets
+them filled in (:func:`fill_defaults`), so that no code repeats a default.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,29 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
         else:
             errors.append(f"{_key(err.absolute_path)}: {err.message}")
     return errors
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:  # local references only: "#/$defs/name"
+        schema = root["$defs"][schema["$ref"].removeprefix("#/$defs/")]
+    return schema
+
+
+def fill_defaults(instance: Any, schema: dict, root: dict | None = None) -> None:
+    """Set, in place, every value the schema gives a ``default`` for and ``instance`` (valid) lacks, at every
+    depth: the named properties of an object, and the values of a mapping with ``additionalProperties``."""
+    root = schema if root is None else root
+    schema = _resolve(schema, root)
+    if not isinstance(instance, dict):
+        return
+    for key, spec in schema.get("properties", {}).items():
+        if key not in instance and "default" in spec:  # beside a $ref, or in a plain property
+            instance[key] = copy.deepcopy(spec["default"])
+        if key in instance:
+            fill_defaults(instance[key], spec, root)
+    if isinstance(schema.get("additionalProperties"), dict):
+        for key in set(instance) - set(schema.get("properties", {})):
+            fill_defaults(instance[key], schema["additionalProperties"], root)
 
 
 def data_errors(spec: dict) -> list[str]:
@@ -171,7 +197,7 @@ def semantic_errors(config: dict) -> list[str]:
         if value is not None and value > upper:  # its type and lower bound are the schema's
             errors.append(f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
                           f"(feature dimension {dim}, the smallest of the studies' networks)")
-    unknown = sorted(set(config["figures"]["histograms"].get("methods", [])) - set(config["ood"]["scores"]))
+    unknown = sorted(set(config["figures"]["histograms"]["methods"]) - set(config["ood"]["scores"]))
     if unknown:
         errors.append(f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}")
     if config["paper"]["headline_ood"] not in config["data"]["ood_sets"]:
@@ -186,9 +212,12 @@ def load_schema(schema_path: Path) -> dict:
 
 
 def validate(config: dict, schema_path: str | Path) -> None:
-    """Raise :class:`ConfigError` listing every problem of ``config``."""
-    errors = schema_errors(config, load_schema(Path(schema_path)))
+    """Raise :class:`ConfigError` listing every problem of ``config``; fill in the schema's defaults where it
+    has none."""
+    schema = load_schema(Path(schema_path))
+    errors = schema_errors(config, schema)
     if not errors:
+        fill_defaults(config, schema)
         errors = semantic_errors(config)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))

@@ -29,6 +29,8 @@ TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched in
 FOLDER_OOD = ("tinyimagenet", "places365")  # optional, read from a local image folder when present
 NEAR_OOD = ("cifar10", "cifar100", "tinyimagenet")  # OpenOOD v1.5's near-OOD sets; the others are far-OOD
 IMAGENET_OOD = ("textures", "places365")  # natural images disjoint from ImageNet's classes, at any size
+ID_DATASETS = ("digits", *CIFAR, IMAGENET_LT, SYNTHETIC_CIFAR)  # the schema's data.dataset (a test checks)
+OOD_SETS = (*SYNTHETIC_OOD, *TORCHVISION_SETS, *FOLDER_OOD)  # the schema's data.ood_sets (a test checks)
 IMAGENET_LT_SPLITS = ("train", "val", "test")  # Liu et al. 2019: 115,846 / 20,000 / 50,000 images
 
 

@@ -1,7 +1,12 @@
-"""The paper's figures, as functions from measured tables and arrays to matplotlib figures."""
+"""The paper's figures, as functions from measured tables and arrays to matplotlib figures.
+
+Figure ``name`` of :data:`nclab.contents.FIGURES` is drawn by the function ``name`` here, called by
+:func:`draw` as ``name(data, **options)``: ``data`` is what :func:`load` reads from the figure's source, and
+``options`` are those of the table's options that the function declares keyword-only."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Mapping
 
 import matplotlib
@@ -12,15 +17,19 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  # noqa: E402
 
+from nclab.contents import FIGURES  # noqa: E402
+from nclab.io import load_npz, read_tables  # noqa: E402
 from nclab.ood import LABELS  # noqa: E402
 from nclab.ood_metrics import auroc, roc_curve  # noqa: E402
+from nclab.plan import LOSS_LABELS, STRATEGY_LABELS  # noqa: E402
+from nclab.report_longtail import final_epoch, with_run_keys  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
 
 
 def apply_style(style: Mapping[str, float]) -> None:
     plt.rcParams.update({
-        "font.size": style.get("font_size", 8), "lines.linewidth": style.get("line_width", 1.2),
+        "font.size": style["font_size"], "lines.linewidth": style["line_width"],
         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
         "pdf.fonttype": 42, "svg.hashsalt": "nclab", "figure.dpi": 100,
     })
@@ -136,7 +145,7 @@ def ncc_agreement(collapse: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def nc5_progression(collapse: pd.DataFrame, ood_sets: list[str]) -> plt.Figure:
+def nc5(collapse: pd.DataFrame, *, ood_sets: list[str]) -> plt.Figure:
     """NC5 per OOD set: uncentred (NECO reference code, solid) and centred by mu_G (dashed)."""
     fig, axes = _panel_grid(len(ood_sets), 2.4)
     for ax, ood in zip(axes, ood_sets):
@@ -148,7 +157,7 @@ def nc5_progression(collapse: pd.DataFrame, ood_sets: list[str]) -> plt.Figure:
     return fig
 
 
-def roc_curves(scores: Mapping[str, ScoreSets], ood_sets: list[str]) -> plt.Figure:
+def roc(scores: Mapping[str, ScoreSets], *, ood_sets: list[str]) -> plt.Figure:
     """ROC of every method, one panel per schedule and OOD set (schedule by schedule)."""
     panels = [(schedule, ood) for schedule in scores for ood in ood_sets]
     fig, axes = _panel_grid(len(panels), 2.6)
@@ -162,8 +171,8 @@ def roc_curves(scores: Mapping[str, ScoreSets], ood_sets: list[str]) -> plt.Figu
     return fig
 
 
-def score_histograms(scores: Mapping[str, ScoreSets], methods: list[str], ood_sets: list[str],
-                     bins: int) -> plt.Figure:
+def histograms(scores: Mapping[str, ScoreSets], *, methods: list[str], ood_sets: list[str],
+               bins: int) -> plt.Figure:
     """Score distributions of ID test and each OOD set; rows: methods, columns: schedules."""
     schedules = list(scores)
     fig, axes = plt.subplots(len(methods), len(schedules), figsize=(FIGURE_WIDTH, 2.2 * len(methods)),
@@ -180,7 +189,7 @@ def score_histograms(scores: Mapping[str, ScoreSets], methods: list[str], ood_se
     return fig
 
 
-def tsne_panels(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
+def tsne(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
     """t-SNE of test features per schedule, coloured by class."""
     fig, axes = plt.subplots(1, len(embeddings), figsize=(FIGURE_WIDTH, 3.0), constrained_layout=True,
                              squeeze=False)
@@ -199,7 +208,7 @@ LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
 
 def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, losses: list[str],
-                    strategies: list[str], labels: Mapping[str, str]) -> None:
+                    strategies: list[str]) -> None:
     """One line per (loss, strategy): colour = strategy, line style = loss; mean over seeds, with a band over
     their range where there are several."""
     for i, loss in enumerate(losses):
@@ -210,17 +219,21 @@ def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, loss
             scale = 100 if column in PERCENT_COLUMNS else 1
             stats = _seed_mean(rows, [x], column).set_index(x) * [scale, scale, scale, 1]
             ax.plot(stats.index, stats["mean"], color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
-                    marker="o" if x == "ratio" else None, markersize=3, label=labels[f"{loss}/{strategy}"])
+                    marker="o" if x == "ratio" else None, markersize=3, label=f"{LOSS_LABELS[loss]}, {STRATEGY_LABELS[strategy]}")
             if (stats["count"] > 1).any():
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{j}", alpha=0.12, linewidth=0)
 
 
-def longtail_vs_ratio(final: pd.DataFrame, losses: list[str], strategies: list[str],
-                      labels: Mapping[str, str]) -> plt.Figure:
+def _largest_ratio(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["ratio"] == table["ratio"].max()]
+
+
+def longtail_vs_ratio(collapse: pd.DataFrame, *, losses: list[str], strategies: list[str]) -> plt.Figure:
     """Accuracy, alignment and NC1/NC3 at the final epoch against the imbalance ratio."""
+    final = final_epoch(collapse)
     fig, axes = _panel_grid(len(LT_PANELS), 2.1)
     for ax, (column, title) in zip(axes, LT_PANELS):
-        _strategy_lines(ax, final, "ratio", column, losses, strategies, labels)
+        _strategy_lines(ax, final, "ratio", column, losses, strategies)
         ratios = sorted(final["ratio"].unique())
         ax.set(xscale="log", xlabel="imbalance ratio", title=title)
         if column in ("nc1", "nc3"):
@@ -231,13 +244,13 @@ def longtail_vs_ratio(final: pd.DataFrame, losses: list[str], strategies: list[s
     return fig
 
 
-def longtail_progression(collapse: pd.DataFrame, losses: list[str], strategies: list[str],
-                         labels: Mapping[str, str]) -> plt.Figure:
+def longtail_progression(collapse: pd.DataFrame, *, losses: list[str], strategies: list[str]) -> plt.Figure:
     """Alignment and NC metrics at every saved epoch, at the largest imbalance ratio."""
+    collapse = _largest_ratio(collapse)
     panels = [p for p in LT_PANELS if p[0] != "network_accuracy_test" and p[0] != "accuracy_few"]
     fig, axes = _panel_grid(len(panels), 2.1, max_columns=2)
     for ax, (column, title) in zip(axes, panels):
-        _strategy_lines(ax, collapse, "epoch", column, losses, strategies, labels)
+        _strategy_lines(ax, collapse, "epoch", column, losses, strategies)
         ax.set(xlabel="epoch", title=title)
         if column in ("nc1", "nc3"):
             _log_y(ax)
@@ -245,9 +258,9 @@ def longtail_progression(collapse: pd.DataFrame, losses: list[str], strategies: 
     return fig
 
 
-def class_alignment(classes: pd.DataFrame, losses: list[str], strategies: list[str],
-                    strategy_labels: Mapping[str, str], loss_labels: Mapping[str, str]) -> plt.Figure:
+def longtail_class_alignment(classes: pd.DataFrame, *, losses: list[str], strategies: list[str]) -> plt.Figure:
     """Per-class alignment a_c against the class's training images, one panel per loss (largest ratio)."""
+    classes = _largest_ratio(classes)
     fig, axes = _panel_grid(len(losses), 2.4)
     for ax, loss in zip(axes, losses):
         for j, strategy in enumerate(strategies):
@@ -259,11 +272,34 @@ def class_alignment(classes: pd.DataFrame, losses: list[str], strategies: list[s
                                               count=("alignment", "count"))
             stats = stats.sort_values("train_count")
             ax.plot(stats["train_count"], stats["mean"], "o-", color=f"C{j}", markersize=3,
-                    label=strategy_labels[strategy])
+                    label=STRATEGY_LABELS[strategy])
             if (stats["count"] > 1).any():
                 ax.fill_between(stats["train_count"], stats["min"], stats["max"], color=f"C{j}", alpha=0.12,
                                 linewidth=0)
         ax.set(xscale="log", xlabel="training images of the class", ylabel=r"$a_c=\cos(\tilde\mu_c, w_c)$",
-               title=loss_labels[loss])
+               title=LOSS_LABELS[loss])
     axes[0].legend()
     return fig
+
+
+def load(name: str, paths: list[str], options: Mapping[str, object]) -> object:
+    """The data figure ``name`` draws, read from its input files (listed as rules/common.smk's
+    ``figure_inputs`` lists them): a stacked table, or score / embedding arrays of the first seed per schedule."""
+    spec = FIGURES[name]
+    if spec.source == "scores":
+        methods = options["methods"]
+        sets: dict[str, dict[str, ScoreSets]] = {}
+        for i, path in enumerate(paths):  # schedule-major
+            sets.setdefault(options["schedules"][i // len(methods)], {})[methods[i % len(methods)]] = load_npz(path)
+        return sets
+    if spec.source == "tsne":
+        return {schedule: tuple(load_npz(path).values()) for schedule, path in zip(options["schedules"], paths)}
+    table = read_tables(paths)
+    return with_run_keys(table) if spec.study == "longtail" else table
+
+
+def draw(name: str, paths: list[str], options: Mapping[str, object]) -> plt.Figure:
+    """Figure ``name`` from its input files; its drawing function gets the options it declares keyword-only."""
+    function = globals()[name]
+    declared = [p.name for p in inspect.signature(function).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return function(load(name, paths, options), **{key: options[key] for key in declared})

@@ -1,8 +1,9 @@
 """Baseline losses of long-tailed learning (docs/methods.md, section 4), on logits z, labels y and class counts n_c.
 
-Each loss is ``f(logits, labels, counts, progress, **hyperparameters)`` with ``progress`` the fraction of the
-epochs done before the current one; LOSSES is the registry (the head each loss
-needs is in :data:`nclab.plan.LOSS_HEADS`).
+Each loss is ``f(logits, labels, counts, progress, *, hyperparameters)`` with ``progress`` the fraction of the
+epochs done before the current one. A new loss is one function, one entry in LOSSES, its label in
+:data:`nclab.plan.LOSS_LABELS` (its head in :data:`nclab.plan.LOSS_HEADS` unless linear) and its name and
+options (types, ranges, defaults) in the schema; a test checks that all of them agree.
 """
 
 from __future__ import annotations
@@ -10,15 +11,13 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from nclab.plan import LDAM_SCALE
-
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float) -> torch.Tensor:
     return F.cross_entropy(logits, labels)
 
 
-def logit_adjustment(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float,
-                     tau: float = 1.0) -> torch.Tensor:
+def logit_adjustment(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float, *,
+                     tau: float) -> torch.Tensor:
     """CE on z_c + tau log pi_c, pi the training prior (Menon et al., ICLR 2021, logit-adjusted loss)."""
     prior = counts / counts.sum()
     return F.cross_entropy(logits + tau * torch.log(prior), labels)
@@ -42,9 +41,8 @@ def drw_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
     return (weights / weights.sum() * len(counts)).to(torch.float32)
 
 
-def ldam_drw(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float,
-             max_margin: float = 0.5, scale: float = LDAM_SCALE, beta: float = 0.9999,
-             drw_start: float = 0.8) -> torch.Tensor:
+def ldam_drw(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float, *,
+             max_margin: float, scale: float, beta: float, drw_start: float) -> torch.Tensor:
     """LDAM with deferred re-weighting (Cao et al., NeurIPS 2019).
 
     ``logits`` = scale * cos(h, w_c) from the normalised head; the true class loses scale * Delta_y, and from

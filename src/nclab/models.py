@@ -30,7 +30,6 @@ import math
 import torch
 from torch import nn
 
-from nclab.plan import LDAM_SCALE
 
 
 class PaddingShortcut(nn.Module):
@@ -212,9 +211,12 @@ def head_kind(fc: nn.Module) -> str:
 
 
 def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",
-                scale: float = LDAM_SCALE) -> nn.Module:
-    """``arch`` with a ``head`` classifier (``scale`` is the normed head's s); the ETF head comes with its
-    BatchNorm1d neck (Yang et al. 2022's ETF classifier: BN, then L2 normalisation, then the fixed W*)."""
+                scale: float | None = None) -> nn.Module:
+    """``arch`` with a ``head`` classifier (``scale``: the normed head's s, required by it and only by it); the
+    ETF head comes with its BatchNorm1d neck (Yang et al. 2022's ETF classifier: BN, then L2 normalisation,
+    then the fixed W*)."""
+    if (head == "normed") != (scale is not None):
+        raise ValueError(f"scale is the normed head's s: give it for head 'normed' only (head {head!r})")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")
     model = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width)

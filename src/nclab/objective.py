@@ -16,7 +16,7 @@ from nclab.plan import applies
 class Objective:
     def __init__(self, loss: str, strategy: str, counts: torch.Tensor, feature_dim: int,
                  loss_options: Mapping[str, float] | None = None,
-                 strategy_options: Mapping[str, float] | None = None, momentum: float = 0.9) -> None:
+                 strategy_options: Mapping[str, float] | None = None, momentum: float | None = None) -> None:
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; allowed: {sorted(LOSSES)}")
         if strategy not in STRATEGIES:
@@ -26,6 +26,9 @@ class Objective:
             raise ValueError(f"strategy {strategy!r} moves the classifier, which loss {loss!r} keeps fixed")
         self.loss_fn, self.loss_options = LOSSES[loss], dict(loss_options or {})
         self.strategy_options = dict(strategy_options or {})
+        if (strategy != "none") != (momentum is not None):
+            raise ValueError(f"momentum is the EMA of the class centres a strategy follows: give it for a strategy "
+                             f"only (strategy {strategy!r})")
         self.counts = counts.float()
         self.centres = CentreEMA(len(counts), feature_dim, momentum, counts.device) if strategy != "none" else None
 

@@ -1,8 +1,9 @@
 """Post-hoc OOD scores (docs/methods.md, section 2). Every score: higher = more in-distribution.
 
-Each method is one function ``fit(train, weight, bias, **hyperparameters) -> scorer`` fitted on ID training
+Each method is one function ``fit(train, weight, bias, *, hyperparameters) -> scorer`` fitted on ID training
 features only; the scorer maps a :class:`Split` to one score per sample. Add a method by writing such a
-function and one entry in :data:`SCORES`.
+function, one entry in :data:`SCORES` and its label in :data:`LABELS`, and by naming it in the schema with its
+hyperparameters' types, ranges and defaults (``ood.scores``; a test checks that the names agree).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def maxlogit(train: Split, weight: np.ndarray, bias: np.ndarray) -> Scorer:
     return lambda s: np.asarray(s.logits, np.float64).max(axis=1)
 
 
-def energy(train: Split, weight: np.ndarray, bias: np.ndarray, temperature: float = 1.0) -> Scorer:
+def energy(train: Split, weight: np.ndarray, bias: np.ndarray, *, temperature: float) -> Scorer:
     """Negative free energy T * logsumexp(z / T) (Liu et al., NeurIPS 2020)."""
     return lambda s: temperature * logsumexp(np.asarray(s.logits, np.float64) / temperature, axis=1)
 
@@ -60,7 +61,7 @@ def mahalanobis(train: Split, weight: np.ndarray, bias: np.ndarray) -> Scorer:
     return score
 
 
-def vim(train: Split, weight: np.ndarray, bias: np.ndarray, dim: int) -> Scorer:
+def vim(train: Split, weight: np.ndarray, bias: np.ndarray, *, dim: int) -> Scorer:
     """Virtual-logit matching (Wang et al., CVPR 2022): logsumexp(z) - alpha ||(h - u) R||.
 
     u = -pinv(W) b; R spans the eigenvectors of the uncentred covariance of h - u beyond the top ``dim``;
@@ -83,7 +84,7 @@ def vim(train: Split, weight: np.ndarray, bias: np.ndarray, dim: int) -> Scorer:
     return score
 
 
-def neco(train: Split, weight: np.ndarray, bias: np.ndarray, dim: int) -> Scorer:
+def neco(train: Split, weight: np.ndarray, bias: np.ndarray, *, dim: int) -> Scorer:
     """NECO (Ammar et al., ICLR 2024): ||P_D s(h)|| / ||s(h)||, s a standard scaler fitted on train and
     P_D the projection on the first ``dim`` principal components of s(h_train). No max-logit factor (ResNet)."""
     h = np.asarray(train.features, np.float64)
@@ -105,7 +106,7 @@ def neco(train: Split, weight: np.ndarray, bias: np.ndarray, dim: int) -> Scorer
 KNN_QUERY_CHUNK = 1024  # queries per distance block: bounds memory at CHUNK x N_train floats
 
 
-def knn(train: Split, weight: np.ndarray, bias: np.ndarray, k: int = 50) -> Scorer:
+def knn(train: Split, weight: np.ndarray, bias: np.ndarray, *, k: int) -> Scorer:
     """-||h^ - h^_(k)||, the distance to the k-th nearest normalised training feature (Sun et al., ICML 2022)."""
     bank = _unit(np.asarray(train.features, np.float32))
     if not 0 < k <= len(bank):
@@ -136,19 +137,19 @@ LABELS = {"msp": "MSP", "maxlogit": "MaxLogit", "energy": "Energy", "mahalanobis
           "vim": "ViM", "neco": "NECO", "knn": "KNN"}
 
 
-def hyperparameters(method: str) -> dict[str, object]:
-    """The hyperparameters a method accepts, with their defaults (``inspect.Parameter.empty`` if required)."""
+def hyperparameters(method: str) -> list[str]:
+    """The hyperparameters of a method: its keyword-only arguments (their defaults are the schema's)."""
     if method not in SCORES:
         raise ValueError(f"unknown OOD score {method!r}; allowed: {sorted(SCORES)}")
-    params = list(inspect.signature(SCORES[method]).parameters.values())[3:]
-    return {p.name: p.default for p in params}
+    return [p.name for p in inspect.signature(SCORES[method]).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
 def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, **hyper: object) -> Scorer:
     allowed = hyperparameters(method)
-    unknown = set(hyper) - set(allowed)
-    if unknown:
-        raise ValueError(f"unknown hyperparameters {sorted(unknown)} for OOD score {method!r}; allowed: {sorted(allowed)}")
+    unknown, missing = set(hyper) - set(allowed), set(allowed) - set(hyper)
+    if unknown or missing:
+        raise ValueError(f"OOD score {method!r} takes the hyperparameters {allowed}; unknown: {sorted(unknown)}, "
+                         f"missing: {sorted(missing)}")
     return SCORES[method](train, weight, bias, **hyper)
 
 

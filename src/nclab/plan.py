@@ -31,7 +31,6 @@ STRATEGY_LABELS = {"none": "none", "reg": "SpA-Reg", "proj": "SpA-Proj", "slerp"
 LOSS_HEADS = {"ldam_drw": "normed", "etf": "etf"}  # classifier head per loss; the others train a linear head
 HEADS_IGNORING_ROW_NORMS = ("normed", "etf")  # their logits depend on the directions of the w_c only
 AFFINE_HEADS = ("linear",)  # logits = W h + b exactly, as ViM's origin u = -pinv(W) b assumes
-LDAM_SCALE = 30.0  # s of LDAM's normalised head, z_c = s cos(h, w_c) (Cao et al. 2019)
 FIXED_CLASSIFIER_LOSSES = ("etf",)  # their classifier is not trained
 CLASSIFIER_STRATEGIES = ("proj", "slerp")  # they move the classifier
 

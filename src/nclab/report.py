@@ -290,7 +290,7 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
     for s in schedules:
         spec = settings["schedule_specs"][s]
         m[macro_name(s, "Epochs")] = str(spec["epochs"])
-        m[macro_name(s, "Milestones")] = " and ".join(str(round(f * spec["epochs"])) for f in spec.get("milestones", []))
+        m[macro_name(s, "Milestones")] = " and ".join(str(round(f * spec["epochs"])) for f in spec["milestones"])
         runs = collapse[collapse["schedule"] == s]
         perfect = runs.groupby("epoch")["network_accuracy_train"].mean()
         perfect = perfect[perfect >= 1.0]

@@ -41,6 +41,8 @@ class Recipe:
     epochs: int
     scheduler: str  # "cosine", "multistep" or "warmup_multistep"
     milestones: tuple[float, ...]  # fractions of the epochs (multistep only)
+    gamma: float  # learning-rate factor at each milestone
+    warmup_epochs: int  # warmup_multistep only
     lr: float
     momentum: float
     weight_decay: float
@@ -50,13 +52,11 @@ class Recipe:
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
     precision: str = "auto"  # "auto" (bf16 on cuda, fp32 on cpu), "fp32" or "bf16"
     compile: bool = False
-    gamma: float = 0.1  # learning-rate factor at each milestone
-    warmup_epochs: int = 0  # warmup_multistep only
     loss: str = "ce"  # nclab.losses.LOSSES
     loss_options: Mapping[str, float] = field(default_factory=dict)
     strategy: str = "none"  # nclab.alignment.STRATEGIES
     strategy_options: Mapping[str, float] = field(default_factory=dict)
-    momentum_centres: float = 0.9  # EMA momentum of the class centres the strategies follow
+    momentum_centres: float | None = None  # EMA momentum of the class centres a strategy follows (none: None)
 
 
 class NoCudaError(RuntimeError):
@@ -111,6 +111,9 @@ class DivergenceError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+SCHEDULERS = ("cosine", "multistep", "warmup_multistep")  # the schema's scheduler (a test checks)
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler:
     if recipe.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
@@ -123,7 +126,7 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.op
                 return (done + 1) / recipe.warmup_epochs
             return recipe.gamma ** sum(done >= m for m in milestones)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    raise ValueError(f"unknown scheduler {recipe.scheduler!r}; allowed: ['cosine', 'multistep', 'warmup_multistep']")
+    raise ValueError(f"unknown scheduler {recipe.scheduler!r}; allowed: {list(SCHEDULERS)}")
 
 
 def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
