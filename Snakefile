@@ -33,10 +33,8 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    schedule="|".join(map(re.escape, SCHEDULES + LT_SCHEDULES)),
+    run="|".join(map(re.escape, RUNS)),
     ratio="|".join(map(re.escape, LT_RATIOS)) or "none",
-    loss="|".join(LT["losses"]),
-    strategy="|".join(LT["strategies"]),
     seed=r"\d+",
     dataset=DATASET,
     epoch=r"\d+",

@@ -4,15 +4,17 @@
 
 rule collapse_metrics:
     input:
-        dumps=lambda w: [f"{run_dir(w)}/features/epoch{e}.npz" for e in checkpoint_epochs(w.schedule)],
+        dumps=rules.extract_features.output.dumps,
         code=code("collapse_metrics"),
     output:
         metrics=f"{RUN}/collapse.csv",
         classes=f"{RUN}/classes.csv",
     params:
-        epochs=lambda w: checkpoint_epochs(w.schedule),
+        run_keys=lambda w: run_spec(w).keys,
+        seed=lambda w: int(w.seed),
+        epochs=lambda w: run_spec(w).checkpoints,
         ood_sets=OOD_SETS,
-        shot_thresholds=lambda w: LT["shot_thresholds"] if w.schedule.startswith("longtail/") else None,
+        shot_thresholds=lambda w: LT["shot_thresholds"] if run_spec(w).study == "longtail" else None,
     resources:
         mem_mb=memory_mb("cpu_mem_mb"),
     group:

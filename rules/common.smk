@@ -7,7 +7,8 @@ from pathlib import Path
 from nclab.contents import FIGURES as FIGURE_TABLE, SOURCES, STUDY_TITLES, TABLES, study_figures, study_tables
 from nclab.data import (FOLDER_OOD, IMAGENET_LT, SYNTHETIC_CIFAR, TORCHVISION_SETS, image_format, image_size,
                         imagenet_lt_lists, needs_root)
-from nclab.plan import LOSS_HEADS, checkpoint_schedule, feature_dim, longtail_grid, nclab_imports
+from nclab.plan import feature_dim, nclab_imports
+from nclab.runs import run_table
 from nclab.slurm_compat import run_group
 
 DATASET = config["data"]["dataset"]
@@ -31,7 +32,7 @@ OOD_SETS = present_ood_sets()
 SCORES = list(config["ood"]["scores"])
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
-RUN_ID = "runs/{schedule}/seed{seed}"
+RUN_ID = "runs/{run}/seed{seed}"  # run: an id of the run table (RUNS, below)
 RUN = f"results/{RUN_ID}"
 FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
 
@@ -45,9 +46,9 @@ def memory_mb(key):
     return lambda wildcards, attempt: config["cluster"][key] * attempt
 
 
-def train_minutes(schedule, attempt):
-    """Time limit of a training job: the schedule's epochs at cluster.seconds_per_epoch, more on a retry."""
-    epochs = schedule_spec(schedule)["epochs"]
+def train_minutes(wildcards, attempt):
+    """Time limit of a training job: the run's epochs at cluster.seconds_per_epoch, more on a retry."""
+    epochs = RUNS[wildcards.run].final_epoch
     return (10 + math.ceil(epochs * config["cluster"]["seconds_per_epoch"] / 60)) * attempt
 
 
@@ -88,94 +89,30 @@ def code(script):
     return [f"src/nclab/{m}.py" for m in ("__init__", *modules)]
 
 
-# The long-tail study: one run group per (imbalance ratio, loss, strategy), named like a schedule
-# ("longtail/ir10/ce/proj") so that the per-run rules (metrics, OOD) serve both studies.
+# The runs of both studies, one entry each (nclab.runs): training, features and the per-run analysis of a run
+# read its entry through the `run` wildcard ("standard", "longtail/ir10/ce/proj").
 LT = config["longtail"]
-LT_GRID = longtail_grid(LT["ratios"], LT["losses"], LT["strategies"]) if "longtail" in STUDIES else []
-LT_SCHEDULES = [f"longtail/ir{ratio}/{loss}/{strategy}" for ratio, loss, strategy in LT_GRID]
-LT_RATIOS = sorted({ratio for ratio, _, _ in LT_GRID}, key=float)  # as named in paths ("10", "2.5")
-LT_SEEDS = LT["training"].get("seeds", SEEDS)
 LT_DATA = f"results/data/longtail/{DATASET}/{LT['profile']}-ir{{ratio}}-seed{LT['subset_seed']}.npz"
+RUNS = run_table(config, f"results/data/{DATASET}.npz", LT_DATA)
+LT_RUNS = [run for run, spec in RUNS.items() if spec.study == "longtail"]
+LT_RATIOS = sorted({f"{RUNS[run].keys['ratio']:g}" for run in LT_RUNS}, key=float)  # as named in paths
 
 
-def schedule_spec(schedule):
-    return LT["schedule"] if schedule.startswith("longtail/") else config["schedules"][schedule]
-
-
-def checkpoint_epochs(schedule):
-    spec = schedule_spec(schedule)
-    return checkpoint_schedule(spec["epochs"], spec["checkpoints"])
-
-
-def final_epoch(schedule):
-    return schedule_spec(schedule)["epochs"]
-
-
-def run_dir(wildcards):
-    return RUN.format(schedule=wildcards.schedule, seed=wildcards.seed)
+def run_spec(wildcards):
+    return RUNS[wildcards.run]
 
 
 def analysis_group(wildcards):
     """One group per run for its CPU analysis (OOD scores and metrics, collapse tables): one submission on a
     cluster (profiles/slurm merges its two unconnected parts, `group-components: analysis=2`); local runs ignore
     groups."""
-    return run_group(workflow, "analysis", f"{wildcards.schedule}/seed{wildcards.seed}")
+    return run_group(workflow, "analysis", f"{wildcards.run}/seed{wildcards.seed}")
 
 
-def run_dirs():
-    return expand(RUN, schedule=SCHEDULES, seed=SEEDS)
-
-
-def run_files(pattern):
-    """``pattern`` (relative to a run folder) for every schedule and seed."""
-    return [f"{run}/{pattern}" for run in run_dirs()]
-
-
-def recipe(schedule, seed):
-    """Everything the training of one run depends on (its params: a change reruns it, and only it)."""
-    training = {k: v for k, v in config["training"].items() if k != "seeds"}
-    return {**training, "seed": seed, **schedule_recipe(schedule)}
-
-
-def schedule_recipe(schedule):
-    spec = schedule_spec(schedule)
-    return {
-        "scheduler": spec["scheduler"],
-        "epochs": spec["epochs"],
-        "milestones": spec["milestones"],
-        "gamma": spec["gamma"],
-        "warmup_epochs": spec["warmup_epochs"],
-        "checkpoints": checkpoint_epochs(schedule),
-    }
-
-
-def lt_recipe(ratio, loss, strategy, seed):
-    """Everything one long-tail run's training depends on: `training` with `longtail.training` over it."""
-    training = {k: v for k, v in {**config["training"], **LT["training"]}.items() if k != "seeds"}
-    recipe = {
-        **training,
-        "seed": seed,
-        **schedule_recipe("longtail/"),
-        "loss": loss,
-        "loss_options": LT["loss_options"].get(loss, {}),
-        "strategy": strategy,
-        "strategy_options": LT["alignment"].get(strategy, {}),
-    }
-    if strategy != "none":
-        recipe["momentum_centres"] = LT["alignment"]["momentum"]
-    return recipe
-
-
-def lt_model(loss):
-    """The long-tail network with the classifier head that ``loss`` needs."""
-    head = LOSS_HEADS.get(loss, "linear")
-    scale = LT["loss_options"]["ldam_drw"]["scale"]
-    return {**LT["model"], "head": head, **({"scale": scale} if head == "normed" else {})}
-
-
-def lt_run_files(pattern):
-    """``pattern`` (relative to a run folder) for every long-tail run."""
-    return [f"results/runs/{s}/seed{seed}/{pattern}" for s in LT_SCHEDULES for seed in LT_SEEDS]
+def run_files(pattern, study="balanced"):
+    """``pattern`` (relative to a run folder) for every run and seed of ``study``."""
+    return [f"results/runs/{run}/seed{seed}/{pattern}" for run, spec in RUNS.items() if spec.study == study
+            for seed in spec.seeds]
 
 
 def figure_options(name):
@@ -196,7 +133,7 @@ def figure_inputs(wildcards):
         first_seeds = [f"results/runs/{s}/seed{FIRST_SEED}" for s in SCHEDULES]
         methods = figure_options(wildcards.figure).get("methods", [None])
         return [f"{run}/{pattern.format(method=m)}" for run in first_seeds for m in methods]
-    return lt_run_files(pattern) if spec.study == "longtail" else run_files(pattern)
+    return run_files(pattern, spec.study)
 
 
 def paper_inputs():

@@ -4,11 +4,12 @@ FIGURES = "results/report/figures"
 
 rule tsne:
     input:
-        dump=lambda w: f"{run_dir(w)}/features/epoch{final_epoch(w.schedule)}.npz",
+        dumps=rules.extract_features.output.dumps,
         code=code("tsne"),
     output:
         f"{RUN}/tsne.npz",
     params:
+        epoch=lambda w: run_spec(w).final_epoch,
         perplexity=config["figures"]["tsne"]["perplexity"],
         seed=lambda w: int(w.seed),
     resources:

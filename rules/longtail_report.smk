@@ -5,10 +5,10 @@ LT_REPORT = "results/report/longtail"
 
 rule longtail_tables_and_macros:
     input:
-        collapse=lt_run_files("collapse.csv"),
-        compute=lt_run_files("compute.json"),
-        classes=lt_run_files("classes.csv"),
-        ood=lt_run_files("ood/metrics.csv"),
+        collapse=run_files("collapse.csv", "longtail"),
+        compute=run_files("compute.json", "longtail"),
+        classes=run_files("classes.csv", "longtail"),
+        ood=run_files("ood/metrics.csv", "longtail"),
         data=expand(LT_DATA, ratio=LT_RATIOS),
         published=PUBLISHED,
         code=code("longtail_tables"),

@@ -3,11 +3,12 @@
 
 rule ood_score:
     input:
-        dump=lambda w: f"{run_dir(w)}/features/epoch{final_epoch(w.schedule)}.npz",
+        dumps=rules.extract_features.output.dumps,
         code=code("ood_score"),
     output:
         f"{RUN}/ood/scores/{{method}}.npz",
     params:
+        epoch=lambda w: run_spec(w).final_epoch,
         hyperparameters=lambda w: config["ood"]["scores"][w.method],
         ood_sets=OOD_SETS,
     resources:
@@ -29,6 +30,8 @@ rule ood_metrics:
     output:
         f"{RUN}/ood/metrics.csv",
     params:
+        run_keys=lambda w: run_spec(w).keys,
+        seed=lambda w: int(w.seed),
         methods=SCORES,
         ood_sets=OOD_SETS,
     group:

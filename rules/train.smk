@@ -1,37 +1,31 @@
-# Training: one run per (schedule, seed); checkpoints at the schedule's epochs and a per-epoch history.
-# Each schedule has its own rule because its checkpoint files (the outputs) depend on its epochs.
+# Training: one job per run (nclab.runs) and seed, for both studies; its checkpoints (a folder, one file per
+# saved epoch), its per-epoch history and how it was computed.
 
-for _schedule in SCHEDULES:
 
-    rule:
-        name:
-            f"train_{_schedule}"
-        input:
-            data=f"results/data/{DATASET}.npz",
-            code=code("train"),
-        output:
-            checkpoints=expand(
-                f"results/runs/{_schedule}/seed{{{{seed}}}}/checkpoints/epoch{{epoch}}.pt",
-                epoch=checkpoint_epochs(_schedule),
-            ),
-            history=f"results/runs/{_schedule}/seed{{seed}}/history.csv",
-            compute=f"results/runs/{_schedule}/seed{{seed}}/compute.json",
-        params:
-            schedule=_schedule,
-            recipe=lambda w, schedule=_schedule: recipe(schedule, int(w.seed)),
-            model=config["model"],
-            resume_dir=f"results/resume/runs/{_schedule}/seed{{seed}}",
-        threads: 1
-        resources:
-            gpu=GPUS_PER_JOB,
-            cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
-            mem_mb=memory_mb("mem_mb"),
-            runtime=lambda w, attempt, schedule=_schedule: train_minutes(schedule, attempt),
-        log:
-            f"results/logs/runs/{_schedule}/seed{{seed}}/train.log",
-        benchmark:
-            f"results/benchmarks/runs/{_schedule}/seed{{seed}}/train.tsv"
-        conda:
-            "../envs/torch.yaml"
-        script:
-            "../scripts/train.py"
+rule train:
+    input:
+        data=lambda w: run_spec(w).data,
+        code=code("train"),
+    output:
+        checkpoints=directory(f"{RUN}/checkpoints"),
+        history=f"{RUN}/history.csv",
+        compute=f"{RUN}/compute.json",
+    params:
+        run_keys=lambda w: run_spec(w).keys,
+        recipe=lambda w: {**run_spec(w).recipe, "seed": int(w.seed)},
+        model=lambda w: run_spec(w).model,
+        resume_dir=f"results/resume/{RUN_ID}",
+    threads: 1
+    resources:
+        gpu=GPUS_PER_JOB,
+        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+        mem_mb=memory_mb("mem_mb"),
+        runtime=train_minutes,
+    log:
+        f"results/logs/{RUN_ID}/train.log",
+    benchmark:
+        f"results/benchmarks/{RUN_ID}/train.tsv"
+    conda:
+        "../envs/torch.yaml"
+    script:
+        "../scripts/train.py"

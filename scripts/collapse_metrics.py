@@ -4,14 +4,14 @@ table of the final checkpoint (with shot-group metrics for long-tail runs)."""
 import pandas as pd
 
 from nclab.collapse import class_table, collapse_metrics, group_metrics
-from nclab.io import atomic_path, load_dump, logged
+from nclab.io import atomic_path, epoch_file, load_dump, logged
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    run = {"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed)}
+    run = {**p.run_keys, "seed": p.seed}
     rows = []
-    for epoch, path in zip(p.epochs, snakemake.input.dumps):
-        dump = load_dump(path)
+    for epoch in p.epochs:
+        dump = load_dump(epoch_file(snakemake.input.dumps, epoch, ".npz"))
         num_classes = dump["weight"].shape[0]
         metrics = collapse_metrics(dump, num_classes, p.ood_sets)
         table = class_table(dump, num_classes) if p.shot_thresholds else None

@@ -8,7 +8,7 @@ from nclab.io import atomic_write_text, logged, read_tables
 
 with logged(snakemake.log[0]):
     p = snakemake.params
-    collapse, classes, ood = (lt.with_run_keys(read_tables(snakemake.input[k])) for k in ("collapse", "classes", "ood"))
+    collapse, classes, ood = (read_tables(snakemake.input[k]) for k in ("collapse", "classes", "ood"))
     final = lt.final_epoch(collapse)
     matches = published.longtail_matches(published.load(snakemake.input.published), p.dataset, p.arch,
                                          p.ratios, list(final["loss"].unique()))

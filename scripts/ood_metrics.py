@@ -10,8 +10,7 @@ with logged(snakemake.log[0]):
     for method, path in zip(snakemake.params.methods, snakemake.input.scores):
         scores = load_npz(path)
         for ood in snakemake.params.ood_sets:
-            row = {"schedule": snakemake.wildcards.schedule, "seed": int(snakemake.wildcards.seed),
-                   "method": method, "ood": ood}
+            row = {**snakemake.params.run_keys, "seed": snakemake.params.seed, "method": method, "ood": ood}
             row.update(metric_row(scores["test"], scores[ood]))
             rows.append(row)
             print(row)

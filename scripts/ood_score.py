@@ -2,11 +2,11 @@
 
 import numpy as np
 
-from nclab.io import atomic_savez, load_dump, logged
+from nclab.io import atomic_savez, epoch_file, load_dump, logged
 from nclab.ood import score_dump
 
 with logged(snakemake.log[0]):
-    dump = load_dump(snakemake.input.dump)
+    dump = load_dump(epoch_file(snakemake.input.dumps, snakemake.params.epoch, ".npz"))
     method = snakemake.wildcards.method
     scores = score_dump(dump, method, ["test", *snakemake.params.ood_sets], **snakemake.params.hyperparameters)
     for split, values in scores.items():

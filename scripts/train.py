@@ -2,7 +2,8 @@
 (compute.json: device, precision, compile, layout and the measured speed).
 
 Checkpoints and the resumable state are written to the run's resume folder (not a declared output, so
-Snakemake does not delete it before a restart) and moved onto the declared outputs only when training ends.
+Snakemake does not delete it before a restart); the checkpoints of the recipe's epochs are moved into the
+declared checkpoint folder only when training ends.
 """
 
 import json
@@ -18,7 +19,7 @@ import torch
 
 from nclab import data, training
 from nclab.features import save_checkpoint
-from nclab.io import atomic_path, logged
+from nclab.io import atomic_folder, atomic_path, epoch_file, logged
 from nclab.models import build_model
 
 with logged(snakemake.log[0]):
@@ -35,8 +36,7 @@ with logged(snakemake.log[0]):
     resume_dir = Path(snakemake.params.resume_dir)
     resume = training.Resume(resume_dir / "state.pt", training.fingerprint(
         snakemake.params.recipe, snakemake.params.model, files=[snakemake.input.data]))
-    outputs = {int(Path(p).stem.removeprefix("epoch")): Path(p) for p in snakemake.output.checkpoints}
-    staged = {epoch: resume_dir / "checkpoints" / path.name for epoch, path in outputs.items()}
+    staged = {epoch: epoch_file(resume_dir / "checkpoints", epoch, ".pt") for epoch in checkpoints}
     start = time.perf_counter()
 
     def report(s: training.EpochStats) -> None:
@@ -48,10 +48,11 @@ with logged(snakemake.log[0]):
                              on_checkpoint=lambda e, state: save_checkpoint(staged[e], e, state, mean, std),
                              on_epoch=report, resume=resume,
                              normalisation=(mean, std))
-    for epoch, path in outputs.items():
-        os.replace(staged[epoch], path)
+    with atomic_folder(snakemake.output.checkpoints) as folder:
+        for epoch, path in staged.items():
+            os.replace(path, epoch_file(folder, epoch, ".pt"))
     with atomic_path(snakemake.output.history) as tmp:
-        rows = [{"schedule": snakemake.params.schedule, "seed": seed, **vars(s)} for s in run.history]
+        rows = [{**snakemake.params.run_keys, "seed": seed, **vars(s)} for s in run.history]
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")
     with atomic_path(snakemake.output.compute) as tmp:
         tmp.write_text(json.dumps({"setup": vars(run.setup), "speed": vars(run.speed)}, indent=1) + "\n")

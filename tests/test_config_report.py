@@ -16,7 +16,8 @@ from nclab import ood, published, report, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
 from scratch import stub_local_data
-from nclab.plan import longtail_grid, nclab_imports
+from nclab.plan import nclab_imports
+from nclab.runs import run_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -162,19 +163,19 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
     """The long-tail macros from random tables shaped like the config's grid."""
     lt, rng = config["longtail"], np.random.default_rng(0)
     rows, classes, ood = [], [], []
-    for ratio, loss, strategy in longtail_grid(lt["ratios"], lt["losses"], lt["strategies"]):
-        schedule = f"longtail/ir{ratio}/{loss}/{strategy}"
-        for seed in lt["training"].get("seeds", config["training"]["seeds"]):
-            row = {"schedule": schedule, "seed": seed, "epoch": lt["schedule"]["epochs"]}
+    for run in run_table({**config, "studies": ["longtail"]}, "data.npz", "ir{ratio}.npz").values():
+        keys = dict(run.keys)
+        for seed in run.seeds:
+            row = {**keys, "seed": seed, "epoch": lt["schedule"]["epochs"]}
             row.update({k: rng.uniform() for k in ("network_accuracy_test", "nc1", "nc3", "alignment_mean",
                                                     "nc2_equiangular_classifier", "minority_collapse")})
             row.update({f"{k}_{g}": rng.uniform() for k in ("accuracy", "alignment") for g in ("many", "medium", "few")})
             rows.append(row)
-            classes += [{"schedule": schedule, "seed": seed, "class": c, "train_count": 100 - c,
+            classes += [{**keys, "seed": seed, "class": c, "train_count": 100 - c,
                          "alignment": rng.uniform()} for c in range(10)]
-            ood += [{"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
+            ood += [{**keys, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
                     for m in config["ood"]["scores"] for o in config["data"]["ood_sets"]]
-    final, classes, ood = (report_longtail.with_run_keys(pd.DataFrame(t)) for t in (rows, classes, ood))
+    final, classes, ood = (pd.DataFrame(t) for t in (rows, classes, ood))
     matches = published.longtail_matches(published.load(ROOT / "paper" / "published_results.csv"),
                                          config["data"]["dataset"], lt["model"]["arch"],
                                          [float(r) for r in lt["ratios"]], lt["losses"])

@@ -49,14 +49,14 @@ def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
     seeds = len(config["training"]["seeds"])
     if config["studies"] == ["balanced"]:
         runs = seeds * len(config["schedules"])
-        assert counts["train_extended"] == counts["train_standard"] == seeds
+        assert counts["train"] == counts["extract_features"] == runs
     else:
         lt = config["longtail"]
         groups = len(longtail_grid(lt["ratios"], lt["losses"], lt["strategies"]))
         runs = seeds * groups
-        assert counts["train_longtail"] == counts["extract_features_longtail"] == runs
+        assert counts["train"] == counts["extract_features"] == runs
         assert counts["prepare_longtail"] == len(lt["ratios"])
-        assert "train_standard" not in counts and "tables_and_macros" not in counts
+        assert "tsne" not in counts and "tables_and_macros" not in counts
         if "etf" in lt["losses"]:  # etf keeps its classifier fixed: no proj / slerp runs on it
             assert groups == len(lt["ratios"]) * (len(lt["losses"]) * len(lt["strategies"]) - 2)
     present_ood = [s for s in config["data"]["ood_sets"] if s != "places365"]

@@ -33,20 +33,19 @@ def job(rule: str, **wildcards: str) -> Job:
     return rule, frozenset(wildcards.items())
 
 
-def run_jobs(schedule: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
+def run_jobs(run: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
     """Everything downstream of one run's training, up to its own tables."""
-    return ({job(f"train_{schedule}", seed=seed), job(f"extract_features_{schedule}", seed=seed),
-             job("collapse_metrics", schedule=schedule, seed=seed), job("tsne", schedule=schedule, seed=seed),
-             job("ood_metrics", schedule=schedule, seed=seed)}
-            | {job("ood_score", schedule=schedule, seed=seed, method=m) for m in methods})
+    return ({job(rule, run=run, seed=seed) for rule in ("train", "extract_features", "collapse_metrics", "ood_metrics")}
+            | {job("ood_score", run=run, seed=seed, method=m) for m in methods})
+
+
+def balanced_run_jobs(schedule: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
+    """A balanced run's jobs: those of any run, and its t-SNE."""
+    return run_jobs(schedule, seed, methods) | {job("tsne", run=schedule, seed=seed)}
 
 
 def lt_run_jobs(strategy: str, methods: list[str] = SCORES) -> set[Job]:
-    """Everything downstream of one long-tail run's training, up to its own tables."""
-    schedule, run = f"longtail/ir5/ce/{strategy}", {"ratio": "5", "loss": "ce", "strategy": strategy, "seed": "0"}
-    return ({job("train_longtail", **run), job("extract_features_longtail", **run),
-             job("collapse_metrics", schedule=schedule, seed="0"), job("ood_metrics", schedule=schedule, seed="0")}
-            | {job("ood_score", schedule=schedule, seed="0", method=m) for m in methods})
+    return run_jobs(f"longtail/ir5/ce/{strategy}", "0", methods)
 
 
 def figures(*names: str) -> set[Job]:
@@ -60,7 +59,7 @@ def tables(study: str) -> set[Job]:
 
 REPORT = {job("tables_and_macros"), job("paper"), job("all")} | tables("balanced")
 LT_REPORT = {job("longtail_tables_and_macros"), job("paper"), job("all")} | tables("longtail")
-EVERY_RUN = (run_jobs("standard", "0") | run_jobs("extended", "0") | lt_run_jobs("none") | lt_run_jobs("proj")
+EVERY_RUN = (balanced_run_jobs("standard", "0") | balanced_run_jobs("extended", "0") | lt_run_jobs("none") | lt_run_jobs("proj")
              | figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT)
 
 
@@ -141,8 +140,8 @@ def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
 CASES = [
     Case("an OOD-score hyperparameter (`ood.scores.vim.dim`)",
          edit_config(lambda c: c["ood"]["scores"]["vim"].update(dim=12)),
-         {job("ood_score", schedule=s, seed=seed, method="vim") for s, seed in RUNS + LT_RUNS}
-         | {job("ood_metrics", schedule=s, seed=seed) for s, seed in RUNS + LT_RUNS} | figures("roc") | REPORT
+         {job("ood_score", run=s, seed=seed, method="vim") for s, seed in RUNS + LT_RUNS}
+         | {job("ood_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS} | figures("roc") | REPORT
          | LT_REPORT),
     Case("one figure's option (`figures.histograms.bins`)", edit_config(_set("figures", "histograms", {"bins": 30})),
          figures("histograms") | {job("paper"), job("all")}),
@@ -156,7 +155,7 @@ CASES = [
          REPORT | LT_REPORT),
     Case("one schedule's recipe (`schedules.extended.milestones`)",
          edit_config(lambda c: c["schedules"]["extended"].update(milestones=[0.5])),
-         run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
+         balanced_run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
     Case("a training hyperparameter shared by all runs (`training.weight_decay`)",
          edit_config(_set("training", "weight_decay", 1e-3)), EVERY_RUN),
     Case("one alignment strategy's option (`longtail.alignment.proj.gamma`)",
@@ -165,7 +164,7 @@ CASES = [
     Case("a cluster job size (`cluster.mem_mb`: resources, not params)", edit_config(_set("cluster", "mem_mb", 9000)),
          set()),
     Case("the code of one stage (`src/nclab/collapse.py`)", append_to("src/nclab/collapse.py", "\n# an edit\n"),
-         {job("collapse_metrics", schedule=s, seed=seed) for s, seed in RUNS + LT_RUNS}
+         {job("collapse_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
          | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES) | REPORT | LT_REPORT),
     Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"),
          EVERY_RUN),

@@ -22,7 +22,7 @@ from nclab.io import load_npz, read_tables  # noqa: E402
 from nclab.ood import LABELS  # noqa: E402
 from nclab.ood_metrics import auroc, roc_curve  # noqa: E402
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS  # noqa: E402
-from nclab.report_longtail import final_epoch, with_run_keys  # noqa: E402
+from nclab.report_longtail import final_epoch  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
 
@@ -294,8 +294,7 @@ def load(name: str, paths: list[str], options: Mapping[str, object]) -> object:
         return sets
     if spec.source == "tsne":
         return {schedule: tuple(load_npz(path).values()) for schedule, path in zip(options["schedules"], paths)}
-    table = read_tables(paths)
-    return with_run_keys(table) if spec.study == "longtail" else table
+    return read_tables(paths)  # each run's rows carry its keys (nclab.runs): schedule, or ratio, loss, strategy
 
 
 def draw(name: str, paths: list[str], options: Mapping[str, object]) -> plt.Figure:

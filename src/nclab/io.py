@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,27 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+@contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; rename it onto ``path`` (replacing it) only if the block
+    succeeds, so that a folder output is whole or absent."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def epoch_file(folder: str | Path, epoch: int, suffix: str) -> Path:
+    """The file of ``epoch`` in a run's checkpoint (``.pt``) or feature-dump (``.npz``) folder."""
+    return Path(folder) / f"epoch{epoch}{suffix}"
 
 
 def atomic_savez(path: str | Path, **arrays: np.ndarray) -> None:

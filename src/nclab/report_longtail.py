@@ -41,12 +41,6 @@ def id_description(dataset: str, image_size: int) -> str:
     return ID_DESCRIPTIONS[dataset]
 
 
-def with_run_keys(table: pd.DataFrame) -> pd.DataFrame:
-    """Adds ratio (float), loss and strategy from schedule names like 'longtail/ir10/ce/proj'."""
-    parts = table["schedule"].str.split("/", expand=True)
-    return table.assign(ratio=parts[1].str.removeprefix("ir").astype(float), loss=parts[2], strategy=parts[3])
-
-
 def final_epoch(collapse: pd.DataFrame) -> pd.DataFrame:
     return collapse[collapse["epoch"] == collapse["epoch"].max()]
 
@@ -132,7 +126,7 @@ def geometry_table(final: pd.DataFrame) -> str:
 def ood_table(ood: pd.DataFrame, headline: str) -> str:
     """AUROC (x 100) of every score against the headline OOD set, per long-tail run group."""
     subset = ood[ood["ood"] == headline]
-    wide = subset.pivot_table(index=["schedule", "seed", *KEYS], columns="method", values="auroc",
+    wide = subset.pivot_table(index=["seed", *KEYS], columns="method", values="auroc",
                               sort=False).reset_index()
     methods = list(subset["method"].unique())
     lines = [rf"\begin{{tabular}}{{lll{'c' * len(methods)}}}", r"\toprule",

@@ -1,0 +1,89 @@
+"""The study's runs, one entry each, built from the validated config (torch-free: the Snakefile reads it).
+
+A run is one network trained once per seed: a balanced schedule (``standard``) or a long-tail setting
+(``longtail/ir10/ce/proj``: imbalance ratio, loss, alignment strategy). Its id names its folder under
+``results/runs`` and is the workflow's ``run`` wildcard; its entry holds everything its training and feature
+extraction depend on, and its identity as table columns (``keys``), which the jobs write into every table, so
+that nothing is parsed back from a path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from nclab.plan import LOSS_HEADS, checkpoint_schedule, longtail_grid
+
+
+@dataclass(frozen=True)
+class Run:
+    study: str  # "balanced" or "longtail"
+    keys: Mapping[str, Any]  # its identity as table columns: schedule, or ratio (float), loss and strategy
+    data: str  # the training data file (the test set comes with it)
+    recipe: Mapping[str, Any]  # nclab.training.Recipe's fields and the checkpoint epochs; the seed comes apart
+    model: Mapping[str, Any]  # nclab.models.build_model's arch, width, head (and the normed head's scale)
+    seeds: tuple[int, ...] = field(default=())
+
+    @property
+    def checkpoints(self) -> list[int]:
+        return list(self.recipe["checkpoints"])
+
+    @property
+    def final_epoch(self) -> int:
+        return int(self.recipe["epochs"])
+
+
+def longtail_id(ratio: str, loss: str, strategy: str) -> str:
+    return f"longtail/ir{ratio}/{loss}/{strategy}"
+
+
+def schedule_recipe(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A schedule's part of a recipe, its checkpoint epochs included (the final one always)."""
+    return {
+        "scheduler": spec["scheduler"],
+        "epochs": spec["epochs"],
+        "milestones": spec["milestones"],
+        "gamma": spec["gamma"],
+        "warmup_epochs": spec["warmup_epochs"],
+        "checkpoints": checkpoint_schedule(spec["epochs"], spec["checkpoints"]),
+    }
+
+
+def _training(*sections: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    for section in sections:
+        merged.update(section)
+    return {k: v for k, v in merged.items() if k != "seeds"}
+
+
+def longtail_model(config: Mapping[str, Any], loss: str) -> dict[str, Any]:
+    """The long-tail network with the classifier head that ``loss`` needs."""
+    lt = config["longtail"]
+    head = LOSS_HEADS.get(loss, "linear")
+    scale = {"scale": lt["loss_options"]["ldam_drw"]["scale"]} if head == "normed" else {}
+    return {**lt["model"], "head": head, **scale}
+
+
+def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> dict[str, Run]:
+    """Every run of the configured studies, balanced schedules first (their config order), then the long-tail
+    grid. ``data_file`` is the balanced training data; ``longtail_data`` the long-tail subsets' path, with
+    ``{ratio}`` in it."""
+    runs: dict[str, Run] = {}
+    seeds = tuple(config["training"]["seeds"])
+    if "balanced" in config["studies"]:
+        for name, spec in config["schedules"].items():
+            recipe = {**_training(config["training"]), **schedule_recipe(spec)}
+            runs[name] = Run("balanced", {"schedule": name}, data_file, recipe, dict(config["model"]), seeds)
+    if "longtail" in config["studies"]:
+        lt = config["longtail"]
+        lt_seeds = tuple(lt["training"].get("seeds", seeds))  # longtail.training overrides training
+        for ratio, loss, strategy in longtail_grid(lt["ratios"], lt["losses"], lt["strategies"]):
+            recipe = {**_training(config["training"], lt["training"]), **schedule_recipe(lt["schedule"]),
+                      "loss": loss, "loss_options": lt["loss_options"].get(loss, {}),
+                      "strategy": strategy, "strategy_options": lt["alignment"].get(strategy, {})}
+            if strategy != "none":
+                recipe["momentum_centres"] = lt["alignment"]["momentum"]
+            keys = {"ratio": float(ratio), "loss": loss, "strategy": strategy}
+            runs[longtail_id(ratio, loss, strategy)] = Run(
+                "longtail", keys, longtail_data.format(ratio=ratio), recipe, longtail_model(config, loss), lt_seeds)
+    return runs
