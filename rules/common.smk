@@ -48,7 +48,7 @@ def memory_mb(key):
 
 def train_minutes(wildcards, attempt):
     """Time limit of a training job: the run's epochs at cluster.seconds_per_epoch, more on a retry."""
-    epochs = RUNS[wildcards.run].final_epoch
+    epochs = run_spec(wildcards).final_epoch
     return (10 + math.ceil(epochs * config["cluster"]["seconds_per_epoch"] / 60)) * attempt
 
 

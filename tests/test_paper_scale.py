@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import processes, tiny_workdir
+from conftest import TINY, processes, tiny_workdir
 
 from nclab.data import TORCHVISION_SETS
 from nclab.plan import longtail_grid
@@ -69,7 +69,8 @@ def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
         assert "optional OOD set 'places365' skipped" in out
 
 
-RESUME_CONFIG = {
+RESUME_CONFIG = {  # the tiny network, a longer schedule to kill it in
+    **TINY,
     "schedules": {
         "standard": {"scheduler": "cosine", "epochs": 2, "checkpoints": [1]},
         "extended": {"scheduler": "multistep", "epochs": 30, "milestones": [0.5], "checkpoints": [5, 20]},

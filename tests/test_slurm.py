@@ -33,7 +33,10 @@ pytestmark = [pytest.mark.workflow, pytest.mark.skipif(
 GPU_RULES = {"train", "extract_features"}
 LOCAL_RULES = {"paper", "typeset_table", "all"}
 ANALYSIS_RULES = {"ood_score", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
-CLUSTER = {"training": {"seeds": [0], "device": "auto"}, "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
+# The long-tail study alone: its runs go through the same rules as the balanced ones (train, extract_features,
+# the analysis group), and their ids hold slashes, which the job and group names must survive.
+CLUSTER = {"studies": ["longtail"], "training": {"seeds": [0], "device": "auto"},
+           "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
 CANCEL = ("train", "extract_features")  # one job of each cancelled once, while it runs
 
 
@@ -114,15 +117,15 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
         for record in jobs:
             gpu = "gpu" in record.get("TresPerJob", "") or "gpu" in record.get("TresPerNode", "")
             assert gpu == (rule in GPU_RULES), (rule, record.get("TresPerJob"))
-    runs = [f"{schedule}-seed0" for schedule in (*TINY["schedules"], "longtail-ir5-ce-none", "longtail-ir5-ce-proj")]
+    runs = ["longtail-ir5-ce-none-seed0", "longtail-ir5-ce-proj-seed0"]
     analysis = "_".join(sorted(ANALYSIS_RULES))
     assert sorted(groups) == sorted(f"analysis_{run}_{analysis}" for run in runs)  # one submission per run
     for (record,) in groups.values():  # 7 scores + collapse in two waves of 4 CPUs, then the metric table
         assert (record["NumCPUs"], record["MinMemoryNode"]) == ("4", "8000M"), record  # 4 x cpu_mem_mb
         assert record["TimeLimit"] == "01:30:00" and "gpu" not in record.get("TresPerJob", ""), record
     first_tries = {rule: jobs[0] for rule, jobs in rules.items()}
-    assert first_tries["tables_and_macros"]["TimeLimit"] == "00:30:00"  # the profile's runtime, kept
-    assert first_tries["tables_and_macros"]["MinMemoryNode"] == "2000M"  # the profile's mem_mb, kept
+    assert first_tries["longtail_tables_and_macros"]["TimeLimit"] == "00:30:00"  # the profile's runtime, kept
+    assert first_tries["longtail_tables_and_macros"]["MinMemoryNode"] == "2000M"  # the profile's mem_mb, kept
     assert first_tries["prepare_id"]["MinMemoryNode"] == "2000M"  # cluster.cpu_mem_mb of config.yaml
     for rule, job_id in cancelled.items():  # the same job (rule and wildcards: its comment), tried twice
         tries = [r for r in rules[rule] if r["Comment"] == records[job_id]["Comment"]]
