@@ -219,7 +219,8 @@ def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, loss
             scale = 100 if column in PERCENT_COLUMNS else 1
             stats = _seed_mean(rows, [x], column).set_index(x) * [scale, scale, scale, 1]
             ax.plot(stats.index, stats["mean"], color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
-                    marker="o" if x == "ratio" else None, markersize=3, label=f"{LOSS_LABELS[loss]}, {STRATEGY_LABELS[strategy]}")
+                    marker="o" if x == "ratio" else None, markersize=3,
+                    label=f"{LOSS_LABELS[loss]}, {STRATEGY_LABELS[strategy]}")
             if (stats["count"] > 1).any():
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{j}", alpha=0.12, linewidth=0)
 
