@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 
-
 class PaddingShortcut(nn.Module):
     """Parameter-free shortcut: subsample by ``stride`` and zero-pad the new channels (ResNet-32's option A)."""
 
