@@ -4,7 +4,8 @@ import math
 import sys
 from pathlib import Path
 
-from nclab.contents import FIGURES as FIGURE_TABLE, SOURCES, STUDY_TITLES, TABLES, study_figures, study_tables
+from nclab.contents import (FIGURES as FIGURE_TABLE, FIRST_SEED_SOURCES, SOURCES, STUDY_TITLES, TABLES, study_figures,
+                            study_tables)
 from nclab.data import (FOLDER_OOD, IMAGENET_LT, SYNTHETIC_CIFAR, TORCHVISION_SETS, image_format, image_size,
                         imagenet_lt_lists, needs_root)
 from nclab.plan import feature_dim, nclab_imports
@@ -129,7 +130,7 @@ def figure_inputs(wildcards):
     scores, t-SNE), in the first seed of each schedule (schedule-major, as nclab.figures.load reads them)."""
     spec = FIGURE_TABLE[wildcards.figure]
     pattern = SOURCES[spec.source]
-    if spec.source in ("scores", "tsne"):
+    if spec.source in FIRST_SEED_SOURCES:
         first_seeds = [f"results/runs/{s}/seed{FIRST_SEED}" for s in SCHEDULES]
         methods = figure_options(wildcards.figure).get("methods", [None])
         return [f"{run}/{pattern.format(method=m)}" for run in first_seeds for m in methods]

@@ -18,6 +18,7 @@ SOURCES = {  # what a figure reads: a table of every run of its study, or the fi
     "scores": "ood/scores/{method}.npz",
     "tsne": "tsne.npz",
 }
+FIRST_SEED_SOURCES = ("scores", "tsne")  # arrays: read from the first seed of each schedule, schedule-major
 STUDY_TITLES = {"balanced": "Balanced training", "longtail": "Long-tailed learning"}  # the report's categories
 
 

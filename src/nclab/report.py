@@ -270,9 +270,9 @@ def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], descr
 def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.DataFrame,
                  settings: Mapping[str, object]) -> dict[str, str]:
     """Every number the text cites, named by what it is (schedule, quantity, method, OOD set)."""
-    schedules, headline = settings["schedules"], settings["headline_ood"]
+    schedules, headline, seeds = settings["schedules"], settings["headline_ood"], collapse["seed"].nunique()
     m: dict[str, str] = {
-        "Seeds": seeds_phrase(collapse["seed"].nunique()), **spread_macros("", collapse["seed"].nunique()), "HeadlineOOD": escape(headline),
+        "Seeds": seeds_phrase(seeds), **spread_macros("", seeds), "HeadlineOOD": escape(headline),
         "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
         "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],

@@ -273,7 +273,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
     ratios = sorted(final["ratio"].unique())
     low, high = ratios[0], ratios[-1]
     base_loss = settings["losses"][0]
-    schedule = settings["schedule"]
+    schedule, seeds = settings["schedule"], final["seed"].nunique()
     effects = strategy_effects(final)
     m = {
         "LTImbalance": (f"a training set long-tailed as published, imbalance ratio {_ratio(high)}"
@@ -286,8 +286,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTWidth": str(settings["model"]["width"]), "LTFeatureDim": str(settings["feature_dim"]),
         "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule["warmup_epochs"]),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule["milestones"]),
-        "LTGamma": fmt_sci(schedule["gamma"]), "LTSeeds": seeds_phrase(final["seed"].nunique()),
-        **spread_macros("LT", final["seed"].nunique()),
+        "LTGamma": fmt_sci(schedule["gamma"]), "LTSeeds": seeds_phrase(seeds), **spread_macros("LT", seeds),
         "LTNumRuns": str(len(final)), "LTLosses": ", ".join(LOSS_LABELS[x] for x in settings["losses"]),
         "LTStrategies": ", ".join(STRATEGY_LABELS[x] for x in settings["strategies"]),
         "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),

@@ -9,7 +9,7 @@ that nothing is parsed back from a path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from nclab.plan import LOSS_HEADS, checkpoint_schedule, longtail_grid
@@ -22,7 +22,7 @@ class Run:
     data: str  # the training data file (the test set comes with it)
     recipe: Mapping[str, Any]  # nclab.training.Recipe's fields and the checkpoint epochs; the seed comes apart
     model: Mapping[str, Any]  # nclab.models.build_model's arch, width, head (and the normed head's scale)
-    seeds: tuple[int, ...] = field(default=())
+    seeds: tuple[int, ...]
 
     @property
     def checkpoints(self) -> list[int]:
