@@ -12,7 +12,7 @@ paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of conf
 
 test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for the cluster test
 	bash tools/setup.sh --with-slurm
-	python -m pytest
+	python -m pytest -n 2 --dist loadgroup  # two workers: the SLURM tests beside the others (tests/conftest.py)
 
 test-fast: setup  ## every test that runs neither Snakemake nor SLURM (the edit-test loop)
 	python -m pytest -m "not workflow"

@@ -16,7 +16,7 @@ rule paper:
     conda:
         "../envs/latex.yaml"
     shell:
-        "bash scripts/compile_paper.sh {output} results/report paper '{params.studies}' > {log} 2>&1"
+        "bash scripts/compile_paper.sh {output} results/report paper '{params.studies}' {input.generated} > {log} 2>&1"
 
 
 rule typeset_table:

@@ -5,11 +5,12 @@ import numpy as np
 from nclab import published, report, report_longtail as lt
 from nclab.data import load_labels
 from nclab.io import atomic_write_text, logged, read_tables
+from nclab.runs import final_epochs
 
 with logged(snakemake.log[0]):
     p = snakemake.params
     collapse, classes, ood = (read_tables(snakemake.input[k]) for k in ("collapse", "classes", "ood"))
-    final = lt.final_epoch(collapse)
+    final = final_epochs(collapse, "longtail")
     matches = published.longtail_matches(published.load(snakemake.input.published), p.dataset, p.arch,
                                          p.ratios, list(final["loss"].unique()))
     atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, matches))

@@ -3,6 +3,7 @@
 from nclab import published, report
 from nclab.data import load_id
 from nclab.io import atomic_write_text, load_npz, logged, read_tables
+from nclab.runs import final_epochs
 
 
 with logged(snakemake.log[0]):
@@ -16,7 +17,7 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes))
     matches = published.balanced_matches(published.load(snakemake.input.published), p.dataset, p.arch,
                                          p.ood_sets, list(ood["method"].unique()))
-    comparison = published.compared(matches, {"ood": ood, "collapse": report.final_epochs(collapse)},
+    comparison = published.compared(matches, {"ood": ood, "collapse": final_epochs(collapse, "balanced")},
                                     p.schedule_epochs)
     notes = published.differences(comparison, lambda row: [row["our_epochs"]])
     setting = published.setting_label(p.dataset, p.arch)

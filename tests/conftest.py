@@ -35,11 +35,23 @@ def _running_test(request):
     RUNNING.clear()
 
 
+# `make test` runs two pytest-xdist workers (--dist loadgroup). One runs the SLURM tests, which mostly wait on the
+# scheduler's status checks, then these files; the other runs every other file. Each worker starts with the
+# files listed first here: the workflows, whose jobs run one torch thread each, before the torch tests that run
+# in-process on two threads (which slow down many-fold when a core is taken).
+CLUSTER_WORKER = ("test_slurm.py", "test_imagenet_lt.py", "test_paper_scale.py")
+FIRST = (*CLUSTER_WORKER, "test_rebuild.py", "test_workflow.py", "test_reliability.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
-    """Every test that uses the tiny workflow run is a workflow test."""
+    """Every test that uses the tiny workflow run is a workflow test; the workers' groups and order (above)."""
     for item in items:
         if "workflow" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
+        item.add_marker(pytest.mark.xdist_group("cluster" if item.path.name in CLUSTER_WORKER else "local"))
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
 
 
 def snakemake(workdir: Path, *args: str, cores: str = "2") -> subprocess.CompletedProcess:

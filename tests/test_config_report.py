@@ -17,7 +17,7 @@ from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
 from scratch import stub_local_data
 from nclab.plan import nclab_imports
-from nclab.runs import run_table
+from nclab.runs import final_epochs, run_table
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "schemas" / "config.schema.yaml"
@@ -157,6 +157,20 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
     assert {m for m in used["paper"] if not m.startswith("LT")} - {"FloatBarrier"} <= set(macros)
     assert "{,}" in report.ood_sets_table(settings["ood_sizes"])
+
+
+def test_final_epochs_are_each_runs_last_epoch_for_every_seed():
+    """Runs of different lengths: each keeps its own last epoch, not the table's."""
+    balanced = pd.DataFrame([{"schedule": s, "seed": seed, "epoch": e} for s, epochs in
+                             (("standard", [1, 2, 3]), ("extended", [2, 4])) for seed in (0, 1) for e in epochs])
+    final = final_epochs(balanced, "balanced")
+    assert sorted(map(tuple, final[["schedule", "epoch", "seed"]].values)) == [
+        ("extended", 4, 0), ("extended", 4, 1), ("standard", 3, 0), ("standard", 3, 1)]
+    longtail = pd.DataFrame([{"ratio": r, "loss": "ce", "strategy": s, "seed": 0, "epoch": e}
+                             for r in (10.0, 100.0) for s in ("none", "proj") for e in (1, 2 if r == 10 else 5)])
+    final = final_epochs(longtail, "longtail")
+    assert final.groupby("ratio")["epoch"].unique().map(list).to_dict() == {10.0: [2], 100.0: [5]}
+    assert len(final) == 4
 
 
 def fake_longtail_macros(config: dict) -> dict[str, str]:

@@ -38,6 +38,9 @@ ANALYSIS_RULES = {"ood_score", "ood_metrics", "collapse_metrics"}  # one group j
 CLUSTER = {"studies": ["longtail"], "training": {"seeds": [0], "device": "auto"},
            "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
 CANCEL = ("train", "extract_features")  # one job of each cancelled once, while it runs
+# The jobs ask for one CPU each (a cluster's cgroups would hold them to it); sbatch passes them this environment.
+# One thread also keeps them from slowing the suite's other worker (make test), whose torch threads spin-wait.
+ONE_THREAD = {variable: "1" for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +76,8 @@ def site_profile(workdir: Path) -> None:
 def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "snakemake", *args, "--configfile", "tiny.yaml",
                              "--slurm-init-seconds-before-status-checks", "2"],
-                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **ONE_THREAD})
 
 
 def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(cluster, tmp_path):

@@ -20,9 +20,8 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  
 from nclab.contents import FIGURES  # noqa: E402
 from nclab.io import load_npz, read_tables  # noqa: E402
 from nclab.ood import LABELS  # noqa: E402
-from nclab.ood_metrics import auroc, roc_curve  # noqa: E402
 from nclab.plan import LOSS_LABELS, STRATEGY_LABELS  # noqa: E402
-from nclab.report_longtail import final_epoch  # noqa: E402
+from nclab.runs import final_epochs  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
 
@@ -159,6 +158,8 @@ def nc5(collapse: pd.DataFrame, *, ood_sets: list[str]) -> plt.Figure:
 
 def roc(scores: Mapping[str, ScoreSets], *, ood_sets: list[str]) -> plt.Figure:
     """ROC of every method, one panel per schedule and OOD set (schedule by schedule)."""
+    from nclab.ood_metrics import auroc, roc_curve  # imported here: scikit-learn costs every other figure job 1.3 s
+
     panels = [(schedule, ood) for schedule in scores for ood in ood_sets]
     fig, axes = _panel_grid(len(panels), 2.6)
     for ax, (schedule, ood) in zip(axes, panels):
@@ -231,7 +232,7 @@ def _largest_ratio(table: pd.DataFrame) -> pd.DataFrame:
 
 def longtail_vs_ratio(collapse: pd.DataFrame, *, losses: list[str], strategies: list[str]) -> plt.Figure:
     """Accuracy, alignment and NC1/NC3 at the final epoch against the imbalance ratio."""
-    final = final_epoch(collapse)
+    final = final_epochs(collapse, "longtail")
     fig, axes = _panel_grid(len(LT_PANELS), 2.1)
     for ax, (column, title) in zip(axes, LT_PANELS):
         _strategy_lines(ax, final, "ratio", column, losses, strategies)

@@ -13,6 +13,7 @@ import pandas as pd
 
 from nclab.data import NEAR_OOD, SYNTHETIC_OOD, image_format
 from nclab.ood import LABELS
+from nclab.runs import final_epochs
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
 
@@ -217,14 +218,9 @@ COLLAPSE_ROWS = (
 )
 
 
-def final_epochs(collapse: pd.DataFrame) -> pd.DataFrame:
-    """The rows of each schedule's final epoch (every seed)."""
-    return collapse[collapse["epoch"] == collapse.groupby("schedule")["epoch"].transform("max")]
-
-
 def collapse_table(collapse: pd.DataFrame, schedules: list[str]) -> str:
     """NC metrics at the final epoch of each schedule (mean +- std over seeds)."""
-    final = final_epochs(collapse)
+    final = final_epochs(collapse, "balanced")
     lines = [rf"\begin{{tabular}}{{l{'c' * len(schedules)}}}", r"\toprule",
              "Metric (final epoch) & " + " & ".join(escape(s) for s in schedules) + r" \\", r"\midrule"]
     for column, label, scale in COLLAPSE_ROWS:
@@ -294,7 +290,8 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
         runs = collapse[collapse["schedule"] == s]
         perfect = runs.groupby("epoch")["network_accuracy_train"].mean()
         perfect = perfect[perfect >= 1.0]
-        m[macro_name(s, "FirstPerfectEpoch")] = str(int(perfect.index.min())) if len(perfect) else "--- (none)"
+        m[macro_name(s, "PerfectFit")] = (f"first at epoch {int(perfect.index.min())}" if len(perfect)
+                                          else "at none of the saved checkpoints")
         for column, name in (("network_accuracy_train", "TrainAcc"), ("network_accuracy_test", "TestAcc"),
                              ("ncc_accuracy_test", "NccTestAcc")):
             m[macro_name(s, name)] = percent(_final_mean(collapse, s, column))

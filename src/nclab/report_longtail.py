@@ -41,10 +41,6 @@ def id_description(dataset: str, image_size: int) -> str:
     return ID_DESCRIPTIONS[dataset]
 
 
-def final_epoch(collapse: pd.DataFrame) -> pd.DataFrame:
-    return collapse[collapse["epoch"] == collapse["epoch"].max()]
-
-
 def _ratio(value: float) -> str:
     return f"{value:g}"
 

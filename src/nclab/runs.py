@@ -10,9 +10,14 @@ that nothing is parsed back from a path.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from nclab.plan import LOSS_HEADS, checkpoint_schedule, longtail_grid
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+RUN_KEYS = {"balanced": ("schedule",), "longtail": ("ratio", "loss", "strategy")}  # a study's identity columns
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
     if "balanced" in config["studies"]:
         for name, spec in config["schedules"].items():
             recipe = {**_training(config["training"]), **schedule_recipe(spec)}
-            runs[name] = Run("balanced", {"schedule": name}, data_file, recipe, dict(config["model"]), seeds)
+            runs[name] = Run("balanced", dict(zip(RUN_KEYS["balanced"], [name])), data_file, recipe, dict(config["model"]), seeds)
     if "longtail" in config["studies"]:
         lt = config["longtail"]
         lt_seeds = tuple(lt["training"].get("seeds", seeds))  # longtail.training overrides training
@@ -83,7 +88,13 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
                       "strategy": strategy, "strategy_options": lt["alignment"].get(strategy, {})}
             if strategy != "none":
                 recipe["momentum_centres"] = lt["alignment"]["momentum"]
-            keys = {"ratio": float(ratio), "loss": loss, "strategy": strategy}
+            keys = dict(zip(RUN_KEYS["longtail"], [float(ratio), loss, strategy]))
             runs[longtail_id(ratio, loss, strategy)] = Run(
                 "longtail", keys, longtail_data.format(ratio=ratio), recipe, longtail_model(config, loss), lt_seeds)
     return runs
+
+
+def final_epochs(table: pd.DataFrame, study: str) -> pd.DataFrame:
+    """The rows of each run's final epoch (every seed) of a table of ``study``'s runs."""
+    keys = list(RUN_KEYS[study])
+    return table[table["epoch"] == table.groupby(keys)["epoch"].transform("max")]

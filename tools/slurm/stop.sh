@@ -2,14 +2,22 @@
 # Stop the test cluster of tools/slurm/start.sh STATE_DIR, by the PIDs its daemons wrote there.
 set -uo pipefail
 state=$(realpath -m "${1:?usage: stop.sh STATE_DIR}")
+pids=()
 for pidfile in "$state/slurmd.pid" "$state/slurmctld.pid" "$state/slurmdbd.pid" "$state/mariadb.pid" "$state/munged.pid"; do
   if [ -f "$pidfile" ]; then
-    pid=$(cat "$pidfile")
-    kill "$pid" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    pids+=("$(cat "$pidfile")")
     rm -f "$pidfile"
   fi
 done
+if [ ${#pids[@]} -gt 0 ]; then
+  kill "${pids[@]}" 2>/dev/null  # all at once, then wait up to 5 s for them together
+  for _ in $(seq 50); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+fi
 marker="# written by nclab tools/slurm/start.sh"
 for file in /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf; do
   if [ -f "$file" ] && grep -qx "$marker" "$file"; then rm -f "$file"; fi
