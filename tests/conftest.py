@@ -11,6 +11,9 @@ import yaml
 
 from scratch import copy_workflow
 
+if "PYTEST_XDIST_WORKER" in os.environ:  # make test: two workers share the cores, so OpenMP threads (torch's, in
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the tests and their jobs) sleep rather than spin-wait
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())  # the tiny study, also runnable by hand
@@ -35,12 +38,12 @@ def _running_test(request):
     RUNNING.clear()
 
 
-# `make test` runs two pytest-xdist workers (--dist loadgroup). One runs the SLURM tests, which mostly wait on the
-# scheduler's status checks, then these files; the other runs every other file. Each worker starts with the
-# files listed first here: the workflows, whose jobs run one torch thread each, before the torch tests that run
-# in-process on two threads (which slow down many-fold when a core is taken).
-CLUSTER_WORKER = ("test_slurm.py", "test_imagenet_lt.py", "test_paper_scale.py")
-FIRST = (*CLUSTER_WORKER, "test_rebuild.py", "test_workflow.py", "test_reliability.py")
+# `make test` runs two pytest-xdist workers (--dist loadgroup), each on a group of files in this order. One runs
+# the SLURM tests, which mostly wait on the scheduler's status checks, then the training tests and `make
+# gpu-check` (whose compiled loop reuses the compiled test's graph from inductor's cache); the other runs the
+# tiny workflow's tests and every other file.
+CLUSTER_WORKER = ("test_slurm.py", "test_data_models_training.py", "test_gpu_path.py", "test_imagenet_lt.py")
+FIRST = (*CLUSTER_WORKER, "test_rebuild.py", "test_workflow.py", "test_reliability.py", "test_paper_scale.py")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups

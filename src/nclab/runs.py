@@ -78,7 +78,8 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
     if "balanced" in config["studies"]:
         for name, spec in config["schedules"].items():
             recipe = {**_training(config["training"]), **schedule_recipe(spec)}
-            runs[name] = Run("balanced", dict(zip(RUN_KEYS["balanced"], [name])), data_file, recipe, dict(config["model"]), seeds)
+            keys = dict(zip(RUN_KEYS["balanced"], [name]))
+            runs[name] = Run("balanced", keys, data_file, recipe, dict(config["model"]), seeds)
     if "longtail" in config["studies"]:
         lt = config["longtail"]
         lt_seeds = tuple(lt["training"].get("seeds", seeds))  # longtail.training overrides training
