@@ -102,7 +102,7 @@ def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
     killed = tiny_workdir(tmp_path / "killed", RESUME_CONFIG)
     run = train_only(killed)
     deadline = time.time() + 300
-    while saved_epochs(killed) < 6:  # killed past a checkpoint and before the milestone (epoch 8)
+    while saved_epochs(killed) < 6:  # killed past a checkpoint (epoch 5), aimed before the milestone (epoch 8)
         assert run.poll() is None and time.time() < deadline, run.stdout.read()
         time.sleep(0.2)
     pids = processes(b"train.py", killed)
