@@ -107,6 +107,19 @@ def test_the_paper_is_typeset_cleanly(workflow):
         assert width <= 6.5 * 72 + 1, figure.name
 
 
+def test_the_paper_compile_reads_only_its_declared_inputs(workflow):
+    """Other jobs write into results/report while the paper compiles (the tables typeset for the HTML report: a
+    temporary file that vanished mid-copy once failed the compile). The compile copies its inputs alone: a stray
+    file there, named like the paper's source, would break it if it were copied."""
+    stray = workflow / "results/report/paper.tex"
+    stray.write_text("\\errmessage{an undeclared file was compiled}\n")
+    try:
+        result = snakemake(workflow, "--forcerun", "paper", "results/paper/paper.pdf")
+    finally:
+        stray.unlink()
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow):
     """`snakemake --report` after the run: one self-contained HTML file with the paper, each figure and table of
     the paper (their PDFs embedded) under its study's category, each with its caption, and the description."""
