@@ -112,7 +112,7 @@ def analysis_group(wildcards):
 
 def run_files(pattern, study="balanced"):
     """``pattern`` (relative to a run folder) for every run and seed of ``study``."""
-    return [f"results/runs/{run}/seed{seed}/{pattern}" for run, spec in RUNS.items() if spec.study == study
+    return [f"{RUN.format(run=run, seed=seed)}/{pattern}" for run, spec in RUNS.items() if spec.study == study
             for seed in spec.seeds]
 
 
@@ -131,7 +131,7 @@ def figure_inputs(wildcards):
     spec = FIGURE_TABLE[wildcards.figure]
     pattern = SOURCES[spec.source]
     if spec.source in FIRST_SEED_SOURCES:
-        first_seeds = [f"results/runs/{s}/seed{FIRST_SEED}" for s in SCHEDULES]
+        first_seeds = [RUN.format(run=s, seed=FIRST_SEED) for s in SCHEDULES]
         methods = figure_options(wildcards.figure).get("methods", [None])
         return [f"{run}/{pattern.format(method=m)}" for run in first_seeds for m in methods]
     return run_files(pattern, spec.study)

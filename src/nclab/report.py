@@ -232,8 +232,8 @@ def collapse_table(collapse: pd.DataFrame, schedules: list[str]) -> str:
 
 
 def _final_mean(collapse: pd.DataFrame, schedule: str, column: str) -> float:
-    runs = collapse[collapse["schedule"] == schedule]
-    return float(runs[runs["epoch"] == runs["epoch"].max()][column].mean())
+    final = final_epochs(collapse, "balanced")
+    return float(final.loc[final["schedule"] == schedule, column].mean())
 
 
 def _first_mean(collapse: pd.DataFrame, schedule: str, column: str) -> float:
