@@ -4,7 +4,7 @@ Synthetic features of the real shapes (50,000 x 512 train, 10,000 test, 26,032 S
 non-negative like post-ReLU features, clustered by class) go through exactly what the workflow's jobs run:
 all NC metrics (collapse_metrics), every OOD score of the registry fitted on train and applied to test and
 SVHN, and the four OOD metrics. Prints the seconds per stage, the total and the peak resident memory.
-Target (issue 3): under 60 s and 4 GB on 2 CPU cores.
+Target: under 60 s and 4 GB on 2 CPU cores.
 
 Usage: python benchmarks/metrics_scale.py [--threads 2] [--train 50000] [--dim 512] [--classes 100]
 """
@@ -32,6 +32,7 @@ def main() -> None:
     import numpy as np
 
     from nclab.collapse import collapse_metrics
+    from nclab.config import default_config
     from nclab.ood import SCORES, Split, fit_score
     from nclab.ood_metrics import METRICS
 
@@ -46,7 +47,7 @@ def main() -> None:
         features = np.maximum(centre + rng.normal(0, 0.6, (n, args.dim)).astype(np.float32), 0)
         return features, features @ weight.T + bias, (np.full(n, -1) if ood else labels)
 
-    dump = {"weight": weight, "bias": bias}
+    dump = {"weight": weight, "bias": bias, "head": np.array("linear")}
     for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
         dump[f"{name}_features"], dump[f"{name}_logits"], dump[f"{name}_labels"] = split(n, ood)
     print(f"features: train {dump['train_features'].shape}, test {dump['test_features'].shape}, "
@@ -57,11 +58,11 @@ def main() -> None:
     metrics = collapse_metrics(dump, args.classes, ["svhn"])
     timings["NC1-NC5 metrics"] = time.perf_counter() - start
     train = Split(dump["train_features"], dump["train_logits"], dump["train_labels"])
-    hyper = {"vim": {"dim": args.dim // 2}, "neco": {"dim": args.classes - 1}, "knn": {"k": 50}}
+    hyper = {**default_config()["ood"]["scores"], "vim": {"dim": args.dim // 2}, "neco": {"dim": args.classes - 1}}
     scores = {}
     for method in SCORES:
         start = time.perf_counter()
-        scorer = fit_score(method, train, weight, bias, **hyper.get(method, {}))
+        scorer = fit_score(method, train, weight, bias, **hyper[method])
         scores[method] = {s: scorer(Split(dump[f"{s}_features"], dump[f"{s}_logits"])) for s in ("test", "svhn")}
         timings[f"score {method}"] = time.perf_counter() - start
     start = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Copies the workflow into a scratch folder (so the repository's results/ is left alone), runs
 `snakemake --cores all` there and prints the wall-clock time, the number of jobs and the slowest jobs
-(from the rules' benchmark files). Usage: python benchmarks/time_miniature.py [--cores N]
+(from the rules' benchmark files). Usage: python benchmarks/time_miniature.py [--cores N] [--configfile F]
+[--target FILE] (the tests run it on tests/tiny.yaml up to one run's history).
 """
 
 from __future__ import annotations
@@ -23,18 +24,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cores", default="all")
+    parser.add_argument("--configfile", type=Path, help="a config over config.yaml (default: none)")
+    parser.add_argument("--target", default="results/paper/paper.pdf", help="the file to build")
     args = parser.parse_args()
+    extra = ["--configfile", str(args.configfile.resolve())] if args.configfile else []
     with tempfile.TemporaryDirectory(prefix="nclab-bench-") as scratch:
         workdir = Path(scratch)
         copy_workflow(ROOT, workdir)
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores], cwd=workdir,
-                                capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores, *extra, args.target],
+                                cwd=workdir, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
         if result.returncode != 0:
             sys.exit(f"workflow failed:\n{result.stderr[-3000:]}")
         jobs = result.stderr.count("Finished jobid")
-        print(f"miniature study, empty results/ -> results/paper/paper.pdf: {elapsed:.1f} s wall-clock, "
+        print(f"{args.configfile or 'miniature study'}, empty results/ -> {args.target}: {elapsed:.1f} s wall-clock, "
               f"{jobs} jobs, --cores {args.cores} ({os.cpu_count()} CPUs)")
         timings = []
         for tsv in (workdir / "results" / "benchmarks").rglob("*.tsv"):

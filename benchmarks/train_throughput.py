@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from nclab import training
+from nclab.data import ImageSet
 from nclab.models import build_model
 from nclab.objective import Objective
 
@@ -86,10 +87,8 @@ def compare_loops(device: torch.device, width: int, batch_size: int, batches: in
                              lr=0.1, momentum=0.9, weight_decay=5e-4,
                              batch_size=batch_size, crop_padding=4, flip=True, device=device.type,
                              precision=precision)
-    dtype = training.autocast_dtype(precision, device)
-    layout = training.memory_format(device)
-    x, y = torch.from_numpy(images).to(device), torch.from_numpy(labels).to(device)
-    mean, std = (torch.tensor(v, device=device) for v in (MEAN, STD))
+    data = training.DeviceData.of(ImageSet(images, labels), (np.array(MEAN), np.array(STD)), device,
+                                  training.autocast_dtype(precision, device))
 
     def model_and_optimizer(memory_format: torch.memory_format) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(0)
@@ -97,15 +96,14 @@ def compare_loops(device: torch.device, width: int, batch_size: int, batches: in
         return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
 
     def fast_loop(compile_model: bool) -> Callable[[int, int], None]:
-        model, optimizer = model_and_optimizer(layout)
+        model, optimizer = model_and_optimizer(data.layout)
         encode = torch.compile(model.features) if compile_model else model.features
         objective = Objective("ce", "none", torch.ones(100, device=device), model.feature_dim)
         generator = torch.Generator().manual_seed(0)
 
         def block(first: int, count: int) -> None:
             part = slice(first * batch_size, (first + count) * batch_size)
-            training.train_epoch(model, encode, objective, optimizer, x[part], y[part], mean, std, recipe,
-                                 generator, dtype, progress=0.0, layout=layout)
+            training.train_epoch(model, encode, objective, optimizer, data[part], recipe, generator, progress=0.0)
         return block
 
     def reference_loop() -> Callable[[int, int], None]:

@@ -126,15 +126,18 @@ def figure_options(name):
 
 
 def figure_inputs(wildcards):
-    """The files figure ``wildcards.figure`` draws: its source in every run of its study, or, for arrays (OOD
-    scores, t-SNE), in the first seed of each schedule (schedule-major, as nclab.figures.load reads them)."""
+    """The files figure ``wildcards.figure`` draws, named: its source in every run of its study ("run/seedN"), or,
+    for arrays, in the first seed of each schedule (OOD scores: "schedule/method"; t-SNE: "schedule")."""
     spec = FIGURE_TABLE[wildcards.figure]
     pattern = SOURCES[spec.source]
+    if spec.source == "scores":
+        methods = figure_options(wildcards.figure)["methods"]
+        return {f"{s}/{m}": f"{RUN.format(run=s, seed=FIRST_SEED)}/{pattern.format(method=m)}" for s in SCHEDULES
+                for m in methods}
     if spec.source in FIRST_SEED_SOURCES:
-        first_seeds = [RUN.format(run=s, seed=FIRST_SEED) for s in SCHEDULES]
-        methods = figure_options(wildcards.figure).get("methods", [None])
-        return [f"{run}/{pattern.format(method=m)}" for run in first_seeds for m in methods]
-    return run_files(pattern, spec.study)
+        return {s: f"{RUN.format(run=s, seed=FIRST_SEED)}/{pattern}" for s in SCHEDULES}
+    return {f"{run}/seed{seed}": f"{RUN.format(run=run, seed=seed)}/{pattern}" for run, spec in RUNS.items()
+            if spec.study == FIGURE_TABLE[wildcards.figure].study for seed in spec.seeds}
 
 
 def paper_inputs():

@@ -1,4 +1,4 @@
-# The paper's figures: one rule for all, driven by nclab.contents (inputs, options, report caption).
+# The paper's figures, one `figure` job each (nclab.contents: inputs, options), and the t-SNE they draw.
 
 FIGURES = "results/report/figures"
 
@@ -26,7 +26,7 @@ rule tsne:
 
 rule figure:
     input:
-        data=figure_inputs,
+        unpack(figure_inputs),
         code=code("figure"),
     output:
         report(
@@ -38,8 +38,8 @@ rule figure:
         ),
     params:
         style=config["figures"]["style"],
+        source=lambda w: FIGURE_TABLE[w.figure].source,
         options=lambda w: figure_options(w.figure),
-        caption=lambda w: FIGURE_TABLE[w.figure].caption,
     log:
         "results/logs/figures/{figure}.log",
     conda:

@@ -31,8 +31,6 @@ rule typeset_table:
             subcategory="Tables",
             labels=lambda w: {"table": w.table.rsplit("/", 1)[-1]},
         ),
-    params:
-        caption=lambda w: TABLES[w.table].caption,
     localrule: True
     log:
         "results/logs/report/{table}.log",

@@ -4,6 +4,7 @@ that inspect its artifacts or plan changes against it (each restores what it edi
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())  # the tiny study, also runnable by hand
 
 
-def default_config() -> dict:
-    """config.yaml as the workflow sees it: validated, with the schema's defaults filled in."""
-    from nclab.config import validate
+def report_caption(kind: str, key: str) -> str:
+    """The HTML report's caption of figure or table ``key`` (``kind``), rendered from report/<kind>.rst as
+    Snakemake renders it (a missing key renders empty)."""
+    import jinja2
 
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    validate(config, ROOT / "schemas" / "config.schema.yaml")
-    return config
+    wildcards = types.SimpleNamespace(**{kind: key})
+    template = jinja2.Template((ROOT / "report" / f"{kind}.rst").read_text())
+    return template.render(snakemake=types.SimpleNamespace(wildcards=wildcards)).strip()
 
 
 RUNNING: list[pytest.Item] = []  # the test whose body runs now (see _running_test)

@@ -39,7 +39,7 @@ def test_default_config_is_valid():
      r"(?s)'cifar10' is the in-distribution dataset.*data.folders.tinyimagenet: required"),
     (lambda c: c["data"].update(ood_sets=["photos", "places"]), r"data.ood_sets.1: 'places' is not allowed; allowed: \["),
     (lambda c: c["training"].update(device="tpu"), r"training.device: 'tpu' is not allowed; allowed: \['auto', 'cpu', 'cuda'\]"),
-    (lambda c: c["ood"]["scores"].update(odin={}), r"ood.scores: 'odin' is not allowed; allowed: \['msp'"),
+    (lambda c: c["ood"]["scores"].update(odin={}), r"ood.scores: unknown keys \['odin'\]; allowed: \['energy', 'knn'"),
     (lambda c: c["ood"]["scores"].pop("knn"), r"ood.scores: the paper's balanced-study section quotes each of .*\['knn'\] missing"),
     (lambda c: c["schedules"]["standard"].update(epochs=0), r"schedules.standard.epochs: 0 is less than the minimum"),
     (lambda c: c["schedules"]["standard"].update(epochs="ten"), r"schedules.standard.epochs: 'ten' is not of type 'integer'"),
@@ -312,21 +312,36 @@ def keyword_options(*functions) -> set[str]:
     return {p.name for f in functions if f for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY}
 
 
+def test_no_computing_job_imports_the_display_names():
+    """Renaming a label must replan only figures, tables and the paper: the scripts of data, training, feature,
+    collapse and OOD jobs import nclab.names neither directly nor through another module."""
+    from nclab.plan import nclab_imports
+
+    drawing = {"figure", "tables", "longtail_tables"}
+    for script in sorted((ROOT / "scripts").glob("*.py")):
+        imported = nclab_imports(script, ROOT / "src" / "nclab")
+        assert ("names" in imported) == (script.stem in drawing), script.name
+
+
 def test_every_registry_is_named_as_the_schema_names_it():
     """Each name a config may use (score, loss, strategy, dataset, OOD set, architecture, profile, scheduler) is
     a registry entry of the code with its label, and the schema's list is exactly the registry's."""
-    from nclab import alignment, data, longtail, losses, models, plan, training
+    from nclab import alignment, data, longtail, losses, models, names, plan, training
 
     schema, lt = SCHEMA_DOC["properties"], SCHEMA_DOC["properties"]["longtail"]["properties"]
-    assert schema["ood"]["properties"]["scores"]["propertyNames"]["enum"] == list(ood.SCORES) == list(ood.LABELS)
-    assert lt["losses"]["items"]["enum"] == list(losses.LOSSES) == list(plan.LOSS_LABELS)
-    assert lt["strategies"]["items"]["enum"] == list(alignment.STRATEGIES) == list(plan.STRATEGY_LABELS)
+    assert list(schema["ood"]["properties"]["scores"]["properties"]) == list(ood.SCORES) == list(names.SCORES)
+    assert {score.family for score in ood.SCORES.values()} <= set(names.SCORE_FAMILIES)
+    assert lt["losses"]["items"]["enum"] == list(losses.LOSSES) == list(names.LOSSES)
+    assert lt["strategies"]["items"]["enum"] == list(alignment.STRATEGIES) == list(names.STRATEGIES)
     assert set(plan.LOSS_HEADS) <= set(losses.LOSSES)
     assert schema["data"]["properties"]["dataset"]["enum"] == list(data.ID_DATASETS)
-    assert schema["data"]["properties"]["ood_sets"]["items"]["enum"] == list(data.OOD_SETS)
-    assert schema["model"]["properties"]["arch"]["enum"] == list(models.ARCHITECTURES) == list(plan.FEATURES_PER_WIDTH)
-    assert lt["model"]["properties"]["arch"]["enum"] == list(models.ARCHITECTURES)
+    assert set(data.ID_DATASETS) <= set(names.DATASETS)
+    assert schema["data"]["properties"]["ood_sets"]["items"]["enum"] == list(data.OOD_SETS) == list(names.OOD_SETS)
+    model = SCHEMA_DOC["$defs"]["model"]["properties"]
+    assert model["arch"]["enum"] == list(models.ARCHITECTURES) == list(plan.FEATURES_PER_WIDTH)
+    assert list(names.ARCHITECTURES) == list(models.ARCHITECTURES)
     assert lt["profile"]["enum"] == list(longtail.PROFILES)
+    assert lt["model"] == schema["model"] == {"$ref": "#/$defs/model"}
     assert SCHEMA_DOC["$defs"]["schedule"]["properties"]["scheduler"]["enum"] == list(training.SCHEDULERS)
 
 
@@ -345,7 +360,7 @@ def test_each_hyperparameter_is_named_once_with_its_type_range_and_default(kind)
     lt = SCHEMA_DOC["properties"]["longtail"]["properties"]
     if kind == "ood score":
         specs = SCHEMA_DOC["properties"]["ood"]["properties"]["scores"]["properties"]
-        functions = {name: [fit] for name, fit in ood.SCORES.items()}
+        functions = {name: [score.fit] for name, score in ood.SCORES.items()}
     elif kind == "loss":
         specs, functions = lt["loss_options"]["properties"], {name: [f] for name, f in losses.LOSSES.items()}
     else:

@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import report_caption
+
 from nclab import contents, figures
 from nclab.longtail import GROUPS
 
@@ -78,11 +80,16 @@ def test_each_figure_entry_has_its_drawing_function_and_options(name):
     """The table is the figure's only description: its function exists, and every keyword option the function
     declares is among the entry's options (the values the workflow passes and tracks as params)."""
     spec = contents.FIGURES[name]
-    assert spec.study in contents.STUDY_TITLES and spec.source in contents.SOURCES and spec.caption
-    parameters = inspect.signature(getattr(figures, name)).parameters.values()
+    assert spec.study in contents.STUDY_TITLES and spec.source in contents.SOURCES and report_caption("figure", name)
+    parameters = inspect.signature(figures.DRAWERS[name]).parameters.values()
     declared = {p.name for p in parameters if p.kind is p.KEYWORD_ONLY}
     assert declared <= set(spec.options), declared - set(spec.options)
     assert not [p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD][1:], "options must be keyword-only"
+
+
+def test_every_figure_has_one_drawer_and_every_table_a_caption():
+    assert list(figures.DRAWERS) == list(contents.FIGURES)
+    assert all(report_caption("table", table) for table in contents.TABLES)
 
 
 @pytest.mark.parametrize("study", contents.STUDY_TITLES)

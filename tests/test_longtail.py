@@ -13,8 +13,8 @@ from nclab import alignment, collapse, longtail, losses, report_longtail, traini
 from nclab.data import ImageSet
 from nclab.models import build_model, simplex_etf
 from nclab.objective import Objective
-from nclab.plan import applies, longtail_grid
-from conftest import default_config
+from nclab.plan import longtail_grid, strategy_applies
+from nclab.config import default_config
 
 LT_OPTIONS = default_config()["longtail"]
 
@@ -303,7 +303,7 @@ def lt_recipe(**overrides):
 
 
 @pytest.mark.parametrize("loss,strategy", [(l, s) for l in losses.LOSSES for s in alignment.STRATEGIES
-                                           if applies(l, s)])
+                                           if strategy_applies(l, s)])
 def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
     train, test = tiny_sets()
     torch.manual_seed(0)

@@ -94,6 +94,14 @@ def append_to(relative: str, text: str) -> Callable[[Path], None]:
     return apply
 
 
+def replace_in(relative: str, old: str, new: str) -> Callable[[Path], None]:
+    def apply(workdir: Path) -> None:
+        path = workdir / relative
+        assert old in path.read_text(), (relative, old)
+        path.write_text(path.read_text().replace(old, new))
+    return apply
+
+
 def swap_lines(relative: str, first: str, second: str) -> Callable[[Path], None]:
     """Swap the lines of ``relative`` that start with ``first`` and ``second`` (a reordering, no new value)."""
     def apply(workdir: Path) -> None:
@@ -166,6 +174,13 @@ CASES = [
     Case("the code of one stage (`src/nclab/collapse.py`)", append_to("src/nclab/collapse.py", "\n# an edit\n"),
          {job("collapse_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
          | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES) | REPORT | LT_REPORT),
+    Case("a score's display name (`src/nclab/names.py`: MaxLogit)",
+         replace_in("src/nclab/names.py", '"MaxLogit"', '"Max-Logit"'), figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT),
+    Case("a strategy's display name (`src/nclab/names.py`: SpA-Proj)",
+         replace_in("src/nclab/names.py", '"SpA-Proj"', '"SpA-Projection"'),
+         figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT),
+    Case("an HTML-report caption (`report/figure.rst`)",
+         replace_in("report/figure.rst", "one line per schedule", "one line for each schedule"), set()),
     Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"),
          EVERY_RUN),
     Case("config.yaml reordered (`training.lr` and `training.momentum` lines swapped)",
@@ -180,7 +195,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c.change for c in CASES])
 def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
     edited = ("tiny.yaml", "config.yaml", "paper/paper.tex", "paper/published_results.csv", "src/nclab/collapse.py",
-              "src/nclab/training.py")
+              "src/nclab/training.py", "src/nclab/names.py", "report/figure.rst")
     saved = {workflow / p: (workflow / p).read_text() for p in edited}
     try:
         case.apply(workflow)

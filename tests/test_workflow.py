@@ -11,14 +11,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import snakemake
+from conftest import TINY, report_caption, snakemake
 
 from nclab import contents, longtail
 
 pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
 
 ROOT = Path(__file__).resolve().parents[1]
-SCORES = ["msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn"]
+SCORES = list(TINY["ood"]["scores"])
 
 
 def test_every_artifact_is_produced(workflow):
@@ -131,8 +131,8 @@ def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow)
         return json.loads(line.removeprefix(f"var {name} = ").removesuffix(";"))
 
     entries, categories = variable("results"), variable("categories")
-    expected = {f"results/report/figures/{n}.pdf": spec.caption for n, spec in contents.FIGURES.items()}
-    expected |= {f"results/report/{t}.pdf": spec.caption for t, spec in contents.TABLES.items()}
+    expected = {f"results/report/figures/{n}.pdf": report_caption("figure", n) for n in contents.FIGURES}
+    expected |= {f"results/report/{t}.pdf": report_caption("table", t) for t in contents.TABLES}
     assert set(entries) == set(expected) | {"results/paper/paper.pdf"}
     for path, entry in entries.items():
         assert entry["data_uri"].startswith("data:application/pdf;") and len(entry["data_uri"]) > 10_000, path

@@ -10,7 +10,7 @@ without gradient); the
 - SpA-SLERP (our reconstruction): :func:`slerp_towards`, applied to the classifier after each step.
 
 STRATEGIES maps a name to the hooks of a strategy, each taking the strategy's options keyword-only. A new strategy
-is one function, one entry here, its label in :data:`nclab.plan.STRATEGY_LABELS` and its name and options
+is one function, one record here, its display name in :data:`nclab.names.STRATEGIES` and its name and options
 (types, ranges, defaults) in the schema; a test checks that all of them agree.
 """
 

@@ -66,8 +66,8 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         if err.validator == "enum":
             errors.append(f"{_key(err.absolute_path)}: {err.instance!r} is not allowed; allowed: {err.validator_value}")
-        elif err.validator == "additionalProperties" and err.validator_value is False:
-            allowed = sorted(err.schema.get("properties", {}))
+        elif err.validator in ("additionalProperties", "unevaluatedProperties") and err.validator_value is False:
+            allowed = sorted(_properties(err.schema, schema))
             unknown = sorted(set(err.instance) - set(allowed))
             errors.append(f"{_key(err.absolute_path)}: unknown keys {unknown}; allowed: {allowed}")
         elif err.validator == "propertyNames":
@@ -77,24 +77,29 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
     return errors
 
 
-def _resolve(schema: dict, root: dict) -> dict:
-    while "$ref" in schema:  # local references only: "#/$defs/name"
-        schema = root["$defs"][schema["$ref"].removeprefix("#/$defs/")]
-    return schema
+def _referenced(schema: dict, root: dict) -> dict | None:
+    """The schema that ``schema``'s ``$ref`` names (local references only: "#/$defs/name"), or None."""
+    return root["$defs"][schema["$ref"].removeprefix("#/$defs/")] if "$ref" in schema else None
+
+
+def _properties(schema: dict, root: dict) -> dict:
+    """The named properties of ``schema``: its own and those of the schema it references, at any depth."""
+    referenced = _referenced(schema, root)
+    return {**(_properties(referenced, root) if referenced else {}), **schema.get("properties", {})}
 
 
 def fill_defaults(instance: Any, schema: dict, root: dict | None = None) -> None:
     """Set, in place, every value the schema gives a ``default`` for and ``instance`` (valid) lacks, at every
     depth: the named properties of an object, and the values of a mapping with ``additionalProperties``."""
     root = schema if root is None else root
-    schema = _resolve(schema, root)
     if not isinstance(instance, dict):
         return
-    for key, spec in schema.get("properties", {}).items():
+    for key, spec in _properties(schema, root).items():
         if key not in instance and "default" in spec:  # beside a $ref, or in a plain property
             instance[key] = copy.deepcopy(spec["default"])
         if key in instance:
             fill_defaults(instance[key], spec, root)
+    schema = _referenced(schema, root) or schema
     if isinstance(schema.get("additionalProperties"), dict):
         for key in set(instance) - set(schema.get("properties", {})):
             fill_defaults(instance[key], schema["additionalProperties"], root)
@@ -221,3 +226,13 @@ def validate(config: dict, schema_path: str | Path) -> None:
         errors = semantic_errors(config)
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]  # src/nclab/config.py -> the workflow's folder
+
+
+def default_config() -> dict:
+    """The repository's config.yaml as the workflow sees it: validated, with the schema's defaults filled in."""
+    config = yaml.safe_load((REPOSITORY / "config.yaml").read_text())
+    validate(config, REPOSITORY / "schemas" / "config.schema.yaml")
+    return config

@@ -1,8 +1,8 @@
 """The paper's figures, as functions from measured tables and arrays to matplotlib figures.
 
-Figure ``name`` of :data:`nclab.contents.FIGURES` is drawn by the function ``name`` here, called by
-:func:`draw` as ``name(data, **options)``: ``data`` is what :func:`load` reads from the figure's source, and
-``options`` are those of the table's options that the function declares keyword-only."""
+Figure ``name`` of :data:`nclab.contents.FIGURES` is drawn by ``DRAWERS[name]``, called by :func:`draw` as
+``function(data, **options)``: ``data`` is what :func:`load` reads from the figure's named input files, and
+``options`` are those of the figure's options that the function declares keyword-only."""
 
 from __future__ import annotations
 
@@ -17,10 +17,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  # noqa: E402
 
-from nclab.contents import FIGURES  # noqa: E402
 from nclab.io import load_npz, read_tables  # noqa: E402
-from nclab.ood import LABELS  # noqa: E402
-from nclab.plan import LOSS_LABELS, STRATEGY_LABELS  # noqa: E402
+from nclab import names  # noqa: E402
 from nclab.runs import final_epochs  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
@@ -165,7 +163,7 @@ def roc(scores: Mapping[str, ScoreSets], *, ood_sets: list[str]) -> plt.Figure:
     for ax, (schedule, ood) in zip(axes, panels):
         for method, sets in scores[schedule].items():
             fpr, tpr = roc_curve(sets["test"], sets[ood])
-            ax.plot(fpr, tpr, label=f"{LABELS[method]} ({auroc(sets['test'], sets[ood]):.3f})")
+            ax.plot(fpr, tpr, label=f"{names.SCORES[method]} ({auroc(sets['test'], sets[ood]):.3f})")
         ax.plot([0, 1], [0, 1], color="0.7", linewidth=0.6)
         ax.set(title=f"{schedule}: ID test vs {ood}", xlabel="FPR (OOD kept)", ylabel="TPR (ID kept)")
         ax.legend(loc="lower right", fontsize="small")
@@ -185,7 +183,7 @@ def histograms(scores: Mapping[str, ScoreSets], *, methods: list[str], ood_sets:
             for split in ["test", *ood_sets]:
                 ax.hist(sets[split], bins=edges, density=True, histtype="stepfilled", alpha=0.45,
                         label="ID test" if split == "test" else split)
-            ax.set(title=f"{LABELS[method]}, {schedule}", xlabel="score (higher = more ID)", ylabel="density")
+            ax.set(title=f"{names.SCORES[method]}, {schedule}", xlabel="score (higher = more ID)", ylabel="density")
             ax.legend(fontsize="small")
     return fig
 
@@ -221,7 +219,7 @@ def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, loss
             stats = _seed_mean(rows, [x], column).set_index(x) * [scale, scale, scale, 1]
             ax.plot(stats.index, stats["mean"], color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
                     marker="o" if x == "ratio" else None, markersize=3,
-                    label=f"{LOSS_LABELS[loss]}, {STRATEGY_LABELS[strategy]}")
+                    label=f"{names.LOSSES[loss]}, {names.STRATEGIES[strategy]}")
             if (stats["count"] > 1).any():
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{j}", alpha=0.12, linewidth=0)
 
@@ -274,33 +272,47 @@ def longtail_class_alignment(classes: pd.DataFrame, *, losses: list[str], strate
                                               count=("alignment", "count"))
             stats = stats.sort_values("train_count")
             ax.plot(stats["train_count"], stats["mean"], "o-", color=f"C{j}", markersize=3,
-                    label=STRATEGY_LABELS[strategy])
+                    label=names.STRATEGIES[strategy])
             if (stats["count"] > 1).any():
                 ax.fill_between(stats["train_count"], stats["min"], stats["max"], color=f"C{j}", alpha=0.12,
                                 linewidth=0)
         ax.set(xscale="log", xlabel="training images of the class", ylabel=r"$a_c=\cos(\tilde\mu_c, w_c)$",
-               title=LOSS_LABELS[loss])
+               title=names.LOSSES[loss])
     axes[0].legend()
     return fig
 
 
-def load(name: str, paths: list[str], options: Mapping[str, object]) -> object:
-    """The data figure ``name`` draws, read from its input files (listed as rules/common.smk's
-    ``figure_inputs`` lists them): a stacked table, or score / embedding arrays of the first seed per schedule."""
-    spec = FIGURES[name]
-    if spec.source == "scores":
-        methods = options["methods"]
+DRAWERS = {
+    "training_curves": training_curves,
+    "collapse_progression": collapse_progression,
+    "ncc_agreement": ncc_agreement,
+    "nc5": nc5,
+    "roc": roc,
+    "histograms": histograms,
+    "tsne": tsne,
+    "longtail_vs_ratio": longtail_vs_ratio,
+    "longtail_progression": longtail_progression,
+    "longtail_class_alignment": longtail_class_alignment,
+}
+
+
+def load(source: str, files: Mapping[str, str]) -> object:
+    """What a figure draws, from its input files named as rules/common.smk's ``figure_inputs`` names them: score
+    arrays by "schedule/method", embeddings by schedule, or the stacked table of every run ("run/seedN")."""
+    if source == "scores":
         sets: dict[str, dict[str, ScoreSets]] = {}
-        for i, path in enumerate(paths):  # schedule-major
-            sets.setdefault(options["schedules"][i // len(methods)], {})[methods[i % len(methods)]] = load_npz(path)
+        for key, path in files.items():
+            schedule, method = key.split("/")
+            sets.setdefault(schedule, {})[method] = load_npz(path)
         return sets
-    if spec.source == "tsne":
-        return {schedule: tuple(load_npz(path).values()) for schedule, path in zip(options["schedules"], paths)}
-    return read_tables(paths)  # each run's rows carry its keys (nclab.runs): schedule, or ratio, loss, strategy
+    if source == "tsne":
+        return {schedule: tuple(load_npz(path).values()) for schedule, path in files.items()}
+    return read_tables(list(files.values()))  # each run's rows carry its keys (nclab.runs)
 
 
-def draw(name: str, paths: list[str], options: Mapping[str, object]) -> plt.Figure:
-    """Figure ``name`` from its input files; its drawing function gets the options it declares keyword-only."""
-    function = globals()[name]
+def draw(name: str, source: str, files: Mapping[str, str], options: Mapping[str, object]) -> plt.Figure:
+    """Figure ``name`` from its named input files; its drawing function gets the options it declares
+    keyword-only."""
+    function = DRAWERS[name]
     declared = [p.name for p in inspect.signature(function).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    return function(load(name, paths, options), **{key: options[key] for key in declared})
+    return function(load(source, files), **{key: options[key] for key in declared})

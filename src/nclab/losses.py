@@ -1,8 +1,8 @@
 """Baseline losses of long-tailed learning (docs/methods.md, section 4), on logits z, labels y and class counts n_c.
 
 Each loss is ``f(logits, labels, counts, progress, *, hyperparameters)`` with ``progress`` the fraction of the
-epochs done before the current one. A new loss is one function, one entry in LOSSES, its label in
-:data:`nclab.plan.LOSS_LABELS` (its head in :data:`nclab.plan.LOSS_HEADS` unless linear) and its name and
+epochs done before the current one. A new loss is one function, one entry in LOSSES, its display name in
+:data:`nclab.names.LOSSES` (its head in :data:`nclab.plan.LOSS_HEADS` unless linear) and its name and
 options (types, ranges, defaults) in the schema; a test checks that all of them agree.
 """
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from nclab.alignment import STRATEGIES, CentreEMA
 from nclab.losses import LOSSES
-from nclab.plan import applies
+from nclab.plan import strategy_applies
 
 
 class Objective:
@@ -22,7 +22,7 @@ class Objective:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown alignment strategy {strategy!r}; allowed: {sorted(STRATEGIES)}")
         self.strategy = STRATEGIES[strategy]
-        if not applies(loss, strategy):
+        if not strategy_applies(loss, strategy):
             raise ValueError(f"strategy {strategy!r} moves the classifier, which loss {loss!r} keeps fixed")
         self.loss_fn, self.loss_options = LOSSES[loss], dict(loss_options or {})
         self.strategy_options = dict(strategy_options or {})

@@ -2,8 +2,9 @@
 
 Each method is one function ``fit(train, weight, bias, *, hyperparameters) -> scorer`` fitted on ID training
 features only; the scorer maps a :class:`Split` to one score per sample. Add a method by writing such a
-function, one entry in :data:`SCORES` and its label in :data:`LABELS`, and by naming it in the schema with its
-hyperparameters' types, ranges and defaults (``ood.scores``; a test checks that the names agree).
+function, one :class:`Score` record in :data:`SCORES`, its entry in the schema (``ood.scores``: its
+hyperparameters' types, ranges and defaults) and its display name in :mod:`nclab.names`; a test checks that
+the names agree.
 """
 
 from __future__ import annotations
@@ -128,20 +129,32 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-SCORES: dict[str, Callable[..., Scorer]] = {
-    "msp": msp, "maxlogit": maxlogit, "energy": energy, "mahalanobis": mahalanobis,
-    "vim": vim, "neco": neco, "knn": knn,
+@dataclass(frozen=True)
+class Score:
+    """One OOD score: its fitting function, whether it assumes logits z = W h + b (ViM's origin u = -pinv(W) b)
+    and its family (the groups of :data:`nclab.names.SCORE_FAMILIES`)."""
+
+    fit: Callable[..., Scorer]
+    needs_affine_logits: bool
+    family: str
+
+
+SCORES = {
+    "msp": Score(msp, False, "logit"),
+    "maxlogit": Score(maxlogit, False, "logit"),
+    "energy": Score(energy, False, "logit"),
+    "mahalanobis": Score(mahalanobis, False, "distance"),
+    "vim": Score(vim, True, "distance"),
+    "neco": Score(neco, False, "collapse"),
+    "knn": Score(knn, False, "distance"),
 }
-NEEDS_AFFINE_LOGITS = frozenset({"vim"})  # scores defined for logits z = W h + b (ViM: origin u = -pinv(W) b)
-LABELS = {"msp": "MSP", "maxlogit": "MaxLogit", "energy": "Energy", "mahalanobis": "Mahalanobis",
-          "vim": "ViM", "neco": "NECO", "knn": "KNN"}
 
 
 def hyperparameters(method: str) -> list[str]:
     """The hyperparameters of a method: its keyword-only arguments (their defaults are the schema's)."""
     if method not in SCORES:
         raise ValueError(f"unknown OOD score {method!r}; allowed: {sorted(SCORES)}")
-    return [p.name for p in inspect.signature(SCORES[method]).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return [p.name for p in inspect.signature(SCORES[method].fit).parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
 def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, **hyper: object) -> Scorer:
@@ -150,19 +163,19 @@ def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, *
     if unknown or missing:
         raise ValueError(f"OOD score {method!r} takes the hyperparameters {allowed}; unknown: {sorted(unknown)}, "
                          f"missing: {sorted(missing)}")
-    return SCORES[method](train, weight, bias, **hyper)
+    return SCORES[method].fit(train, weight, bias, **hyper)
 
 
-def applies(method: str, head: str) -> bool:
+def score_applies(method: str, head: str) -> bool:
     """Whether ``method`` is the published score on a network with this classifier head: a score that assumes
     logits z = W h + b is not computed on heads whose logits are not (LDAM's normalised head, the fixed ETF)."""
-    return method not in NEEDS_AFFINE_LOGITS or head in AFFINE_HEADS
+    return not SCORES[method].needs_affine_logits or head in AFFINE_HEADS
 
 
 def score_dump(dump: dict[str, np.ndarray], method: str, splits: list[str], **hyper: object) -> dict[str, np.ndarray]:
     """``method`` fitted on the dump's train split, on each of ``splits``; NaN everywhere where it does not
     apply to the dump's head (its cells in the tables stay empty)."""
-    if not applies(method, str(dump["head"])):
+    if not score_applies(method, str(dump["head"])):
         return {split: np.full(len(dump[f"{split}_labels"]), np.nan) for split in splits}
     train = Split(dump["train_features"], dump["train_logits"], dump["train_labels"])
     scorer = fit_score(method, train, dump["weight"], dump["bias"], **hyper)

@@ -25,9 +25,6 @@ def checkpoint_schedule(epochs: int, requested: Sequence[int]) -> list[int]:
     return sorted(set(requested) | {epochs})
 
 
-LOSS_LABELS = {"ce": "CE", "logit_adjustment": "LA", "balanced_softmax": "BS", "ldam_drw": "LDAM-DRW",
-               "etf": "ETF+DR"}  # nclab.losses.LOSSES, as the paper names them
-STRATEGY_LABELS = {"none": "none", "reg": "SpA-Reg", "proj": "SpA-Proj", "slerp": "SpA-SLERP"}  # alignment.STRATEGIES
 LOSS_HEADS = {"ldam_drw": "normed", "etf": "etf"}  # classifier head per loss; the others train a linear head
 HEADS_IGNORING_ROW_NORMS = ("normed", "etf")  # their logits depend on the directions of the w_c only
 AFFINE_HEADS = ("linear",)  # logits = W h + b exactly, as ViM's origin u = -pinv(W) b assumes
@@ -35,16 +32,16 @@ FIXED_CLASSIFIER_LOSSES = ("etf",)  # their classifier is not trained
 CLASSIFIER_STRATEGIES = ("proj", "slerp")  # they move the classifier
 
 
-def applies(loss: str, strategy: str) -> bool:
+def strategy_applies(loss: str, strategy: str) -> bool:
     """Whether ``strategy`` can run with ``loss``: not when it moves a classifier that the loss keeps fixed."""
     return not (loss in FIXED_CLASSIFIER_LOSSES and strategy in CLASSIFIER_STRATEGIES)
 
 
 def longtail_grid(ratios: Sequence[float], losses: Sequence[str],
                   strategies: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(ratio name, loss, strategy) of every long-tail run group whose strategy :func:`applies` to its loss."""
+    """(ratio name, loss, strategy) of every long-tail run group whose strategy applies to its loss (:func:`strategy_applies`)."""
     return [(f"{ratio:g}", loss, strategy) for ratio in ratios for loss in losses for strategy in strategies
-            if applies(loss, strategy)]
+            if strategy_applies(loss, strategy)]
 
 
 @functools.cache

@@ -20,9 +20,8 @@ import numpy as np
 import pandas as pd
 
 from nclab.data import NEAR_OOD
-from nclab.ood import LABELS as SCORE_LABELS
-from nclab.plan import LOSS_LABELS
-from nclab.report import ARCH_LABELS, DATASET_LABELS, escape
+from nclab import names
+from nclab.report import escape
 
 COLUMNS = ["source_key", "source", "dataset", "architecture", "epochs", "imbalance_ratio", "ood_set", "method",
            "metric", "value", "conditions"]
@@ -55,10 +54,10 @@ def load(path: str | Path) -> pd.DataFrame:
         errors += [f"{where}: {field} is empty" for field in REQUIRED if not row[field].strip()]
         if row["metric"] not in OURS:
             errors.append(f"{where}: unknown metric {row['metric']!r}; allowed: {sorted(OURS)}")
-        elif OURS[row["metric"]][0] == "ood" and row["method"] not in SCORE_LABELS:
-            errors.append(f"{where}: method {row['method']!r} is not an OOD score ({sorted(SCORE_LABELS)})")
-        elif row["imbalance_ratio"] and row["method"] not in LOSS_LABELS:
-            errors.append(f"{where}: method {row['method']!r} is not a long-tail loss ({sorted(LOSS_LABELS)})")
+        elif OURS[row["metric"]][0] == "ood" and row["method"] not in names.SCORES:
+            errors.append(f"{where}: method {row['method']!r} is not an OOD score ({sorted(names.SCORES)})")
+        elif row["imbalance_ratio"] and row["method"] not in names.LOSSES:
+            errors.append(f"{where}: method {row['method']!r} is not a long-tail loss ({sorted(names.LOSSES)})")
         for field in ("value", "epochs", "imbalance_ratio"):
             try:
                 if row[field] and not np.isfinite(float(row[field])):
@@ -164,7 +163,7 @@ def delta_sentence(comparison: pd.DataFrame) -> str:
 def setting_label(dataset: str, architecture: str, longtail: bool = False) -> str:
     """'CIFAR-10, ResNet-18'; 'CIFAR-10-LT, ResNet-32' for a long-tailed subset of a balanced set."""
     suffix = "-LT" if longtail and not dataset.endswith("_lt") else ""
-    return f"{DATASET_LABELS[dataset]}{suffix}, {ARCH_LABELS[architecture]}"
+    return f"{names.DATASETS[dataset]}{suffix}, {names.ARCHITECTURES[architecture]}"
 
 
 def no_match_sentence(setting: str) -> str:
@@ -203,7 +202,7 @@ def balanced_comparison(comparison: pd.DataFrame, notes: Mapping[str, list[str]]
             mine = block[block["schedule"] == schedule]
             cells += ([f"{mine['ours_mean'].iloc[0]:.1f}", f"${mine['delta'].iloc[0]:+.1f}$"] if len(mine)
                       else ["--", "--"])
-        method, ood_set = SCORE_LABELS.get(key[3], "--"), escape(key[2]) or "--"
+        method, ood_set = names.SCORES.get(key[3], "--"), escape(key[2]) or "--"
         cite = rf"\citet{{{source}}}" if source != previous else ""
         lines.append(rf"  {cite} & {METRIC_LABELS[key[1]]} & "
                      rf"{ood_set} & {method} & {key[4]:.1f} & " + " & ".join(cells) + r" \\")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nclab.data import NEAR_OOD, SYNTHETIC_OOD, image_format
-from nclab.ood import LABELS
+from nclab import names
 from nclab.runs import final_epochs
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
@@ -121,9 +121,6 @@ def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
     return f"Training ran on {where}, with PyTorch {latex_text(versions)}; features were extracted in fp32 on the same device"
 
 
-ARCH_LABELS = {"resnet18": "ResNet-18", "resnet32": "ResNet-32", "resnet50": "ResNet-50"}
-DATASET_LABELS = {"digits": "scikit-learn digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-                  "synthetic_cifar": "synthetic CIFAR-shaped data", "imagenet_lt": "ImageNet-LT"}
 ID_DESCRIPTIONS = {
     "digits": "the 1{,}797 handwritten $8\\times8$ digits bundled with scikit-learn (grayscale), split in a "
               "stratified way",
@@ -181,7 +178,7 @@ def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[
                 values = cells[method, schedule, ood]
                 text = mean_std(values, 100)
                 row.append(rf"\textbf{{{text}}}" if np.mean(values) == best[ood] else text)
-            lines.append(f"{LABELS[method]} & " + " & ".join(row) + r" \\")
+            lines.append(f"{names.SCORES[method]} & " + " & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -201,7 +198,7 @@ def ood_full_table(metrics: pd.DataFrame, schedules: list[str], ood: str) -> str
             lines.append(r"\midrule")
         for method, rows in subset[subset["schedule"] == schedule].groupby("method", sort=False):
             cells = [mean_std(rows[m], 100) for m in OOD_METRIC_HEADERS]
-            lines.append(f"{escape(schedule)} & {LABELS[method]} & " + " & ".join(cells) + r" \\")
+            lines.append(f"{escape(schedule)} & {names.SCORES[method]} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -249,11 +246,11 @@ def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], descr
     below = means[means < 0.5]
     if below.empty:
         return "No score has an AUROC below 0.5 in this build."
-    cases = [f"{LABELS[key[-2]]} against {escape(key[-1])} ({describe(key[:-2])}, {fmt(value)})"
+    cases = [f"{names.SCORES[key[-2]]} against {escape(key[-1])} ({describe(key[:-2])}, {fmt(value)})"
              for key, value in below.sort_values().items()]
     shown = "; ".join(cases[:6]) + (f"; and {len(cases) - 6} more" if len(cases) > 6 else "")
     by_method = means.groupby(level="method", sort=False).max()
-    everywhere = [LABELS[m] for m, best in by_method.items() if best < 0.5]
+    everywhere = [names.SCORES[m] for m, best in by_method.items() if best < 0.5]
     text = (f"AUROCs below 0.5 occur for {shown}: there the score ranks the OOD set as more in-distribution than "
             "the ID test set, a finding about the score at that setting and not a sign error wherever the same "
             "score ranks another OOD set above chance")
@@ -309,7 +306,7 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
                   .groupby("method", sort=False)["auroc"].mean())
         for method, value in aurocs.items():
             m[macro_name(s, "Auroc", method)] = fmt(value)
-        m[macro_name(s, "BestMethod")] = LABELS[aurocs.idxmax()]
+        m[macro_name(s, "BestMethod")] = names.SCORES[aurocs.idxmax()]
         m[macro_name(s, "BestAuroc")] = fmt(aurocs.max())
         final_loss = history[(history["schedule"] == s) & (history["epoch"] == spec["epochs"])]["train_loss"]
         m[macro_name(s, "FinalTrainLoss")] = fmt_sci(float(final_loss.mean()))

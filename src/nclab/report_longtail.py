@@ -13,9 +13,8 @@ from scipy.stats import t as t_distribution
 
 from nclab import published
 from nclab.longtail import GROUPS
-from nclab.ood import LABELS as SCORE_LABELS
-from nclab.plan import LOSS_LABELS, STRATEGY_LABELS
-from nclab.report import (ARCH_LABELS, ID_DESCRIPTIONS, below_chance_sentence, compute_sentence, escape, fmt, fmt_sci,
+from nclab import names
+from nclab.report import (ID_DESCRIPTIONS, below_chance_sentence, compute_sentence, escape, fmt, fmt_sci,
                           mean_std, percent, seeds_phrase, spread_macros, thousands)
 
 KEYS = ["ratio", "loss", "strategy"]
@@ -64,7 +63,7 @@ def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold
                 cells.append(text)
             if extra:
                 cells.append(extra(ratio, loss, strategy))
-            lines.append(f"{_ratio(ratio)} & {LOSS_LABELS[loss]} & {STRATEGY_LABELS[strategy]} & "
+            lines.append(f"{_ratio(ratio)} & {names.LOSSES[loss]} & {names.STRATEGIES[strategy]} & "
                          + " & ".join(cells) + r" \\")
     return lines
 
@@ -126,7 +125,7 @@ def ood_table(ood: pd.DataFrame, headline: str) -> str:
                               sort=False).reset_index()
     methods = list(subset["method"].unique())
     lines = [rf"\begin{{tabular}}{{lll{'c' * len(methods)}}}", r"\toprule",
-             "IR & Loss & Strategy & " + " & ".join(SCORE_LABELS[m] for m in methods) + r" \\", r"\midrule"]
+             "IR & Loss & Strategy & " + " & ".join(names.SCORES[m] for m in methods) + r" \\", r"\midrule"]
     lines += _block_rows(wide, [(m, 100, 1) for m in methods], set(methods))
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -191,7 +190,7 @@ def _signed(value: float, digits: int = 1) -> str:
 
 
 def _setting(setting: tuple[float, str]) -> str:
-    return f"IR {_ratio(setting[0])} with {LOSS_LABELS[setting[1]]}"
+    return f"IR {_ratio(setting[0])} with {names.LOSSES[setting[1]]}"
 
 
 def _evidence(effect: Effect, digits: int = 1) -> str:
@@ -208,7 +207,7 @@ def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     parts = []
     for strategy, e in effects.items():
         worst, where = e["few"].worst()
-        parts.append(f"{STRATEGY_LABELS[strategy]} changes the overall accuracy by {_evidence(e['overall'])} points "
+        parts.append(f"{names.STRATEGIES[strategy]} changes the overall accuracy by {_evidence(e['overall'])} points "
                      f"(higher in {int(np.sum(e['overall'].deltas > 0))} of {len(e['overall'].deltas)} pairs), "
                      f"the few-shot accuracy by {_evidence(e['few'])} points (at worst {_signed(worst)} at "
                      f"{_setting(where)}), the few-shot alignment by {_signed(e['alignment_few'].mean, 3)} and NC3 "
@@ -240,7 +239,7 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
         return r"No alignment strategy is configured, so the claim of \citet{spa2025} is not tested"
     first = next(iter(effects.values()))["overall"]
     settings, seeds = len(set(first.settings)), first.seeds
-    changes = "; ".join(f"{STRATEGY_LABELS[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
+    changes = "; ".join(f"{names.STRATEGIES[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
                         for s, e in effects.items())
     if seeds < 2:
         claim = (rf"With one seed per run, no claim about the strategies can be tested (the claim of "
@@ -255,8 +254,8 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
             groups["contradicted"].append(s)
         else:
             groups["not resolved"].append(s)
-    found = "; ".join(f"{key} for {_and([STRATEGY_LABELS[s] for s in names])}"
-                      for key, names in groups.items() if names)
+    found = "; ".join(f"{key} for {_and([names.STRATEGIES[s] for s in strategies])}"
+                      for key, strategies in groups.items() if strategies)
     claim = (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
              rf"of \citet{{spa2025}} is {found}")
     return f"{claim}: accuracy changes, in points, {changes}" if evidence else claim
@@ -278,19 +277,19 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         "LTMaxRatio": _ratio(high),
         "LTMinRatio": _ratio(low), "LTManyThreshold": str(settings["shot_thresholds"]["many"]),
         "LTFewThreshold": str(settings["shot_thresholds"]["few"]),
-        "LTArch": ARCH_LABELS[settings["model"]["arch"]], "LTSubsetDescription": SUBSET_DESCRIPTIONS[settings["profile"]],
+        "LTArch": names.ARCHITECTURES[settings["model"]["arch"]], "LTSubsetDescription": SUBSET_DESCRIPTIONS[settings["profile"]],
         "LTWidth": str(settings["model"]["width"]), "LTFeatureDim": str(settings["feature_dim"]),
         "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule["warmup_epochs"]),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule["milestones"]),
         "LTGamma": fmt_sci(schedule["gamma"]), "LTSeeds": seeds_phrase(seeds), **spread_macros("LT", seeds),
-        "LTNumRuns": str(len(final)), "LTLosses": ", ".join(LOSS_LABELS[x] for x in settings["losses"]),
-        "LTStrategies": ", ".join(STRATEGY_LABELS[x] for x in settings["strategies"]),
+        "LTNumRuns": str(len(final)), "LTLosses": ", ".join(names.LOSSES[x] for x in settings["losses"]),
+        "LTStrategies": ", ".join(names.STRATEGIES[x] for x in settings["strategies"]),
         "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),
         "LTRegStrength": fmt_sci(settings["alignment"]["reg"]["strength"]),
         "LTProjGamma": fmt_sci(settings["alignment"]["proj"]["gamma"]),
         "LTSlerpT": fmt_sci(settings["alignment"]["slerp"]["t"]),
         "LTTrainSizes": ", ".join(f"{thousands(n)} (IR {_ratio(r)})" for r, n in sorted(settings["train_sizes"].items())),
-        "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": LOSS_LABELS[base_loss],
+        "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": names.LOSSES[base_loss],
         "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects, evidence=False),
         "LTVerdictWithEvidence": verdict(effects),
         "LTHeadlineOOD": escape(settings["headline_ood"]), "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
@@ -301,7 +300,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
     notes = published.differences(published_rows, lambda row: [schedule["epochs"]])
     m["LTPublishedNote"] = published_note(published_rows, final, setting, notes)
     m["LTBelowChanceSentence"] = below_chance_sentence(
-        ood, KEYS, lambda key: f"IR {_ratio(key[0])}, {LOSS_LABELS[key[1]]}, {STRATEGY_LABELS[key[2]]}")
+        ood, KEYS, lambda key: f"IR {_ratio(key[0])}, {names.LOSSES[key[1]]}, {names.STRATEGIES[key[2]]}")
     for name, ratio in (("Low", low), ("High", high)):
         for column, label in (("network_accuracy_test", "Acc"), ("accuracy_many", "ManyAcc"),
                               ("accuracy_few", "FewAcc")):
@@ -314,7 +313,7 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
         baseline = _rows(ood, ratio, base_loss, "none")
         best = baseline[baseline["ood"] == settings["headline_ood"]].groupby("method")["auroc"].mean()
         m[f"LTBaseBestAuroc{name}"] = fmt(best.max())
-        m[f"LTBaseBestMethod{name}"] = SCORE_LABELS[best.idxmax()]
+        m[f"LTBaseBestMethod{name}"] = names.SCORES[best.idxmax()]
     per_class = _rows(classes, high, base_loss, "none").groupby("class")[["train_count", "alignment"]].mean()
     m["LTSizeAlignmentSpearman"] = fmt(float(spearmanr(per_class["train_count"], per_class["alignment"])[0]), 2)
     return m

@@ -23,7 +23,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -171,10 +171,6 @@ def augment(images: torch.Tensor, padding: int, draws: Augmentation) -> torch.Te
     return images
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None) -> torch.autocast:
-    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
-
-
 def memory_format(device: torch.device) -> torch.memory_format:
     """channels_last on CUDA (tensor-core friendly), the default layout on CPU (see the module docstring)."""
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
@@ -202,56 +198,87 @@ class Setup:
                 f"torch {self.torch}, {self.threads} CPU thread(s)")
 
 
+@dataclass(frozen=True)
+class DeviceData:
+    """One split resident on the compute device, and how its batches enter the model: uint8 images, labels, the
+    per-channel normalisation, the memory layout (channels_last on CUDA) and the autocast dtype (None: fp32)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    layout: torch.memory_format
+    dtype: torch.dtype | None
+
+    @staticmethod
+    def of(split: ImageSet, normalisation: tuple[np.ndarray, np.ndarray], device: torch.device,
+           dtype: torch.dtype | None) -> "DeviceData":
+        mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in normalisation)
+        images, labels = (torch.from_numpy(a).to(device) for a in (split.images, split.labels))
+        return DeviceData(images, labels, mean, std, memory_format(device), dtype)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, part: slice) -> "DeviceData":
+        return replace(self, images=self.images[part], labels=self.labels[part])
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def inputs(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 ``images`` of this split as the model takes them: normalised, in the layout."""
+        return normalise(images, self.mean, self.std).contiguous(memory_format=self.layout)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype is not None)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor,
-             std: torch.Tensor, batch_size: int, dtype: torch.dtype | None = None,
-             layout: torch.memory_format = torch.contiguous_format) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` in eval mode (inputs on the model's device, in ``layout``)."""
+def evaluate(model: nn.Module, data: DeviceData, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` in eval mode on ``data``."""
     model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=images.device)
-    correct = torch.zeros((), dtype=torch.int64, device=images.device)
-    for start in range(0, len(images), batch_size):
-        x = normalise(images[start : start + batch_size], mean, std).contiguous(memory_format=layout)
-        y = labels[start : start + batch_size]
-        with _autocast(images.device, dtype):
+    loss_sum = torch.zeros((), dtype=torch.float64, device=data.device)
+    correct = torch.zeros((), dtype=torch.int64, device=data.device)
+    for start in range(0, len(data), batch_size):
+        x = data.inputs(data.images[start : start + batch_size])
+        y = data.labels[start : start + batch_size]
+        with data.autocast():
             logits = model(x).float()
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum")
         correct += (logits.argmax(1) == y).sum()
-    return loss_sum.item() / len(images), correct.item() / len(images)
+    return loss_sum.item() / len(data), correct.item() / len(data)
 
 
 def train_epoch(model: nn.Module, encode: Callable[[torch.Tensor], torch.Tensor], objective: Objective,
-                optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor, mean: torch.Tensor,
-                std: torch.Tensor, recipe: Recipe, generator: torch.Generator, dtype: torch.dtype | None,
-                progress: float, layout: torch.memory_format = torch.contiguous_format) -> tuple[float, float]:
-    """One pass over the device-resident uint8 ``images``; returns (mean loss, accuracy) on augmented batches.
+                optimizer: torch.optim.Optimizer, data: DeviceData, recipe: Recipe, generator: torch.Generator,
+                progress: float) -> tuple[float, float]:
+    """One pass over ``data``; returns (mean loss, accuracy) on augmented batches.
 
-    Batches enter the model in ``layout`` (the model's own memory format: channels_last on CUDA).
     ``encode`` maps images to features (``model.features``, possibly compiled); the loss is accumulated on the
     device (no per-step synchronisation) and checked once per epoch.
     """
     model.train()
-    device = images.device
-    order = torch.randperm(len(images), generator=generator).to(device)
-    draws = Augmentation.draw(len(images), recipe.crop_padding, recipe.flip, generator).to(device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
+    order = torch.randperm(len(data), generator=generator).to(data.device)
+    draws = Augmentation.draw(len(data), recipe.crop_padding, recipe.flip, generator).to(data.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=data.device)
+    correct = torch.zeros((), dtype=torch.int64, device=data.device)
     for start in range(0, len(order), recipe.batch_size):
         batch = slice(start, start + recipe.batch_size)
         idx = order[batch]
-        x = normalise(augment(images[idx], recipe.crop_padding, draws[batch]), mean, std)
-        x = x.contiguous(memory_format=layout)
-        with _autocast(device, dtype):
+        x = data.inputs(augment(data.images[idx], recipe.crop_padding, draws[batch]))
+        with data.autocast():
             features = encode(x)
             logits = model.fc(features)
-            loss = objective(logits.float(), features.float(), labels[idx], progress, model.fc)
+            loss = objective(logits.float(), features.float(), data.labels[idx], progress, model.fc)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         objective.after_backward(model.fc)
         optimizer.step()
         objective.after_step(model.fc)
         loss_sum += loss.detach() * len(idx)
-        correct += (logits.argmax(1) == labels[idx]).sum()
+        correct += (logits.argmax(1) == data.labels[idx]).sum()
     return loss_sum.item() / len(order), correct.item() / len(order)
 
 
@@ -321,6 +348,50 @@ class TrainingRun:
     speed: Speed
 
 
+@dataclass
+class Session:
+    """What a training run updates, set up on its device: the data, optimiser, scheduler, objective, generator
+    and the history of the epochs done."""
+
+    train: DeviceData
+    test: DeviceData
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    objective: Objective
+    generator: torch.Generator
+    history: list[EpochStats]
+
+    def state_dict(self, model: nn.Module) -> dict:
+        return {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
+                "objective": self.objective.state_dict(), "history": [asdict(h) for h in self.history]}
+
+    def load_state_dict(self, model: nn.Module, state: dict) -> None:
+        model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.objective.load_state_dict(state["objective"])
+        self.history = [EpochStats(**row) for row in state["history"]]
+
+
+def set_up(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Recipe, seed: int,
+           normalisation: tuple[np.ndarray, np.ndarray] | None) -> Session:
+    """Move ``model`` and both splits to the recipe's device; build the optimiser, scheduler and objective."""
+    device = resolve_device(recipe.device)
+    dtype = autocast_dtype(recipe.precision, device)
+    normalisation = channel_stats(train_set.images) if normalisation is None else normalisation
+    train_data, test_data = (DeviceData.of(split, normalisation, device, dtype) for split in (train_set, test_set))
+    model.to(device=device, memory_format=train_data.layout)
+    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                weight_decay=recipe.weight_decay)
+    counts = torch.bincount(train_data.labels, minlength=model.fc.weight.shape[0])
+    objective = Objective(recipe.loss, recipe.strategy, counts, model.feature_dim, recipe.loss_options,
+                          recipe.strategy_options, recipe.momentum_centres)
+    return Session(train_data, test_data, optimizer, make_scheduler(optimizer, recipe), objective,
+                   torch.Generator().manual_seed(seed), [])
+
+
 def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Recipe, seed: int,
           checkpoint_epochs: Sequence[int], on_checkpoint: Callable[[int, dict[str, torch.Tensor]], None],
           on_epoch: Callable[[EpochStats], None] = lambda stats: None,
@@ -336,56 +407,33 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
     With ``resume``, the state saved after the last finished epoch is restored first and a new one is saved
     after every epoch (after that epoch's checkpoint), so a killed run continues where it stopped.
     """
-    device = resolve_device(recipe.device)
-    dtype = autocast_dtype(recipe.precision, device)
-    layout = memory_format(device)
-    setup = Setup.of(device, dtype, recipe.compile)
+    session = set_up(model, train_set, test_set, recipe, seed, normalisation)
+    setup = Setup.of(session.train.device, session.train.dtype, recipe.compile)
     print(f"{setup}\ntraining {len(train_set.labels)} images, batch {recipe.batch_size}, {recipe.epochs} epochs")
-    generator = torch.Generator().manual_seed(seed)
-    normalisation = channel_stats(train_set.images) if normalisation is None else normalisation
-    mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in normalisation)
-    x_train, y_train = (torch.from_numpy(a).to(device) for a in (train_set.images, train_set.labels))
-    x_test, y_test = (torch.from_numpy(a).to(device) for a in (test_set.images, test_set.labels))
-    model.to(device=device, memory_format=layout)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
-    scheduler = make_scheduler(optimizer, recipe)
-    counts = torch.bincount(y_train, minlength=model.fc.weight.shape[0])
-    objective = Objective(recipe.loss, recipe.strategy, counts, model.feature_dim, recipe.loss_options,
-                          recipe.strategy_options, recipe.momentum_centres)
-    history: list[EpochStats] = []
     state = resume.load() if resume else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        objective.load_state_dict(state["objective"])
-        history = [EpochStats(**row) for row in state["history"]]
-        print(f"resuming after epoch {len(history)} from {resume.path}")
+        session.load_state_dict(model, state)
+        print(f"resuming after epoch {len(session.history)} from {resume.path}")
     encode = torch.compile(model.features) if recipe.compile else model.features
     timings: list[tuple[float, float]] = []  # (training pass, whole epoch) seconds of each epoch run here
-    for epoch in range(len(history) + 1, recipe.epochs + 1):
-        lr = optimizer.param_groups[0]["lr"]
+    for epoch in range(len(session.history) + 1, recipe.epochs + 1):
+        lr = session.optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        train_loss, train_acc = train_epoch(model, encode, objective, optimizer, x_train, y_train, mean, std, recipe,
-                                            generator, dtype, progress=(epoch - 1) / recipe.epochs, layout=layout)
+        train_loss, train_acc = train_epoch(model, encode, session.objective, session.optimizer, session.train,
+                                            recipe, session.generator, progress=(epoch - 1) / recipe.epochs)
         trained = time.perf_counter() - start  # train_epoch's .item() waits for the device
         if not (math.isfinite(train_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
             raise DivergenceError(f"training diverged at epoch {epoch}: mean loss = {train_loss}")
-        scheduler.step()
-        test_loss, test_acc = evaluate(model, x_test, y_test, mean, std, 4 * recipe.batch_size, dtype, layout)
+        session.scheduler.step()
+        test_loss, test_acc = evaluate(model, session.test, 4 * recipe.batch_size)
         timings.append((trained, time.perf_counter() - start))
         stats = EpochStats(epoch, lr, train_loss, train_acc, test_loss, test_acc)
-        history.append(stats)
+        session.history.append(stats)
         on_epoch(stats)
         if epoch in checkpoint_epochs:
             on_checkpoint(epoch, {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
         if resume:
-            resume.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                         "objective": objective.state_dict(),
-                         "history": [asdict(h) for h in history]})
+            resume.save(session.state_dict(model))
     speed = Speed.of(timings, len(train_set.labels))
     print(f"measured: {speed}")
-    return TrainingRun(history, setup, speed)
+    return TrainingRun(session.history, setup, speed)
