@@ -58,7 +58,7 @@ include: "rules/paper.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/paper/paper.pdf",
         typeset_tables(),
-    default_target: True

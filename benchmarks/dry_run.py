@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from scratch import copy_workflow, stub_local_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +41,12 @@ def main() -> None:
             times = []
             for _ in range(args.repeat):
                 start = time.perf_counter()
-                result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                                         f"presets/{preset}.yaml"], cwd=workdir, capture_output=True, text=True)
+                result = subprocess.run(
+                    [sys.executable, "-m", "snakemake", "-n", "--configfile", f"presets/{preset}.yaml"],
+                    cwd=workdir,
+                    capture_output=True,
+                    text=True,
+                )
                 times.append(time.perf_counter() - start)
                 if result.returncode != 0:
                     sys.exit(f"{preset}: dry run failed:\n{result.stderr[-3000:]}")

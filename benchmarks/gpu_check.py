@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from train_throughput import compare_loops, describe, print_speeds  # noqa: E402
 
 from nclab import data, training  # noqa: E402
 from nclab.features import extract  # noqa: E402
 from nclab.models import build_model  # noqa: E402
-from train_throughput import compare_loops, describe, print_speeds  # noqa: E402
 
 # (d): |CPU fp32 - GPU bf16| after the same 3 epochs; bf16 rounding changes the trajectory, not the outcome
 TOLERANCE = {"train_loss": 0.15, "test_accuracy": 0.05}
@@ -50,8 +50,13 @@ SIZES = {  # full on a GPU; reduced on a CPU (2 cores) so that the test suite ca
     "cpu": {"width": 8, "batches": 8, "warmup": 2, "dump": {"train": 2_000, "test": 500, "ood": 1_000}},
 }
 WORKFLOW_ON_CPU = {  # (c) without a GPU: the synthetic preset shrunk to a CPU-sized run
-    "data": {"synthetic": {"synthetic_cifar": {"num_classes": 10, "train_per_class": 40, "test_per_class": 10},
-                           "photos": {"count": 100, "patch_size": 128}, "noise": {"count": 100}}},
+    "data": {
+        "synthetic": {
+            "synthetic_cifar": {"num_classes": 10, "train_per_class": 40, "test_per_class": 10},
+            "photos": {"count": 100, "patch_size": 128},
+            "noise": {"count": 100},
+        }
+    },
     "model": {"width": 4},
     "training": {"device": "cpu"},
     "ood": {"scores": {"vim": {"dim": 16}, "neco": {"dim": 9}, "knn": {"k": 10}}},
@@ -64,11 +69,19 @@ def section(title: str) -> None:
 
 def check_training_speed(device: torch.device, size: dict) -> dict:
     section(f"(a) training speed: ResNet-18 width {size['width']}, batch 128, {size['batches']} timed batches")
-    speeds = compare_loops(device, size["width"], 128, size["batches"], size["warmup"], torch.get_num_threads(),
-                           compiled=True)
+    speeds = compare_loops(
+        device, size["width"], 128, size["batches"], size["warmup"], torch.get_num_threads(), compiled=True
+    )
     print_speeds(speeds)
-    return {s.name: {"images_per_second": s.images_per_second, "seconds_per_epoch": s.seconds_per_cifar100_epoch,
-                     "warmup_seconds": s.warmup_seconds, "peak_memory_gb": s.peak_memory_gb} for s in speeds}
+    return {
+        s.name: {
+            "images_per_second": s.images_per_second,
+            "seconds_per_epoch": s.seconds_per_cifar100_epoch,
+            "warmup_seconds": s.warmup_seconds,
+            "peak_memory_gb": s.peak_memory_gb,
+        }
+        for s in speeds
+    }
 
 
 def check_feature_extraction(device: torch.device, size: dict) -> dict:
@@ -92,16 +105,31 @@ def check_feature_extraction(device: torch.device, size: dict) -> dict:
     total = time.perf_counter() - start
     images = sum(counts.values())
     print(f"  extraction {extracted:.2f} s ({images / extracted:,.0f} img/s), with the dump written {total:.2f} s")
-    return {"images": images, "extract_seconds": extracted, "dump_seconds": total,
-            "images_per_second": images / extracted}
+    return {
+        "images": images,
+        "extract_seconds": extracted,
+        "dump_seconds": total,
+        "images_per_second": images / extracted,
+    }
 
 
 def short_training(device_name: str) -> training.TrainingRun:
     """3 epochs of ResNet-18 (width 16) on 10 synthetic classes, seed 0, fp32 on a CPU and bf16 on a GPU."""
     train_set, test_set = data.synthetic_cifar(10, 100, 30, seed=0)
-    recipe = training.Recipe(epochs=3, scheduler="cosine", milestones=(), gamma=0.1, warmup_epochs=0,
-                             lr=0.05, momentum=0.9, weight_decay=5e-4,
-                             batch_size=128, crop_padding=4, flip=True, device=device_name)
+    recipe = training.Recipe(
+        epochs=3,
+        scheduler="cosine",
+        milestones=(),
+        gamma=0.1,
+        warmup_epochs=0,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        batch_size=128,
+        crop_padding=4,
+        flip=True,
+        device=device_name,
+    )
     torch.manual_seed(0)
     return training.train(build_model("resnet18", 10, 3, 16), train_set, test_set, recipe, 0, [], lambda e, s: None)
 
@@ -137,8 +165,7 @@ def check_workflow(gpu: bool) -> dict:
         target, scope = ["--omit-from", "paper"], "every artifact before the paper (latexmk not found)"
     else:
         target, scope = ["--until", "extract_features"], "its GPU jobs (data, training and features)"
-    section(f"(c) the workflow on presets/synthetic-cifar.yaml{'' if gpu else ', reduced to a CPU-sized run'}: "
-            f"{scope}")
+    section(f"(c) the workflow on presets/synthetic-cifar.yaml{'' if gpu else ', reduced to a CPU-sized run'}: {scope}")
     missing = [m for m in ("snakemake", "jsonschema", "yaml") if importlib.util.find_spec(m) is None]
     if missing:
         print(f"  skipped: {missing} not importable (pip install snakemake jsonschema pyyaml)")
@@ -165,8 +192,10 @@ def check_workflow(gpu: bool) -> dict:
         devices = sorted({c["setup"]["device"] for c in computes})
         ok = devices == ["cuda" if gpu else "cpu"] and (pdf is None or (workdir / pdf).is_file())
         speeds = [c["speed"]["images_per_second"] for c in computes]
-        print(f"  {'ok' if ok else 'FAILED'}: {len(computes)} runs trained on {devices} "
-              f"({', '.join(f'{s:,.0f}' for s in speeds)} img/s), workflow {seconds:.0f} s")
+        print(
+            f"  {'ok' if ok else 'FAILED'}: {len(computes)} runs trained on {devices} "
+            f"({', '.join(f'{s:,.0f}' for s in speeds)} img/s), workflow {seconds:.0f} s"
+        )
         return {"ok": ok, "seconds": seconds, "devices": devices, "images_per_second": speeds}
 
 
@@ -181,30 +210,37 @@ def main() -> int:
     gpu = device.type == "cuda"
     if not gpu:
         why = "this torch is a CPU build" if torch.version.cuda is None else "torch finds no CUDA device"
-        print(f"NO GPU FOUND ({why}; torch {torch.__version__}): running the CPU version at a reduced size. "
-              "The figures below are not GPU figures.")
+        print(
+            f"NO GPU FOUND ({why}; torch {torch.__version__}): running the CPU version at a reduced size. "
+            "The figures below are not GPU figures."
+        )
     torch.set_num_threads(min(os.cpu_count() or 1, 16))
     size = SIZES[device.type]
     print(f"gpu-check on {describe(device, torch.get_num_threads())}, torch {torch.__version__}")
-    report = {"device": describe(device, torch.get_num_threads()), "torch": torch.__version__,
-              "training": check_training_speed(device, size),
-              "features": check_feature_extraction(device, size),
-              "workflow": {"skipped": "--skip-workflow"} if args.skip_workflow else check_workflow(gpu),
-              "cpu_vs_gpu": check_cpu_against_gpu(gpu)}
+    report = {
+        "device": describe(device, torch.get_num_threads()),
+        "torch": torch.__version__,
+        "training": check_training_speed(device, size),
+        "features": check_feature_extraction(device, size),
+        "workflow": {"skipped": "--skip-workflow"} if args.skip_workflow else check_workflow(gpu),
+        "cpu_vs_gpu": check_cpu_against_gpu(gpu),
+    }
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     off_tolerance = [f"cpu_vs_gpu.{k}" for k, v in report["cpu_vs_gpu"].items() if v.get("ok") is False]
     failed = ["workflow"] * (report["workflow"].get("ok") is False) + off_tolerance
     fast, compiled, reference = (report["training"][k] for k in ("fast", "fast, compiled", "reference"))
     workflow = report["workflow"]
-    print(f"\ngpu-check: {report['device']}{'' if gpu else ' (NO GPU: reduced CPU run)'}, torch {torch.__version__}; "
-          f"fast loop {fast['images_per_second']:,.0f} img/s ({fast['seconds_per_epoch']:.2f} s/epoch), compiled "
-          f"{compiled['images_per_second']:,.0f} img/s (compile {compiled['warmup_seconds']:.0f} s), reference "
-          f"{reference['images_per_second']:,.0f} img/s ({fast['images_per_second'] / reference['images_per_second']:.2f}x); "
-          f"dump of {report['features']['images']:,} images {report['features']['dump_seconds']:.2f} s; "
-          f"workflow {'skipped' if 'skipped' in workflow else ('ok' if workflow['ok'] else 'FAILED')}; "
-          f"CPU vs GPU {('FAILED' if off_tolerance else 'within tolerance') if gpu else 'GPU half skipped'}"
-          + (f"; FAILED: {failed}" if failed else ""))
+    print(
+        f"\ngpu-check: {report['device']}{'' if gpu else ' (NO GPU: reduced CPU run)'}, torch {torch.__version__}; "
+        f"fast loop {fast['images_per_second']:,.0f} img/s ({fast['seconds_per_epoch']:.2f} s/epoch), compiled "
+        f"{compiled['images_per_second']:,.0f} img/s (compile {compiled['warmup_seconds']:.0f} s), reference "
+        f"{reference['images_per_second']:,.0f} img/s ({fast['images_per_second'] / reference['images_per_second']:.2f}x); "
+        f"dump of {report['features']['images']:,} images {report['features']['dump_seconds']:.2f} s; "
+        f"workflow {'skipped' if 'skipped' in workflow else ('ok' if workflow['ok'] else 'FAILED')}; "
+        f"CPU vs GPU {('FAILED' if off_tolerance else 'within tolerance') if gpu else 'GPU half skipped'}"
+        + (f"; FAILED: {failed}" if failed else "")
+    )
     return 1 if failed else 0
 
 

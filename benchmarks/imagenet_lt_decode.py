@@ -41,8 +41,10 @@ def main() -> None:
             start = time.perf_counter()
             images = read_images(paths, args.size, workers, name=f"{workers} worker(s)")
             rate = len(images) / (time.perf_counter() - start)
-            print(f"{workers} worker(s), {args.size} px: {rate:,.0f} images/s; ImageNet-LT's "
-                  f"{IMAGENET_LT_IMAGES:,} images would take {IMAGENET_LT_IMAGES / rate / 60:.1f} min")
+            print(
+                f"{workers} worker(s), {args.size} px: {rate:,.0f} images/s; ImageNet-LT's "
+                f"{IMAGENET_LT_IMAGES:,} images would take {IMAGENET_LT_IMAGES / rate / 60:.1f} min"
+            )
 
 
 if __name__ == "__main__":

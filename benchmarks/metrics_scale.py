@@ -50,8 +50,10 @@ def main() -> None:
     dump = {"weight": weight, "bias": bias, "head": np.array("linear")}
     for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
         dump[f"{name}_features"], dump[f"{name}_logits"], dump[f"{name}_labels"] = split(n, ood)
-    print(f"features: train {dump['train_features'].shape}, test {dump['test_features'].shape}, "
-          f"svhn {dump['svhn_features'].shape}, {args.classes} classes, {args.threads} threads")
+    print(
+        f"features: train {dump['train_features'].shape}, test {dump['test_features'].shape}, "
+        f"svhn {dump['svhn_features'].shape}, {args.classes} classes, {args.threads} threads"
+    )
 
     timings: dict[str, float] = {}
     start = time.perf_counter()
@@ -75,7 +77,9 @@ def main() -> None:
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     print(f"{'total':<22} {total:7.2f} s   (target < 60 s)")
     print(f"{'peak RSS':<22} {peak_gb:7.2f} GB  (target < 4 GB; includes the synthetic features)")
-    print(f"sanity: NC1 {metrics['nc1']:.3g}, AUROC energy {table['energy']['auroc']:.3f}, knn {table['knn']['auroc']:.3f}")
+    print(
+        f"sanity: NC1 {metrics['nc1']:.3g}, AUROC energy {table['energy']['auroc']:.3f}, knn {table['knn']['auroc']:.3f}"
+    )
 
 
 if __name__ == "__main__":

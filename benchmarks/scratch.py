@@ -9,8 +9,19 @@ from typing import Any
 
 from nclab.data import imagenet_lt_lists
 
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "schemas", "envs", "paper", "src", "presets",
-                  "profiles", "report"]
+WORKFLOW_FILES = [
+    "Snakefile",
+    "config.yaml",
+    "rules",
+    "scripts",
+    "schemas",
+    "envs",
+    "paper",
+    "src",
+    "presets",
+    "profiles",
+    "report",
+]
 
 
 def copy_workflow(source: Path, destination: Path) -> None:

@@ -32,14 +32,20 @@ def main() -> None:
         workdir = Path(scratch)
         copy_workflow(ROOT, workdir)
         start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores, *extra, args.target],
-                                cwd=workdir, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--cores", args.cores, *extra, args.target],
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.perf_counter() - start
         if result.returncode != 0:
             sys.exit(f"workflow failed:\n{result.stderr[-3000:]}")
         jobs = result.stderr.count("Finished jobid")
-        print(f"{args.configfile or 'miniature study'}, empty results/ -> {args.target}: {elapsed:.1f} s wall-clock, "
-              f"{jobs} jobs, --cores {args.cores} ({os.cpu_count()} CPUs)")
+        print(
+            f"{args.configfile or 'miniature study'}, empty results/ -> {args.target}: {elapsed:.1f} s wall-clock, "
+            f"{jobs} jobs, --cores {args.cores} ({os.cpu_count()} CPUs)"
+        )
         timings = []
         for tsv in (workdir / "results" / "benchmarks").rglob("*.tsv"):
             seconds = float(tsv.read_text().splitlines()[1].split("\t")[0])

@@ -74,21 +74,41 @@ class ReferenceImages(torch.utils.data.Dataset):
         return reference_transform(torch.from_numpy(self.images[i]), 4), int(self.labels[i])
 
 
-def compare_loops(device: torch.device, width: int, batch_size: int, batches: int, warmup: int, threads: int,
-                  precision: str = "auto", compiled: bool = False, log: Callable[[str], None] = print
-                  ) -> list[LoopSpeed]:
+def compare_loops(
+    device: torch.device,
+    width: int,
+    batch_size: int,
+    batches: int,
+    warmup: int,
+    threads: int,
+    precision: str = "auto",
+    compiled: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[LoopSpeed]:
     """Time the fast loop (and, with ``compiled``, the fast loop compiled) against the reference loop."""
     gpu = device.type == "cuda"
     n = (batches + warmup) * batch_size
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
     labels = rng.integers(0, 100, size=n)
-    recipe = training.Recipe(epochs=1, scheduler="cosine", milestones=(), gamma=0.1, warmup_epochs=0,
-                             lr=0.1, momentum=0.9, weight_decay=5e-4,
-                             batch_size=batch_size, crop_padding=4, flip=True, device=device.type,
-                             precision=precision)
-    data = training.DeviceData.of(ImageSet(images, labels), (np.array(MEAN), np.array(STD)), device,
-                                  training.autocast_dtype(precision, device))
+    recipe = training.Recipe(
+        epochs=1,
+        scheduler="cosine",
+        milestones=(),
+        gamma=0.1,
+        warmup_epochs=0,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        batch_size=batch_size,
+        crop_padding=4,
+        flip=True,
+        device=device.type,
+        precision=precision,
+    )
+    data = training.DeviceData.of(
+        ImageSet(images, labels), (np.array(MEAN), np.array(STD)), device, training.autocast_dtype(precision, device)
+    )
 
     def model_and_optimizer(memory_format: torch.memory_format) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
         torch.manual_seed(0)
@@ -104,14 +124,21 @@ def compare_loops(device: torch.device, width: int, batch_size: int, batches: in
         def block(first: int, count: int) -> None:
             part = slice(first * batch_size, (first + count) * batch_size)
             training.train_epoch(model, encode, objective, optimizer, data[part], recipe, generator, progress=0.0)
+
         return block
 
     def reference_loop() -> Callable[[int, int], None]:
         workers = min(4, os.cpu_count() or 1) if gpu else 0  # on a CPU, workers would compete with the model
-        loader = torch.utils.data.DataLoader(ReferenceImages(images, labels), batch_size=batch_size, shuffle=True,
-                                             num_workers=workers, pin_memory=gpu, drop_last=True,
-                                             persistent_workers=workers > 0,
-                                             generator=torch.Generator().manual_seed(0))
+        loader = torch.utils.data.DataLoader(
+            ReferenceImages(images, labels),
+            batch_size=batch_size,
+            shuffle=True,
+            num_workers=workers,
+            pin_memory=gpu,
+            drop_last=True,
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(0),
+        )
         batches_out = iter(loader)
         model, optimizer = model_and_optimizer(torch.contiguous_format)
         model.train()
@@ -125,6 +152,7 @@ def compare_loops(device: torch.device, width: int, batch_size: int, batches: in
                 loss.backward()
                 optimizer.step()
                 loss.item()
+
         log(f"reference loop: DataLoader with {workers} workers, per-image transforms, fp32")
         return block
 
@@ -166,9 +194,11 @@ def describe(device: torch.device, threads: int) -> str:
 def print_speeds(speeds: list[LoopSpeed]) -> None:
     reference = next(s for s in speeds if s.name == "reference")
     for s in speeds:
-        print(f"  {s.name:15s} {s.images_per_second:9.1f} img/s -> {s.seconds_per_cifar100_epoch:8.2f} s per "
-              f"CIFAR-100 epoch; {s.images_per_second / reference.images_per_second:5.2f}x the reference; "
-              f"warm-up {s.warmup_seconds:.1f} s; peak GPU memory {s.peak_memory_gb:.2f} GB")
+        print(
+            f"  {s.name:15s} {s.images_per_second:9.1f} img/s -> {s.seconds_per_cifar100_epoch:8.2f} s per "
+            f"CIFAR-100 epoch; {s.images_per_second / reference.images_per_second:5.2f}x the reference; "
+            f"warm-up {s.warmup_seconds:.1f} s; peak GPU memory {s.peak_memory_gb:.2f} GB"
+        )
 
 
 def main() -> None:
@@ -189,11 +219,12 @@ def main() -> None:
     batches = args.batches or (100 if gpu else 20)
     warmup = args.warmup if args.warmup is not None else (20 if gpu else 3)
     width = args.width or (64 if gpu else 16)
-    speeds = compare_loops(device, width, args.batch_size, batches, warmup, args.threads, args.precision,
-                           args.compile)
-    print(f"device: {describe(device, args.threads)}; ResNet-18 width {width}, batch {args.batch_size}, "
-          f"{batches} timed batches after {warmup} warm-up; torch {torch.__version__}; "
-          f"{'bf16 autocast' if training.autocast_dtype(args.precision, device) else 'fp32'} (fast loop)")
+    speeds = compare_loops(device, width, args.batch_size, batches, warmup, args.threads, args.precision, args.compile)
+    print(
+        f"device: {describe(device, args.threads)}; ResNet-18 width {width}, batch {args.batch_size}, "
+        f"{batches} timed batches after {warmup} warm-up; torch {torch.__version__}; "
+        f"{'bf16 autocast' if training.autocast_dtype(args.precision, device) else 'fp32'} (fast loop)"
+    )
     print_speeds(speeds)
 
 

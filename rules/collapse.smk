@@ -9,19 +9,19 @@ rule collapse_metrics:
     output:
         metrics=f"{RUN}/collapse.csv",
         classes=f"{RUN}/classes.csv",
+    log:
+        f"results/logs/{RUN_ID}/collapse.log",
+    group:
+        analysis_group
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
     params:
         run_keys=lambda w: run_spec(w).keys,
         seed=lambda w: int(w.seed),
         epochs=lambda w: run_spec(w).checkpoints,
         ood_sets=OOD_SETS,
         shot_thresholds=lambda w: LT["shot_thresholds"] if run_spec(w).study == "longtail" else None,
-    resources:
-        mem_mb=memory_mb("cpu_mem_mb"),
-    group:
-        analysis_group
-    log:
-        f"results/logs/{RUN_ID}/collapse.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/collapse_metrics.py"

@@ -4,10 +4,25 @@ import math
 import sys
 from pathlib import Path
 
-from nclab.contents import (FIGURES as FIGURE_TABLE, FIRST_SEED_SOURCES, SOURCES, STUDY_TITLES, TABLES, study_figures,
-                            study_tables)
-from nclab.data import (FOLDER_OOD, IMAGENET_LT, SYNTHETIC_CIFAR, TORCHVISION_SETS, image_format, image_size,
-                        imagenet_lt_lists, needs_root)
+from nclab.contents import (
+    FIGURES as FIGURE_TABLE,
+    FIRST_SEED_SOURCES,
+    SOURCES,
+    STUDY_TITLES,
+    TABLES,
+    study_figures,
+    study_tables,
+)
+from nclab.data import (
+    FOLDER_OOD,
+    IMAGENET_LT,
+    SYNTHETIC_CIFAR,
+    TORCHVISION_SETS,
+    image_format,
+    image_size,
+    imagenet_lt_lists,
+    needs_root,
+)
 from nclab.plan import feature_dim, nclab_imports
 from nclab.runs import run_table
 from nclab.slurm_compat import run_group
@@ -80,7 +95,9 @@ def imagenet_lt_spec():
 def imagenet_lt_inputs():
     """ImageNet-LT's three split lists (a changed list rebuilds the arrays); the ImageNet images are not
     inputs: 1.3 million files would slow every DAG build."""
-    return list(map(str, imagenet_lt_lists(config["data"]["imagenet_lt"]["lists"]).values())) if imagenet_lt_spec() else []
+    return (
+        list(map(str, imagenet_lt_lists(config["data"]["imagenet_lt"]["lists"]).values())) if imagenet_lt_spec() else []
+    )
 
 
 def code(script):
@@ -112,15 +129,24 @@ def analysis_group(wildcards):
 
 def run_files(pattern, study="balanced"):
     """``pattern`` (relative to a run folder) for every run and seed of ``study``."""
-    return [f"{RUN.format(run=run, seed=seed)}/{pattern}" for run, spec in RUNS.items() if spec.study == study
-            for seed in spec.seeds]
+    return [
+        f"{RUN.format(run=run, seed=seed)}/{pattern}"
+        for run, spec in RUNS.items()
+        if spec.study == study
+        for seed in spec.seeds
+    ]
 
 
 def figure_options(name):
     """The configured values figure ``name`` depends on (its table entry's options): the study's schedules, OOD
     sets, scores, losses and strategies, with the figure's own section of `figures` (if any) over them."""
-    shared = {"schedules": SCHEDULES, "ood_sets": OOD_SETS, "methods": SCORES, "losses": LT["losses"],
-              "strategies": LT["strategies"]}
+    shared = {
+        "schedules": SCHEDULES,
+        "ood_sets": OOD_SETS,
+        "methods": SCORES,
+        "losses": LT["losses"],
+        "strategies": LT["strategies"],
+    }
     values = {**shared, **config["figures"].get(name, {})}
     return {key: values[key] for key in FIGURE_TABLE[name].options}
 
@@ -132,12 +158,19 @@ def figure_inputs(wildcards):
     pattern = SOURCES[spec.source]
     if spec.source == "scores":
         methods = figure_options(wildcards.figure)["methods"]
-        return {f"{s}/{m}": f"{RUN.format(run=s, seed=FIRST_SEED)}/{pattern.format(method=m)}" for s in SCHEDULES
-                for m in methods}
+        return {
+            f"{s}/{m}": f"{RUN.format(run=s, seed=FIRST_SEED)}/{pattern.format(method=m)}"
+            for s in SCHEDULES
+            for m in methods
+        }
     if spec.source in FIRST_SEED_SOURCES:
         return {s: f"{RUN.format(run=s, seed=FIRST_SEED)}/{pattern}" for s in SCHEDULES}
-    return {f"{run}/seed{seed}": f"{RUN.format(run=run, seed=seed)}/{pattern}" for run, spec in RUNS.items()
-            if spec.study == FIGURE_TABLE[wildcards.figure].study for seed in spec.seeds}
+    return {
+        f"{run}/seed{seed}": f"{RUN.format(run=run, seed=seed)}/{pattern}"
+        for run, spec in RUNS.items()
+        if spec.study == FIGURE_TABLE[wildcards.figure].study
+        for seed in spec.seeds
+    }
 
 
 def paper_inputs():

@@ -3,60 +3,60 @@
 
 
 rule fetch_raw:
+    input:
+        code("fetch_raw"),
     output:
         "results/data/raw/{source}.json",
+    log:
+        "results/logs/data/fetch_{source}.log",
     localrule: True
+    conda:
+        "../envs/torch.yaml"
     params:
         root=config["data"]["root"],
         download=config["data"]["download"],
-    input:
-        code("fetch_raw"),
-    log:
-        "results/logs/data/fetch_{source}.log",
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/fetch_raw.py"
 
 
 rule prepare_id:
-    output:
-        "results/data/{dataset}.npz",
-    params:
-        split=lambda w: id_split(w.dataset),
-        imagenet_lt=imagenet_lt_spec(),
     input:
         raw=lambda w: raw_manifest(w.dataset),
         lists=imagenet_lt_inputs(),
         code=code("prepare_id"),
-    threads: 8 if DATASET == IMAGENET_LT else 1
-    resources:
-        mem_mb=memory_mb("cpu_mem_mb"),
+    output:
+        "results/data/{dataset}.npz",
     log:
         "results/logs/data/{dataset}.log",
     conda:
         "../envs/torch.yaml"
+    threads: 8 if DATASET == IMAGENET_LT else 1
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
+    params:
+        split=lambda w: id_split(w.dataset),
+        imagenet_lt=imagenet_lt_spec(),
     script:
         "../scripts/prepare_id.py"
 
 
 rule prepare_ood:
+    input:
+        raw=lambda w: raw_manifest(w.ood),
+        code=code("prepare_ood"),
     output:
         "results/data/ood/{ood}.npz",
+    log:
+        "results/logs/data/ood_{ood}.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
     params:
         synthetic=lambda w: config["data"]["synthetic"].get(w.ood),
         folder=lambda w: config["data"]["folders"].get(w.ood),
         image_size=image_size(config["data"]),
         rgb=image_format(DATASET) == "rgb32",
         seed=config["data"]["split_seed"],
-    input:
-        raw=lambda w: raw_manifest(w.ood),
-        code=code("prepare_ood"),
-    resources:
-        mem_mb=memory_mb("cpu_mem_mb"),
-    log:
-        "results/logs/data/ood_{ood}.log",
-    conda:
-        "../envs/torch.yaml"
     script:
         "../scripts/prepare_ood.py"

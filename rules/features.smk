@@ -10,22 +10,22 @@ rule extract_features:
         code=code("extract_features"),
     output:
         dumps=directory(f"{RUN}/features"),
-    params:
-        epochs=lambda w: run_spec(w).checkpoints,
-        model=lambda w: run_spec(w).model,
-        ood_sets=OOD_SETS,
-        device=config["training"]["device"],
-    threads: 1
-    resources:
-        gpu=GPUS_PER_JOB,
-        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
-        mem_mb=memory_mb("mem_mb"),
-        runtime=lambda w, attempt: 60 * attempt,
     log:
         f"results/logs/{RUN_ID}/features.log",
     benchmark:
         f"results/benchmarks/{RUN_ID}/features.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS_PER_JOB,
+        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+        mem_mb=memory_mb("mem_mb"),
+        runtime=lambda w, attempt: 60 * attempt,
+    params:
+        epochs=lambda w: run_spec(w).checkpoints,
+        model=lambda w: run_spec(w).model,
+        ood_sets=OOD_SETS,
+        device=config["training"]["device"],
     script:
         "../scripts/extract_features.py"

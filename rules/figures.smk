@@ -2,24 +2,25 @@
 
 FIGURES = "results/report/figures"
 
+
 rule tsne:
     input:
         dumps=rules.extract_features.output.dumps,
         code=code("tsne"),
     output:
         f"{RUN}/tsne.npz",
-    params:
-        epoch=lambda w: run_spec(w).final_epoch,
-        perplexity=config["figures"]["tsne"]["perplexity"],
-        seed=lambda w: int(w.seed),
-    resources:
-        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         f"results/logs/{RUN_ID}/tsne.log",
     benchmark:
         f"results/benchmarks/{RUN_ID}/tsne.tsv"
     conda:
         "../envs/analysis.yaml"
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
+    params:
+        epoch=lambda w: run_spec(w).final_epoch,
+        perplexity=config["figures"]["tsne"]["perplexity"],
+        seed=lambda w: int(w.seed),
     script:
         "../scripts/tsne.py"
 
@@ -36,13 +37,13 @@ rule figure:
             subcategory="Figures",
             labels=lambda w: {"figure": w.figure},
         ),
-    params:
-        style=config["figures"]["style"],
-        source=lambda w: FIGURE_TABLE[w.figure].source,
-        options=lambda w: figure_options(w.figure),
     log:
         "results/logs/figures/{figure}.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        style=config["figures"]["style"],
+        source=lambda w: FIGURE_TABLE[w.figure].source,
+        options=lambda w: figure_options(w.figure),
     script:
         "../scripts/figure.py"

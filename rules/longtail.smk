@@ -9,15 +9,15 @@ rule prepare_longtail:
         code=code("prepare_longtail"),
     output:
         LT_DATA,
-    params:
-        profile=LT["profile"],
-        ratio=lambda w: float(w.ratio),
-        seed=LT["subset_seed"],
-    resources:
-        mem_mb=memory_mb("cpu_mem_mb"),
     log:
         f"results/logs/data/longtail/{DATASET}-ir{{ratio}}.log",
     conda:
         "../envs/torch.yaml"
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
+    params:
+        profile=LT["profile"],
+        ratio=lambda w: float(w.ratio),
+        seed=LT["subset_seed"],
     script:
         "../scripts/prepare_longtail.py"

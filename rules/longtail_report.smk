@@ -17,6 +17,10 @@ rule longtail_tables_and_macros:
         geometry=f"{LT_REPORT}/tables/geometry.tex",
         ood=f"{LT_REPORT}/tables/ood.tex",
         macros=f"{LT_REPORT}/macros.tex",
+    log:
+        "results/logs/report/longtail_tables_and_macros.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         dataset=DATASET,
         arch=LT["model"]["arch"],
@@ -24,12 +28,11 @@ rule longtail_tables_and_macros:
         ratios=[float(r) for r in LT_RATIOS],
         headline_ood=config["paper"]["headline_ood"],
         settings={
-            **{k: LT[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies", "alignment")},
+            **{
+                k: LT[k]
+                for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies", "alignment")
+            },
             "feature_dim": feature_dim(LT["model"]["arch"], LT["model"]["width"]),
         },
-    log:
-        "results/logs/report/longtail_tables_and_macros.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/longtail_tables.py"

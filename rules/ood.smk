@@ -7,18 +7,18 @@ rule ood_score:
         code=code("ood_score"),
     output:
         f"{RUN}/ood/scores/{{method}}.npz",
+    log:
+        f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
+    group:
+        analysis_group
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
     params:
         epoch=lambda w: run_spec(w).final_epoch,
         hyperparameters=lambda w: config["ood"]["scores"][w.method],
         ood_sets=OOD_SETS,
-    resources:
-        mem_mb=memory_mb("cpu_mem_mb"),
-    group:
-        analysis_group
-    log:
-        f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/ood_score.py"
 
@@ -29,16 +29,16 @@ rule ood_metrics:
         code=code("ood_metrics"),
     output:
         f"{RUN}/ood/metrics.csv",
+    log:
+        f"results/logs/{RUN_ID}/ood_metrics.log",
+    group:
+        analysis_group
+    conda:
+        "../envs/analysis.yaml"
     params:
         run_keys=lambda w: run_spec(w).keys,
         seed=lambda w: int(w.seed),
         methods=SCORES,
         ood_sets=OOD_SETS,
-    group:
-        analysis_group
-    log:
-        f"results/logs/{RUN_ID}/ood_metrics.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/ood_metrics.py"

@@ -2,19 +2,20 @@
 # latexmk (pdfTeX). paper.tex includes balanced.tex and longtail.tex according to `studies`.
 # Each table is also typeset on its own for Snakemake's HTML report (`snakemake --report results/report.html`).
 
+
 rule paper:
     input:
         sources=["paper/paper.tex", "paper/references.bib"],
         generated=paper_inputs(),
     output:
         report("results/paper/paper.pdf", caption="../report/paper.rst", category="Paper"),
-    params:
-        studies=" ".join(STUDIES),
-    localrule: True
     log:
         "results/logs/paper/latexmk.log",
+    localrule: True
     conda:
         "../envs/latex.yaml"
+    params:
+        studies=" ".join(STUDIES),
     shell:
         "bash scripts/compile_paper.sh {output} results/report paper '{params.studies}' {input.generated} > {log} 2>&1"
 
@@ -31,9 +32,9 @@ rule typeset_table:
             subcategory="Tables",
             labels=lambda w: {"table": w.table.rsplit("/", 1)[-1]},
         ),
-    localrule: True
     log:
         "results/logs/report/{table}.log",
+    localrule: True
     conda:
         "../envs/latex.yaml"
     shell:

@@ -18,6 +18,10 @@ rule tables_and_macros:
         ood_sets="results/report/tables/ood_sets.tex",
         published="results/report/tables/published.tex",
         macros="results/report/macros.tex",
+    log:
+        "results/logs/report/tables_and_macros.log",
+    conda:
+        "../envs/analysis.yaml"
     params:
         dataset=DATASET,
         arch=config["model"]["arch"],
@@ -32,9 +36,5 @@ rule tables_and_macros:
             "schedule_specs": config["schedules"],
             "ood_hyperparameters": config["ood"]["scores"],
         },
-    log:
-        "results/logs/report/tables_and_macros.log",
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/tables.py"

@@ -10,22 +10,22 @@ rule train:
         checkpoints=directory(f"{RUN}/checkpoints"),
         history=f"{RUN}/history.csv",
         compute=f"{RUN}/compute.json",
-    params:
-        run_keys=lambda w: run_spec(w).keys,
-        recipe=lambda w: {**run_spec(w).recipe, "seed": int(w.seed)},
-        model=lambda w: run_spec(w).model,
-        resume_dir=f"results/resume/{RUN_ID}",
-    threads: 1
-    resources:
-        gpu=GPUS_PER_JOB,
-        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
-        mem_mb=memory_mb("mem_mb"),
-        runtime=train_minutes,
     log:
         f"results/logs/{RUN_ID}/train.log",
     benchmark:
         f"results/benchmarks/{RUN_ID}/train.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS_PER_JOB,
+        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+        mem_mb=memory_mb("mem_mb"),
+        runtime=train_minutes,
+    params:
+        run_keys=lambda w: run_spec(w).keys,
+        recipe=lambda w: {**run_spec(w).recipe, "seed": int(w.seed)},
+        model=lambda w: run_spec(w).model,
+        resume_dir=f"results/resume/{RUN_ID}",
     script:
         "../scripts/train.py"

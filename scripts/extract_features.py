@@ -25,7 +25,8 @@ with logged(snakemake.log[0]):
             arrays["head"] = np.array(head_kind(model.fc))
             for split, images in splits.items():
                 features, logits = extract(model, images.images, checkpoint["mean"], checkpoint["std"])
-                arrays.update({f"{split}_features": features, f"{split}_logits": logits,
-                               f"{split}_labels": images.labels})
+                arrays.update(
+                    {f"{split}_features": features, f"{split}_logits": logits, f"{split}_labels": images.labels}
+                )
             atomic_savez(epoch_file(dumps, epoch, ".npz"), **arrays)
             print(f"epoch {epoch}: {arrays['train_features'].shape[1]}-dim features")

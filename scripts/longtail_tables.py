@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from nclab import published, report, report_longtail as lt
+from nclab import published, report
+from nclab import report_longtail as lt
 from nclab.data import load_labels
 from nclab.io import atomic_write_text, logged, read_tables
 from nclab.runs import final_epochs
@@ -11,18 +12,25 @@ with logged(snakemake.log[0]):
     p = snakemake.params
     collapse, classes, ood = (read_tables(snakemake.input[k]) for k in ("collapse", "classes", "ood"))
     final = final_epochs(collapse, "longtail")
-    matches = published.longtail_matches(published.load(snakemake.input.published), p.dataset, p.arch,
-                                         p.ratios, list(final["loss"].unique()))
+    matches = published.longtail_matches(
+        published.load(snakemake.input.published), p.dataset, p.arch, p.ratios, list(final["loss"].unique())
+    )
     atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, matches))
     atomic_write_text(snakemake.output.geometry, lt.geometry_table(final))
     atomic_write_text(snakemake.output.ood, lt.ood_table(ood, p.headline_ood))
     subsets = {ratio: load_labels(path) for ratio, path in zip(p.ratios, snakemake.input.data)}
     train_labels, test_labels, num_classes = subsets[max(subsets)]  # every subset shares the balanced test set
-    settings = {**p.settings, "headline_ood": p.headline_ood, "dataset": p.dataset, "num_classes": num_classes,
-                "test_size": len(test_labels), "image_size": p.image_size,
-                "train_sizes": {ratio: len(train) for ratio, (train, _, _) in subsets.items()},
-                "smallest_class": int(np.bincount(train_labels).min()),
-                "compute": report.read_setups(snakemake.input.compute)}
+    settings = {
+        **p.settings,
+        "headline_ood": p.headline_ood,
+        "dataset": p.dataset,
+        "num_classes": num_classes,
+        "test_size": len(test_labels),
+        "image_size": p.image_size,
+        "train_sizes": {ratio: len(train) for ratio, (train, _, _) in subsets.items()},
+        "smallest_class": int(np.bincount(train_labels).min()),
+        "compute": report.read_setups(snakemake.input.compute),
+    }
     macros = lt.longtail_macros(final, classes, ood, settings, matches)
     print(f"{len(matches)} published baselines beside ours")
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))

@@ -10,6 +10,9 @@ with logged(snakemake.log[0]):
     method = snakemake.wildcards.method
     scores = score_dump(dump, method, ["test", *snakemake.params.ood_sets], **snakemake.params.hyperparameters)
     for split, values in scores.items():
-        print(f"{method} on {split}: not computed for a {dump['head']} head (its logits are not W h + b)"
-              if np.isnan(values).all() else f"{method} on {split}: mean {values.mean():.4g}")
+        print(
+            f"{method} on {split}: not computed for a {dump['head']} head (its logits are not W h + b)"
+            if np.isnan(values).all()
+            else f"{method} on {split}: mean {values.mean():.4g}"
+        )
     atomic_savez(snakemake.output[0], **scores)

@@ -15,8 +15,9 @@ with logged(snakemake.log[0]):
         from nclab import real_data
 
         spec = p.imagenet_lt
-        train, test, num_classes = real_data.imagenet_lt_split(spec["root"], spec["lists"], spec["image_size"],
-                                                               workers=snakemake.threads)
+        train, test, num_classes = real_data.imagenet_lt_split(
+            spec["root"], spec["lists"], spec["image_size"], workers=snakemake.threads
+        )
     else:
         from nclab import real_data
 

@@ -11,5 +11,7 @@ with logged(snakemake.log[0]):
     subset, indices = longtail.longtail_subset(train, num_classes, p.ratio, p.profile, p.seed)
     data.save_id(snakemake.output[0], subset, test, num_classes, train_indices=indices)
     counts = np.bincount(subset.labels, minlength=num_classes)
-    print(f"{p.profile} profile, IR {p.ratio:g}: {len(indices)} of {len(train.labels)} training images; "
-          f"per class {counts.tolist()}")
+    print(
+        f"{p.profile} profile, IR {p.ratio:g}: {len(indices)} of {len(train.labels)} training images; "
+        f"per class {counts.tolist()}"
+    )

@@ -13,7 +13,6 @@ with logged(snakemake.log[0]):
         from nclab import real_data
 
         root = real_data.manifest_root(snakemake.input.raw[0]) if snakemake.input.raw else None
-        images = real_data.ood_set(name, root, folder=p.folder, size=p.image_size,
-                                     workers=snakemake.threads)
+        images = real_data.ood_set(name, root, folder=p.folder, size=p.image_size, workers=snakemake.threads)
     data.save_ood(snakemake.output[0], images)
     print(f"{name}: {len(images.images)} images of shape {images.images.shape[1:]}")

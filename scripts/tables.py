@@ -5,7 +5,6 @@ from nclab.data import load_id
 from nclab.io import atomic_write_text, load_npz, logged, read_tables
 from nclab.runs import final_epochs
 
-
 with logged(snakemake.log[0]):
     p = snakemake.params
     history, collapse, ood = (read_tables(snakemake.input[k]) for k in ("histories", "collapse", "ood"))
@@ -15,19 +14,29 @@ with logged(snakemake.log[0]):
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
     atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes))
-    matches = published.balanced_matches(published.load(snakemake.input.published), p.dataset, p.arch,
-                                         p.ood_sets, list(ood["method"].unique()))
-    comparison = published.compared(matches, {"ood": ood, "collapse": final_epochs(collapse, "balanced")},
-                                    p.schedule_epochs)
+    matches = published.balanced_matches(
+        published.load(snakemake.input.published), p.dataset, p.arch, p.ood_sets, list(ood["method"].unique())
+    )
+    comparison = published.compared(
+        matches, {"ood": ood, "collapse": final_epochs(collapse, "balanced")}, p.schedule_epochs
+    )
     notes = published.differences(comparison, lambda row: [row["our_epochs"]])
     setting = published.setting_label(p.dataset, p.arch)
-    atomic_write_text(snakemake.output.published,
-                      published.balanced_comparison(comparison, notes, setting, report.escape))
+    atomic_write_text(
+        snakemake.output.published, published.balanced_comparison(comparison, notes, setting, report.escape)
+    )
     print(f"{len(comparison)} published numbers beside ours")
-    settings = {**p.settings, "dataset": p.dataset, "num_classes": num_classes, "train_size": len(train.labels),
-                "test_size": len(test.labels), "ood_sizes": ood_sizes, "headline_ood": p.headline_ood,
-                "schedules": p.schedules,
-                "compute": report.read_setups(snakemake.input.compute)}
+    settings = {
+        **p.settings,
+        "dataset": p.dataset,
+        "num_classes": num_classes,
+        "train_size": len(train.labels),
+        "test_size": len(test.labels),
+        "ood_sizes": ood_sizes,
+        "headline_ood": p.headline_ood,
+        "schedules": p.schedules,
+        "compute": report.read_setups(snakemake.input.compute),
+    }
     macros = report.paper_macros(history, collapse, ood, settings)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

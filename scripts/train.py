@@ -34,20 +34,32 @@ with logged(snakemake.log[0]):
     torch.manual_seed(seed)
     model = build_model(num_classes=num_classes, in_channels=train_set.images.shape[1], **snakemake.params.model)
     resume_dir = Path(snakemake.params.resume_dir)
-    resume = training.Resume(resume_dir / "state.pt", training.fingerprint(
-        snakemake.params.recipe, snakemake.params.model, files=[snakemake.input.data]))
+    resume = training.Resume(
+        resume_dir / "state.pt",
+        training.fingerprint(snakemake.params.recipe, snakemake.params.model, files=[snakemake.input.data]),
+    )
     staged = {epoch: epoch_file(resume_dir / "checkpoints", epoch, ".pt") for epoch in checkpoints}
     start = time.perf_counter()
 
     def report(s: training.EpochStats) -> None:
-        print(f"epoch {s.epoch:4d}/{recipe.epochs}  lr {s.lr:.4g}  loss {s.train_loss:.4f}  "
-              f"train acc {s.train_accuracy:.4f}  test acc {s.test_accuracy:.4f}  "
-              f"({time.perf_counter() - start:.1f} s)")
+        print(
+            f"epoch {s.epoch:4d}/{recipe.epochs}  lr {s.lr:.4g}  loss {s.train_loss:.4f}  "
+            f"train acc {s.train_accuracy:.4f}  test acc {s.test_accuracy:.4f}  "
+            f"({time.perf_counter() - start:.1f} s)"
+        )
 
-    run = training.train(model, train_set, test_set, recipe, seed, checkpoints,
-                             on_checkpoint=lambda e, state: save_checkpoint(staged[e], e, state, mean, std),
-                             on_epoch=report, resume=resume,
-                             normalisation=(mean, std))
+    run = training.train(
+        model,
+        train_set,
+        test_set,
+        recipe,
+        seed,
+        checkpoints,
+        on_checkpoint=lambda e, state: save_checkpoint(staged[e], e, state, mean, std),
+        on_epoch=report,
+        resume=resume,
+        normalisation=(mean, std),
+    )
     with atomic_folder(snakemake.output.checkpoints) as folder:
         for epoch, path in staged.items():
             os.replace(path, epoch_file(folder, epoch, ".pt"))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from scratch import copy_workflow
 
 if "PYTEST_XDIST_WORKER" in os.environ:  # make test: two workers share the cores, so OpenMP threads (torch's, in
@@ -64,8 +63,13 @@ def snakemake(workdir: Path, *args: str, cores: str = "2") -> subprocess.Complet
     ``make test-fast`` (``-m "not workflow"``) runs no workflow."""
     if RUNNING and RUNNING[0].get_closest_marker("workflow") is None:
         raise RuntimeError(f"{RUNNING[0].nodeid} runs Snakemake: mark it @pytest.mark.workflow")
-    return subprocess.run([sys.executable, "-m", "snakemake", "--cores", cores, "--configfile", "tiny.yaml", *args],
-                          cwd=workdir, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", cores, "--configfile", "tiny.yaml", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def tiny_workdir(path: Path, config: dict = TINY) -> Path:
@@ -89,8 +93,11 @@ def processes(pattern: bytes, cwd_prefix: Path) -> list[int]:
     found = []
     for proc in Path("/proc").iterdir():
         try:
-            if (proc.name.isdigit() and pattern in (proc / "cmdline").read_bytes()
-                    and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix)):
+            if (
+                proc.name.isdigit()
+                and pattern in (proc / "cmdline").read_bytes()
+                and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix)
+            ):
                 found.append(int(proc.name))
         except OSError:  # the process ended meanwhile
             continue

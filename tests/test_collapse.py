@@ -20,7 +20,7 @@ def collapsed():
     num_classes, dim = 5, 12
     centred = 4.0 * simplex_etf(num_classes, dim, rng)
     offset = rng.normal(size=dim)
-    basis = np.linalg.svd(centred.T, full_matrices=True)[0][:, num_classes - 1:]  # orthogonal complement
+    basis = np.linalg.svd(centred.T, full_matrices=True)[0][:, num_classes - 1 :]  # orthogonal complement
     global_mean = basis @ (basis.T @ offset)
     labels = np.repeat(np.arange(num_classes), 7)
     features = centred[labels] + global_mean
@@ -74,7 +74,9 @@ def test_nc2_nc3_nc5_against_loops():
     geometry = collapse.class_geometry(features, labels, num_classes)
     m = geometry.centred
     cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
-    pairs = [abs(cos(m[i], m[j]) + 1 / (num_classes - 1)) for i in range(num_classes) for j in range(num_classes) if i != j]
+    pairs = [
+        abs(cos(m[i], m[j]) + 1 / (num_classes - 1)) for i in range(num_classes) for j in range(num_classes) if i != j
+    ]
     assert collapse.equiangularity(m) == pytest.approx(np.mean(pairs))
     norms = [np.linalg.norm(w) for w in weight]
     assert collapse.equinorm(weight) == pytest.approx(np.std(norms) / np.mean(norms))
@@ -111,9 +113,16 @@ def test_heads_that_ignore_row_norms_are_measured_on_the_normalised_classifier(c
     at the class means are a perfect NC3 and classifier equinorm whatever their norms (the raw rows are not)."""
     features, labels, weight, num_classes = collapsed
     norms = np.array([0.5, 1.0, 2.0, 4.0, 8.0])[:, None]
-    dump = {"train_features": features, "train_labels": labels, "train_logits": features @ weight.T,
-            "test_features": features, "test_labels": labels, "test_logits": features @ weight.T,
-            "weight": weight / np.linalg.norm(weight, axis=1, keepdims=True) * norms, "bias": np.zeros(num_classes)}
+    dump = {
+        "train_features": features,
+        "train_labels": labels,
+        "train_logits": features @ weight.T,
+        "test_features": features,
+        "test_labels": labels,
+        "test_logits": features @ weight.T,
+        "weight": weight / np.linalg.norm(weight, axis=1, keepdims=True) * norms,
+        "bias": np.zeros(num_classes),
+    }
     linear = collapse.collapse_metrics({**dump, "head": np.array("linear")}, num_classes, [])
     metrics = collapse.collapse_metrics({**dump, "head": np.array(head)}, num_classes, [])
     assert linear["nc3"] > 0.1 and linear["nc2_equinorm_classifier"] > 0.5  # what the raw rows would report

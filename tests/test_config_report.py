@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scratch import stub_local_data
 
 from nclab import ood, published, report, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
-from scratch import stub_local_data
 from nclab.plan import nclab_imports
 from nclab.runs import final_epochs, run_table
 
@@ -29,33 +29,87 @@ def test_default_config_is_valid():
     validate(copy.deepcopy(DEFAULT), SCHEMA)
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda c: c["data"].update(dataset="imagenet"),
-     r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]"),
-    (lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]), r"data.root: required by \['cifar100', 'svhn'\]"),
-    (lambda c: c["data"].update(ood_sets=["photos", "svhn"], root="raw"),
-     r"data.ood_sets: 'svhn' does not match the format of 'digits'; allowed: \['photos', 'noise'\]"),
-    (lambda c: c["data"].update(dataset="cifar10", root="raw", ood_sets=["cifar10", "tinyimagenet"]),
-     r"(?s)'cifar10' is the in-distribution dataset.*data.folders.tinyimagenet: required"),
-    (lambda c: c["data"].update(ood_sets=["photos", "places"]), r"data.ood_sets.1: 'places' is not allowed; allowed: \["),
-    (lambda c: c["training"].update(device="tpu"), r"training.device: 'tpu' is not allowed; allowed: \['auto', 'cpu', 'cuda'\]"),
-    (lambda c: c["ood"]["scores"].update(odin={}), r"ood.scores: unknown keys \['odin'\]; allowed: \['energy', 'knn'"),
-    (lambda c: c["ood"]["scores"].pop("knn"), r"ood.scores: the paper's balanced-study section quotes each of .*\['knn'\] missing"),
-    (lambda c: c["schedules"]["standard"].update(epochs=0), r"schedules.standard.epochs: 0 is less than the minimum"),
-    (lambda c: c["schedules"]["standard"].update(epochs="ten"), r"schedules.standard.epochs: 'ten' is not of type 'integer'"),
-    (lambda c: c["training"].update(lr_warmup=5), r"training: unknown keys \['lr_warmup'\]; allowed: \['batch_size'"),
-    (lambda c: c["schedules"]["standard"].update(checkpoints=[50]), r"schedules.standard.checkpoints: epochs \[50\] are beyond"),
-    (lambda c: c["ood"]["scores"]["vim"].update(dim=64), r"ood.scores.vim.dim: 64 must be an integer in 1..31 \(feature dimension 32"),
-    (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown keys \['kk'\]; allowed: \['k'\]"),
-    (lambda c: c["paper"].update(headline_ood="svhn"), r"paper.headline_ood: 'svhn' is not among data.ood_sets"),
-    (lambda c: c["longtail"].update(ratios=[10, 0.5]), r"longtail.ratios.1: 0.5 is less than the minimum of 1"),
-    (lambda c: c["longtail"].update(losses=["ce", "focal"]), r"longtail.losses.1: 'focal' is not allowed; allowed: \['ce'"),
-    (lambda c: c["longtail"]["alignment"].update(proj={"gama": 0.6}), r"longtail.alignment.proj: unknown keys \['gama'\]"),
-    (lambda c: c["longtail"].update(losses=["etf"], strategies=["proj"]), r"longtail.strategies: no strategy applies"),
-    (lambda c: c["longtail"]["model"].update(width=2), r"ood.scores.vim.dim: 16 must be an integer in 1..7"),
-    (lambda c: c["longtail"]["schedule"].update(warmup_epochs=0), r"longtail.schedule.warmup_epochs: scheduler 'warmup_multistep' needs"),
-    (lambda c: c["longtail"]["shot_thresholds"].update(few=80), r"longtail.shot_thresholds: few \(80\) must not exceed many"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (
+            lambda c: c["data"].update(dataset="imagenet"),
+            r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]",
+        ),
+        (
+            lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]),
+            r"data.root: required by \['cifar100', 'svhn'\]",
+        ),
+        (
+            lambda c: c["data"].update(ood_sets=["photos", "svhn"], root="raw"),
+            r"data.ood_sets: 'svhn' does not match the format of 'digits'; allowed: \['photos', 'noise'\]",
+        ),
+        (
+            lambda c: c["data"].update(dataset="cifar10", root="raw", ood_sets=["cifar10", "tinyimagenet"]),
+            r"(?s)'cifar10' is the in-distribution dataset.*data.folders.tinyimagenet: required",
+        ),
+        (
+            lambda c: c["data"].update(ood_sets=["photos", "places"]),
+            r"data.ood_sets.1: 'places' is not allowed; allowed: \[",
+        ),
+        (
+            lambda c: c["training"].update(device="tpu"),
+            r"training.device: 'tpu' is not allowed; allowed: \['auto', 'cpu', 'cuda'\]",
+        ),
+        (
+            lambda c: c["ood"]["scores"].update(odin={}),
+            r"ood.scores: unknown keys \['odin'\]; allowed: \['energy', 'knn'",
+        ),
+        (
+            lambda c: c["ood"]["scores"].pop("knn"),
+            r"ood.scores: the paper's balanced-study section quotes each of .*\['knn'\] missing",
+        ),
+        (
+            lambda c: c["schedules"]["standard"].update(epochs=0),
+            r"schedules.standard.epochs: 0 is less than the minimum",
+        ),
+        (
+            lambda c: c["schedules"]["standard"].update(epochs="ten"),
+            r"schedules.standard.epochs: 'ten' is not of type 'integer'",
+        ),
+        (
+            lambda c: c["training"].update(lr_warmup=5),
+            r"training: unknown keys \['lr_warmup'\]; allowed: \['batch_size'",
+        ),
+        (
+            lambda c: c["schedules"]["standard"].update(checkpoints=[50]),
+            r"schedules.standard.checkpoints: epochs \[50\] are beyond",
+        ),
+        (
+            lambda c: c["ood"]["scores"]["vim"].update(dim=64),
+            r"ood.scores.vim.dim: 64 must be an integer in 1..31 \(feature dimension 32",
+        ),
+        (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown keys \['kk'\]; allowed: \['k'\]"),
+        (lambda c: c["paper"].update(headline_ood="svhn"), r"paper.headline_ood: 'svhn' is not among data.ood_sets"),
+        (lambda c: c["longtail"].update(ratios=[10, 0.5]), r"longtail.ratios.1: 0.5 is less than the minimum of 1"),
+        (
+            lambda c: c["longtail"].update(losses=["ce", "focal"]),
+            r"longtail.losses.1: 'focal' is not allowed; allowed: \['ce'",
+        ),
+        (
+            lambda c: c["longtail"]["alignment"].update(proj={"gama": 0.6}),
+            r"longtail.alignment.proj: unknown keys \['gama'\]",
+        ),
+        (
+            lambda c: c["longtail"].update(losses=["etf"], strategies=["proj"]),
+            r"longtail.strategies: no strategy applies",
+        ),
+        (lambda c: c["longtail"]["model"].update(width=2), r"ood.scores.vim.dim: 16 must be an integer in 1..7"),
+        (
+            lambda c: c["longtail"]["schedule"].update(warmup_epochs=0),
+            r"longtail.schedule.warmup_epochs: scheduler 'warmup_multistep' needs",
+        ),
+        (
+            lambda c: c["longtail"]["shot_thresholds"].update(few=80),
+            r"longtail.shot_thresholds: few \(80\) must not exceed many",
+        ),
+    ],
+)
 def test_broken_configs_name_the_key(edit, message):
     config = copy.deepcopy(DEFAULT)
     edit(config)
@@ -76,9 +130,15 @@ def test_nan_never_reaches_the_paper():
 
 
 def test_auroc_table_bolds_the_best_and_reports_seed_spread():
-    metrics = pd.DataFrame({
-        "schedule": ["standard"] * 4, "seed": [0, 1, 0, 1], "method": ["msp", "msp", "energy", "energy"],
-        "ood": ["photos"] * 4, "auroc": [0.80, 0.82, 0.90, 0.94]})
+    metrics = pd.DataFrame(
+        {
+            "schedule": ["standard"] * 4,
+            "seed": [0, 1, 0, 1],
+            "method": ["msp", "msp", "energy", "energy"],
+            "ood": ["photos"] * 4,
+            "auroc": [0.80, 0.82, 0.90, 0.94],
+        }
+    )
     table = report.ood_auroc_table(metrics, ["standard"], ["photos"])
     assert r"Energy & \textbf{92.0 $\pm$ 2.8}" in table
     assert "MSP & 81.0 $\\pm$ 1.4" in table
@@ -94,34 +154,66 @@ def fake_tables(config):
         for seed in seeds:
             for epoch in sorted(set(spec["checkpoints"]) | {spec["epochs"]}):
                 row = {"schedule": schedule, "seed": seed, "epoch": epoch, "network_accuracy_train": 1.0}
-                for column in ("nc1", "nc3", "nc2_equiangular_features", "nc2_equinorm_features", "alignment_mean",
-                               "network_accuracy_test", "ncc_accuracy_test", "nc4_test"):
+                for column in (
+                    "nc1",
+                    "nc3",
+                    "nc2_equiangular_features",
+                    "nc2_equinorm_features",
+                    "alignment_mean",
+                    "network_accuracy_test",
+                    "ncc_accuracy_test",
+                    "nc4_test",
+                ):
                     row[column] = rng.uniform(0.01, 0.99)
                 row.update({f"nc5{c}_{o}": rng.uniform() for o in ood_sets for c in ("", "_centred")})
                 collapse.append(row)
-            history += [{"schedule": schedule, "seed": seed, "epoch": e, "train_loss": rng.uniform()}
-                        for e in range(1, spec["epochs"] + 1)]
-            metrics += [{"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
-                        for m in config["ood"]["scores"] for o in ood_sets]
+            history += [
+                {"schedule": schedule, "seed": seed, "epoch": e, "train_loss": rng.uniform()}
+                for e in range(1, spec["epochs"] + 1)
+            ]
+            metrics += [
+                {"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
+                for m in config["ood"]["scores"]
+                for o in ood_sets
+            ]
     return pd.DataFrame(history), pd.DataFrame(collapse), pd.DataFrame(metrics)
 
 
-GPU_SETUP = {"device": "cuda", "device_name": "NVIDIA H100 80GB HBM3", "precision": "bf16 autocast", "compile": True,
-             "channels_last": True, "torch": "2.13.0+cu128", "threads": 1}
-CPU_SETUP = {"device": "cpu", "device_name": "AMD EPYC 7B13 & co_", "precision": "fp32", "compile": False,
-             "channels_last": False, "torch": "2.13.0+cpu", "threads": 1}
+GPU_SETUP = {
+    "device": "cuda",
+    "device_name": "NVIDIA H100 80GB HBM3",
+    "precision": "bf16 autocast",
+    "compile": True,
+    "channels_last": True,
+    "torch": "2.13.0+cu128",
+    "threads": 1,
+}
+CPU_SETUP = {
+    "device": "cpu",
+    "device_name": "AMD EPYC 7B13 & co_",
+    "precision": "fp32",
+    "compile": False,
+    "channels_last": False,
+    "torch": "2.13.0+cpu",
+    "threads": 1,
+}
 
 
 def test_the_paper_states_where_the_runs_were_computed():
     assert report.compute_sentence([GPU_SETUP] * 3) == (
         "Training ran on one NVIDIA H100 80GB HBM3 GPU (bf16 autocast, channels-last tensors, torch.compile), with "
-        "PyTorch 2.13.0+cu128; features were extracted in fp32 on the same device")
+        "PyTorch 2.13.0+cu128; features were extracted in fp32 on the same device"
+    )
     mixed = report.compute_sentence([GPU_SETUP, CPU_SETUP, CPU_SETUP])
     assert r"the CPU (AMD EPYC 7B13 \& co\_, 1 thread, fp32) (2 runs)" in mixed and "GPU (bf16 autocast" in mixed
     assert "PyTorch 2.13.0+cpu, 2.13.0+cu128" in mixed
 
 
-CONFIG_FILES = ["config.yaml", "tests/tiny.yaml", *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml"))]
+CONFIG_FILES = [
+    "config.yaml",
+    "tests/tiny.yaml",
+    *sorted(f"presets/{p.name}" for p in (ROOT / "presets").glob("*.yaml")),
+]
 
 
 @pytest.mark.parametrize("config_file", CONFIG_FILES)
@@ -135,8 +227,10 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
             lists.parent.mkdir(parents=True, exist_ok=True)
             lists.touch()
     validate(config, SCHEMA)
-    used = {study: set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
-            for study in ("balanced", "longtail")}
+    used = {
+        study: set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
+        for study in ("balanced", "longtail")
+    }
     used["paper"] = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
     defined = set()
     if "longtail" in config["studies"]:
@@ -146,13 +240,21 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         assert {m for m in used["paper"] if m.startswith("LT")} <= defined
         return
     history, collapse, metrics = fake_tables(config)
-    settings = {**{k: v for k, v in config["training"].items() if k != "seeds"}, "width": config["model"]["width"],
-                "feature_dim": 8 * config["model"]["width"], "schedule_specs": config["schedules"],
-                "ood_hyperparameters": config["ood"]["scores"], "dataset": config["data"]["dataset"],
-                "num_classes": 10, "train_size": 50_000, "test_size": 10_000,
-                "ood_sizes": {o: 1000 for o in config["data"]["ood_sets"]},
-                "headline_ood": config["paper"]["headline_ood"], "schedules": list(config["schedules"]),
-                "compute": [CPU_SETUP]}
+    settings = {
+        **{k: v for k, v in config["training"].items() if k != "seeds"},
+        "width": config["model"]["width"],
+        "feature_dim": 8 * config["model"]["width"],
+        "schedule_specs": config["schedules"],
+        "ood_hyperparameters": config["ood"]["scores"],
+        "dataset": config["data"]["dataset"],
+        "num_classes": 10,
+        "train_size": 50_000,
+        "test_size": 10_000,
+        "ood_sizes": {o: 1000 for o in config["data"]["ood_sets"]},
+        "headline_ood": config["paper"]["headline_ood"],
+        "schedules": list(config["schedules"]),
+        "compute": [CPU_SETUP],
+    }
     macros = report.paper_macros(history, collapse, metrics, settings)
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
     assert {m for m in used["paper"] if not m.startswith("LT")} - {"FloatBarrier"} <= set(macros)
@@ -161,13 +263,29 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
 
 def test_final_epochs_are_each_runs_last_epoch_for_every_seed():
     """Runs of different lengths: each keeps its own last epoch, not the table's."""
-    balanced = pd.DataFrame([{"schedule": s, "seed": seed, "epoch": e} for s, epochs in
-                             (("standard", [1, 2, 3]), ("extended", [2, 4])) for seed in (0, 1) for e in epochs])
+    balanced = pd.DataFrame(
+        [
+            {"schedule": s, "seed": seed, "epoch": e}
+            for s, epochs in (("standard", [1, 2, 3]), ("extended", [2, 4]))
+            for seed in (0, 1)
+            for e in epochs
+        ]
+    )
     final = final_epochs(balanced, "balanced")
     assert sorted(map(tuple, final[["schedule", "epoch", "seed"]].values)) == [
-        ("extended", 4, 0), ("extended", 4, 1), ("standard", 3, 0), ("standard", 3, 1)]
-    longtail = pd.DataFrame([{"ratio": r, "loss": "ce", "strategy": s, "seed": 0, "epoch": e}
-                             for r in (10.0, 100.0) for s in ("none", "proj") for e in (1, 2 if r == 10 else 5)])
+        ("extended", 4, 0),
+        ("extended", 4, 1),
+        ("standard", 3, 0),
+        ("standard", 3, 1),
+    ]
+    longtail = pd.DataFrame(
+        [
+            {"ratio": r, "loss": "ce", "strategy": s, "seed": 0, "epoch": e}
+            for r in (10.0, 100.0)
+            for s in ("none", "proj")
+            for e in (1, 2 if r == 10 else 5)
+        ]
+    )
     final = final_epochs(longtail, "longtail")
     assert final.groupby("ratio")["epoch"].unique().map(list).to_dict() == {10.0: [2], 100.0: [5]}
     assert len(final) == 4
@@ -181,26 +299,58 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
         keys = dict(run.keys)
         for seed in run.seeds:
             row = {**keys, "seed": seed, "epoch": lt["schedule"]["epochs"]}
-            row.update({k: rng.uniform() for k in ("network_accuracy_test", "nc1", "nc3", "alignment_mean",
-                                                    "nc2_equiangular_classifier", "minority_collapse")})
-            row.update({f"{k}_{g}": rng.uniform() for k in ("accuracy", "alignment") for g in ("many", "medium", "few")})
+            row.update(
+                {
+                    k: rng.uniform()
+                    for k in (
+                        "network_accuracy_test",
+                        "nc1",
+                        "nc3",
+                        "alignment_mean",
+                        "nc2_equiangular_classifier",
+                        "minority_collapse",
+                    )
+                }
+            )
+            row.update(
+                {f"{k}_{g}": rng.uniform() for k in ("accuracy", "alignment") for g in ("many", "medium", "few")}
+            )
             rows.append(row)
-            classes += [{**keys, "seed": seed, "class": c, "train_count": 100 - c,
-                         "alignment": rng.uniform()} for c in range(10)]
-            ood += [{**keys, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
-                    for m in config["ood"]["scores"] for o in config["data"]["ood_sets"]]
+            classes += [
+                {**keys, "seed": seed, "class": c, "train_count": 100 - c, "alignment": rng.uniform()}
+                for c in range(10)
+            ]
+            ood += [
+                {**keys, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
+                for m in config["ood"]["scores"]
+                for o in config["data"]["ood_sets"]
+            ]
     final, classes, ood = (pd.DataFrame(t) for t in (rows, classes, ood))
-    matches = published.longtail_matches(published.load(ROOT / "paper" / "published_results.csv"),
-                                         config["data"]["dataset"], lt["model"]["arch"],
-                                         [float(r) for r in lt["ratios"]], lt["losses"])
-    for table in (report_longtail.accuracy_table(final, matches),
-                  report_longtail.geometry_table(final), report_longtail.ood_table(ood, config["paper"]["headline_ood"])):
+    matches = published.longtail_matches(
+        published.load(ROOT / "paper" / "published_results.csv"),
+        config["data"]["dataset"],
+        lt["model"]["arch"],
+        [float(r) for r in lt["ratios"]],
+        lt["losses"],
+    )
+    for table in (
+        report_longtail.accuracy_table(final, matches),
+        report_longtail.geometry_table(final),
+        report_longtail.ood_table(ood, config["paper"]["headline_ood"]),
+    ):
         assert table.count(r"\\") == len(final[report_longtail.KEYS].drop_duplicates()) + 1  # a row per group
-    settings = {**{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies",
-                                      "alignment")}, "feature_dim": 64, "headline_ood": config["paper"]["headline_ood"],
-                "dataset": config["data"]["dataset"], "num_classes": 10, "test_size": 10_000,
-                "image_size": image_size(config["data"]), "train_sizes": {float(r): 1000 for r in lt["ratios"]}, "smallest_class": 5,
-                "compute": [GPU_SETUP]}
+    settings = {
+        **{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies", "alignment")},
+        "feature_dim": 64,
+        "headline_ood": config["paper"]["headline_ood"],
+        "dataset": config["data"]["dataset"],
+        "num_classes": 10,
+        "test_size": 10_000,
+        "image_size": image_size(config["data"]),
+        "train_sizes": {float(r): 1000 for r in lt["ratios"]},
+        "smallest_class": 5,
+        "compute": [GPU_SETUP],
+    }
     return report_longtail.longtail_macros(final, classes, ood, settings, matches)
 
 
@@ -226,8 +376,12 @@ def test_every_rule_running_a_script_declares_that_scripts_code():
 
 
 def test_canonical_config_sorts_named_values_and_keeps_the_presentation_orders():
-    config = {"training": {"momentum": 0.9, "lr": 0.1}, "schedules": {"standard": {"epochs": 2, "checkpoints": [3, 1]},
-              "extended": {}}, "ood": {"scores": {"vim": {"dim": 2}, "msp": {}}}, "data": {"ood_sets": ["b", "a"]}}
+    config = {
+        "training": {"momentum": 0.9, "lr": 0.1},
+        "schedules": {"standard": {"epochs": 2, "checkpoints": [3, 1]}, "extended": {}},
+        "ood": {"scores": {"vim": {"dim": 2}, "msp": {}}},
+        "data": {"ood_sets": ["b", "a"]},
+    }
     result = canonical(config)
     assert list(result) == ["data", "ood", "schedules", "training"] and list(result["training"]) == ["lr", "momentum"]
     assert list(result["schedules"]) == ["standard", "extended"] and list(result["ood"]["scores"]) == ["vim", "msp"]
@@ -242,7 +396,9 @@ def merge(base: dict, update: dict) -> dict:
     """``update`` deep-merged into a copy of ``base``, as Snakemake merges --configfile files."""
     merged = copy.deepcopy(base)
     for key, value in update.items():
-        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -269,6 +425,7 @@ def wrong_type(value: object) -> object:
 
 def mangled(config: dict, path: tuple) -> list[tuple[str, dict, str]]:
     """(what, mangled config, text the refusal must contain) for the value at ``path``."""
+
     def at(edit) -> dict:
         copied = copy.deepcopy(config)
         parent = copied
@@ -276,11 +433,14 @@ def mangled(config: dict, path: tuple) -> list[tuple[str, dict, str]]:
             parent = parent[key]
         edit(parent)
         return copied
+
     key, value, name = path[-1], config, ".".join(map(str, path))
     for part in path:
         value = value[part]
-    cases = [("wrong type", at(lambda p: p.update({key: wrong_type(value)})), name),
-             ("unknown key beside it", at(lambda p: p.update(zz_unknown=1)), "zz_unknown")]
+    cases = [
+        ("wrong type", at(lambda p: p.update({key: wrong_type(value)})), name),
+        ("unknown key beside it", at(lambda p: p.update(zz_unknown=1)), "zz_unknown"),
+    ]
     if isinstance(value, (int, float)) and not isinstance(value, bool):  # every number of a config is >= 0
         cases.append(("out of range", at(lambda p: p.update({key: -1})), name))
     return cases
@@ -309,7 +469,9 @@ def test_every_value_of_every_config_is_type_and_range_checked(config_file, tmp_
 
 def keyword_options(*functions) -> set[str]:
     """The keyword-only parameters of ``functions``: their hyperparameters, passed by name from the config."""
-    return {p.name for f in functions if f for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    return {
+        p.name for f in functions if f for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY
+    }
 
 
 def test_no_computing_job_imports_the_display_names():
@@ -374,8 +536,9 @@ def test_each_hyperparameter_is_named_once_with_its_type_range_and_default(kind)
             assert "default" in option or key in spec.get("required", []), f"{name}.{key}: no default"
             assert {"type", "$ref"} & set(option), f"{name}.{key}: no type"
         for hook in filter(None, hooks):
-            assert all(p.default is p.empty for p in inspect.signature(hook).parameters.values()
-                       if p.kind is p.KEYWORD_ONLY), f"{name}: a default outside the schema"
+            assert all(
+                p.default is p.empty for p in inspect.signature(hook).parameters.values() if p.kind is p.KEYWORD_ONLY
+            ), f"{name}: a default outside the schema"
 
 
 def test_the_schemas_defaults_are_filled_in():
@@ -427,10 +590,15 @@ def test_run_group_names_one_group_per_run_without_slashes_as_an_instance_of_the
     from nclab import slurm_compat
 
     workflow = types.SimpleNamespace(parent_groupids={})
-    names = [slurm_compat.run_group(workflow, "analysis", run)
-             for run in ("standard/seed0", "longtail/ir10/ce/proj/seed0", "longtail/ir10/ce/proj/seed1")]
-    assert names == ["analysis_standard-seed0", "analysis_longtail-ir10-ce-proj-seed0",
-                     "analysis_longtail-ir10-ce-proj-seed1"]
+    names = [
+        slurm_compat.run_group(workflow, "analysis", run)
+        for run in ("standard/seed0", "longtail/ir10/ce/proj/seed0", "longtail/ir10/ce/proj/seed1")
+    ]
+    assert names == [
+        "analysis_standard-seed0",
+        "analysis_longtail-ir10-ce-proj-seed0",
+        "analysis_longtail-ir10-ce-proj-seed1",
+    ]
     assert workflow.parent_groupids == dict.fromkeys(names, "analysis")
 
 
@@ -447,10 +615,18 @@ def test_the_installed_snakemake_still_spans_group_components_through_parent_gro
 
 
 def test_auroc_below_chance_is_reported_as_a_finding_or_as_a_sign_error():
-    rows = [{"schedule": "standard", "seed": seed, "method": method, "ood": ood, "auroc": auroc + 0.01 * seed}
-            for seed in (0, 1) for method, ood, auroc in (
-                ("msp", "svhn", 0.41), ("msp", "noise", 0.9), ("knn", "svhn", 0.2), ("knn", "noise", 0.3),
-                ("energy", "svhn", 0.8), ("energy", "noise", 0.7))]
+    rows = [
+        {"schedule": "standard", "seed": seed, "method": method, "ood": ood, "auroc": auroc + 0.01 * seed}
+        for seed in (0, 1)
+        for method, ood, auroc in (
+            ("msp", "svhn", 0.41),
+            ("msp", "noise", 0.9),
+            ("knn", "svhn", 0.2),
+            ("knn", "noise", 0.3),
+            ("energy", "svhn", 0.8),
+            ("energy", "noise", 0.7),
+        )
+    ]
     text = report.below_chance_sentence(pd.DataFrame(rows), ["schedule"], lambda key: key[0])
     assert "MSP against svhn (standard, 0.415)" in text and "KNN against svhn (standard, 0.205)" in text
     assert "Energy" not in text.split(":")[0]

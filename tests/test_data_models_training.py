@@ -62,7 +62,7 @@ def test_augment_crops_are_windows_of_the_padded_image():
     out = training.augment(images, 1, training.Augmentation.draw(16, padding=1, flip=False, generator=g))
     padded = torch.nn.functional.pad(images, (1, 1, 1, 1))
     for img, pad in zip(out, padded):
-        windows = [pad[:, dy:dy + 8, dx:dx + 8] for dy in range(3) for dx in range(3)]
+        windows = [pad[:, dy : dy + 8, dx : dx + 8] for dy in range(3) for dx in range(3)]
         assert any(torch.equal(img, w) for w in windows)
     draws = training.Augmentation.draw(16, padding=0, flip=True, generator=g)
     flipped = training.augment(images, 0, draws)
@@ -71,8 +71,19 @@ def test_augment_crops_are_windows_of_the_padded_image():
 
 
 def recipe(**kw):
-    base = dict(epochs=8, scheduler="multistep", milestones=(0.5, 0.75), gamma=0.1, warmup_epochs=0, lr=0.1, momentum=0.9,
-                weight_decay=5e-4, batch_size=64, crop_padding=1, flip=False)
+    base = dict(
+        epochs=8,
+        scheduler="multistep",
+        milestones=(0.5, 0.75),
+        gamma=0.1,
+        warmup_epochs=0,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        batch_size=64,
+        crop_padding=1,
+        flip=False,
+    )
     return training.Recipe(**{**base, **kw})
 
 
@@ -99,8 +110,17 @@ def tiny_run(seed, epochs=2, resume=None, on_epoch=lambda stats: None, width=2, 
     torch.manual_seed(seed)
     model = build_model("resnet18", 10, 1, width)
     saved = {}
-    run = training.train(model, train, test, recipe(epochs=epochs, **kw), seed, [1, epochs],
-                         on_checkpoint=lambda e, s: saved.__setitem__(e, s), on_epoch=on_epoch, resume=resume)
+    run = training.train(
+        model,
+        train,
+        test,
+        recipe(epochs=epochs, **kw),
+        seed,
+        [1, epochs],
+        on_checkpoint=lambda e, s: saved.__setitem__(e, s),
+        on_epoch=on_epoch,
+        resume=resume,
+    )
     return run, saved
 
 
@@ -129,8 +149,16 @@ def test_divergence_stops_training_before_any_checkpoint(tmp_path):
     train, test = data.digits_split(0.25, seed=0)
     saved = {}
     with pytest.raises(training.DivergenceError, match="diverged at epoch 1"):
-        training.train(build_model("resnet18", 10, 1, 2), train, test, recipe(epochs=2, lr=1e30), 0, [1, 2],
-                       on_checkpoint=lambda e, s: saved.__setitem__(e, s), resume=resume)
+        training.train(
+            build_model("resnet18", 10, 1, 2),
+            train,
+            test,
+            recipe(epochs=2, lr=1e30),
+            0,
+            [1, 2],
+            on_checkpoint=lambda e, s: saved.__setitem__(e, s),
+            resume=resume,
+        )
     assert not saved and not resume.path.exists()
 
 
@@ -147,6 +175,7 @@ def test_resumed_training_ends_with_the_same_weights(tmp_path):
     def kill_at_3(stats):
         if stats.epoch == 3:
             raise Killed
+
     resume = training.Resume(tmp_path / "state.pt", "recipe-a")
     with pytest.raises(Killed):
         tiny_training(seed=5, epochs=4, resume=resume, on_epoch=kill_at_3, **kw)
@@ -184,7 +213,11 @@ def test_channel_stats_in_chunks_match_numpy_on_the_whole_array():
 def test_training_log_starts_with_the_setup_and_ends_with_the_measured_speed(capsys):
     run, _ = tiny_run(seed=0, epochs=3)
     assert (run.setup.device, run.setup.precision, run.setup.compile, run.setup.channels_last) == (
-        "cpu", "fp32", False, False)
+        "cpu",
+        "fp32",
+        False,
+        False,
+    )
     assert run.setup.device_name and run.setup.torch == torch.__version__
     assert run.speed.epochs == 3 and run.speed.images_per_second > 0 and run.speed.seconds_per_epoch > 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -256,5 +289,7 @@ def test_synthetic_ood_sets_come_in_the_in_distribution_format():
     assert (photos.images[:, 0] != photos.images[:, 2]).any()  # colour kept
     grey = data.photo_patches(6, 32, 8, seed=0)
     assert grey.images.shape == (6, 1, 8, 8) and len(np.unique(grey.images)) <= data.DIGIT_LEVELS + 1
-    assert data.ood_candidates("synthetic_cifar")[:2] == ["photos", "noise"] and "svhn" in data.ood_candidates("cifar10")
+    assert data.ood_candidates("synthetic_cifar")[:2] == ["photos", "noise"] and "svhn" in data.ood_candidates(
+        "cifar10"
+    )
     assert "photos" not in data.ood_candidates("imagenet_lt")

@@ -9,7 +9,6 @@ import matplotlib.text
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import report_caption
 
 from nclab import contents, figures
@@ -33,12 +32,15 @@ def printed_sizes(fig) -> list[float]:
 
 def scores(schedules, ood_sets):
     rng = np.random.default_rng(0)
-    return {s: {m: {"test": rng.normal(1, 1, 50), **{o: rng.normal(0, 1, 40) for o in ood_sets}}
-                for m in ("msp", "energy")} for s in schedules}
+    return {
+        s: {m: {"test": rng.normal(1, 1, 50), **{o: rng.normal(0, 1, 40) for o in ood_sets}} for m in ("msp", "energy")}
+        for s in schedules
+    }
 
 
-@pytest.mark.parametrize("ood_sets", [["photos", "noise"], ["cifar10", "tinyimagenet", "mnist", "svhn", "textures",
-                                                             "places365"]])
+@pytest.mark.parametrize(
+    "ood_sets", [["photos", "noise"], ["cifar10", "tinyimagenet", "mnist", "svhn", "textures", "places365"]]
+)
 def test_roc_panels_fill_the_grid_and_their_text_is_readable(ood_sets):
     figures.apply_style(STYLE)
     fig = figures.roc(scores(["standard", "extended"], ood_sets), ood_sets=ood_sets)
@@ -51,8 +53,15 @@ def longtail_final() -> pd.DataFrame:
     rows = []
     for ratio in (10.0, 50.0, 100.0):
         for strategy in ("none", "reg"):
-            row = {"ratio": ratio, "loss": "ce", "strategy": strategy, "seed": 0, "epoch": 20,
-                   "nc1": rng.uniform(0.2, 0.6), "nc3": rng.uniform(0.3, 0.7)}  # both within one decade
+            row = {
+                "ratio": ratio,
+                "loss": "ce",
+                "strategy": strategy,
+                "seed": 0,
+                "epoch": 20,
+                "nc1": rng.uniform(0.2, 0.6),
+                "nc3": rng.uniform(0.3, 0.7),
+            }  # both within one decade
             row.update({c: rng.uniform() for c, _ in figures.LT_PANELS if c not in row})
             row.update({f"accuracy_{g}": rng.uniform() for g in GROUPS})
             rows.append(row)
@@ -66,8 +75,11 @@ def test_longtail_log_axes_label_more_than_one_tick_and_the_text_is_readable():
     for ax in fig.axes:
         if ax.get_yscale() == "log":
             low, high = ax.get_ylim()
-            shown = [t for t in ax.yaxis.get_majorticklabels() + ax.yaxis.get_minorticklabels()
-                     if t.get_text() and low <= t.get_position()[1] <= high]
+            shown = [
+                t
+                for t in ax.yaxis.get_majorticklabels() + ax.yaxis.get_minorticklabels()
+                if t.get_text() and low <= t.get_position()[1] <= high
+            ]
             assert len(shown) >= 2, ax.get_title()
     assert min(printed_sizes(fig)) >= 6.0
 
@@ -97,4 +109,6 @@ def test_the_paper_includes_exactly_the_figures_and_tables_of_the_table(study):
     text = (PAPER / f"{study}.tex").read_text()
     included = re.findall(r"\\includegraphics(?:\[[^]]*\])?\{figures/(\w+)\.pdf\}", text)
     assert sorted(included) == sorted(contents.study_figures(study))
-    assert sorted(re.findall(r"\\input\{((?:longtail/)?tables/\w+)\.tex\}", text)) == sorted(contents.study_tables(study))
+    assert sorted(re.findall(r"\\input\{((?:longtail/)?tables/\w+)\.tex\}", text)) == sorted(
+        contents.study_tables(study)
+    )

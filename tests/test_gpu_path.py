@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY, snakemake, tiny_workdir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,22 +21,31 @@ def torch_build(tmp_path: Path, nvidia_smi: str | None = None, **env: str) -> su
         (bin_dir / "nvidia-smi").write_text(f"#!/bin/sh\n{nvidia_smi}\n")
         (bin_dir / "nvidia-smi").chmod(0o755)
     environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path), **env}
-    return subprocess.run(["bash", "tools/setup.sh", "--print-torch-build"], cwd=ROOT, env=environment,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", "tools/setup.sh", "--print-torch-build"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 GPU_LISTED = 'echo "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5e1f2c3a-0000-0000-0000-000000000000)"'
 DRIVER_DOWN = 'echo "NVIDIA-SMI has failed because it couldn\'t communicate with the NVIDIA driver."; exit 9'
 
 
-@pytest.mark.parametrize("nvidia_smi, env, build", [
-    (GPU_LISTED, {}, "cuda"),
-    (DRIVER_DOWN, {}, "cpu"),       # a driver that does not answer is no GPU
-    ("exit 0", {}, "cpu"),           # answers, lists nothing
-    (None, {}, "cpu"),               # no nvidia-smi at all
-    (GPU_LISTED, {"NCLAB_TORCH": "cpu"}, "cpu"),
-    (None, {"NCLAB_TORCH": "cuda"}, "cuda"),
-])
+@pytest.mark.parametrize(
+    "nvidia_smi, env, build",
+    [
+        (GPU_LISTED, {}, "cuda"),
+        (DRIVER_DOWN, {}, "cpu"),  # a driver that does not answer is no GPU
+        ("exit 0", {}, "cpu"),  # answers, lists nothing
+        (None, {}, "cpu"),  # no nvidia-smi at all
+        (GPU_LISTED, {"NCLAB_TORCH": "cpu"}, "cpu"),
+        (None, {"NCLAB_TORCH": "cuda"}, "cuda"),
+    ],
+)
 def test_setup_picks_the_torch_build_from_nvidia_smi_or_the_override(tmp_path, nvidia_smi, env, build):
     result = torch_build(tmp_path, nvidia_smi, **env)
     assert result.returncode == 0, result.stderr
@@ -54,10 +62,20 @@ def test_gpu_check_without_a_gpu_says_so_and_runs_its_cpu_version(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: make gpu-check runs the GPU version")
     figures = tmp_path / "gpu-check.json"
-    result = subprocess.run(["make", "--silent", "--no-print-directory", "gpu-check",  # also under `make test`
-                             f"GPU_CHECK_ARGS=--json {figures}"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=1200,
-                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"})
+    result = subprocess.run(
+        [
+            "make",
+            "--silent",
+            "--no-print-directory",
+            "gpu-check",  # also under `make test`
+            f"GPU_CHECK_ARGS=--json {figures}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert out.startswith("NO GPU FOUND (this torch is a CPU build")

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from PIL import Image
-
 from conftest import snakemake, tiny_workdir
+from PIL import Image
 
 from nclab import longtail, real_data
 from nclab.data import ImageSet, load_id
@@ -109,13 +108,25 @@ FAKE_CONFIG = {
     "studies": ["longtail"],
     "training": {"seeds": [0]},
     "data": {"dataset": "imagenet_lt", "ood_sets": ["places365"]},
-    "longtail": {"profile": "given", "ratios": [8], "losses": ["ce"], "strategies": ["none", "proj"],
-                 "model": {"arch": "resnet50", "width": 2}, "shot_thresholds": {"many": 10, "few": 3},
-                 "training": {"batch_size": 8},
-                 "schedule": {"scheduler": "warmup_multistep", "epochs": 2, "warmup_epochs": 1, "milestones": [0.5],
-                              "checkpoints": [1]}},
-    "ood": {"scores": {"msp": {}, "energy": {"temperature": 1.0}, "vim": {"dim": 8}, "neco": {"dim": 5},
-                       "knn": {"k": 5}}},
+    "longtail": {
+        "profile": "given",
+        "ratios": [8],
+        "losses": ["ce"],
+        "strategies": ["none", "proj"],
+        "model": {"arch": "resnet50", "width": 2},
+        "shot_thresholds": {"many": 10, "few": 3},
+        "training": {"batch_size": 8},
+        "schedule": {
+            "scheduler": "warmup_multistep",
+            "epochs": 2,
+            "warmup_epochs": 1,
+            "milestones": [0.5],
+            "checkpoints": [1],
+        },
+    },
+    "ood": {
+        "scores": {"msp": {}, "energy": {"temperature": 1.0}, "vim": {"dim": 8}, "neco": {"dim": 5}, "knn": {"k": 5}}
+    },
     "figures": {"histograms": {"methods": ["energy"], "bins": 10}},
     "paper": {"headline_ood": "places365"},
 }

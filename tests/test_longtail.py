@@ -10,21 +10,25 @@ import torch
 from torch.nn import functional as F
 
 from nclab import alignment, collapse, longtail, losses, report_longtail, training
+from nclab.config import default_config
 from nclab.data import ImageSet
 from nclab.models import build_model, simplex_etf
 from nclab.objective import Objective
 from nclab.plan import longtail_grid, strategy_applies
-from nclab.config import default_config
 
 LT_OPTIONS = default_config()["longtail"]
 
 
 # --- long-tailed subsets -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("n_max,classes,ratio,total,smallest", [
-    (500, 100, 100, 10_847, 5),  # CIFAR-100-LT IR 100 (Cao et al. 2019)
-    (5000, 10, 100, 12_406, 50),  # CIFAR-10-LT IR 100
-])
+
+@pytest.mark.parametrize(
+    "n_max,classes,ratio,total,smallest",
+    [
+        (500, 100, 100, 10_847, 5),  # CIFAR-100-LT IR 100 (Cao et al. 2019)
+        (5000, 10, 100, 12_406, 50),  # CIFAR-10-LT IR 100
+    ],
+)
 def test_exponential_counts_match_the_published_totals(n_max, classes, ratio, total, smallest):
     counts = longtail.class_counts(n_max, classes, ratio, "exponential")
     assert counts.sum() == total and counts.min() == smallest and counts[0] == n_max
@@ -95,7 +99,9 @@ def test_cross_entropy_logit_adjustment_and_balanced_softmax():
     assert losses.cross_entropy(LOGITS, LABELS, COUNTS, 0.0).item() == pytest.approx(hand_ce(LOGITS, LABELS))
     prior = COUNTS / COUNTS.sum()
     shifted = LOGITS + 0.7 * torch.log(prior)
-    assert losses.logit_adjustment(LOGITS, LABELS, COUNTS, 0.0, tau=0.7).item() == pytest.approx(hand_ce(shifted, LABELS))
+    assert losses.logit_adjustment(LOGITS, LABELS, COUNTS, 0.0, tau=0.7).item() == pytest.approx(
+        hand_ce(shifted, LABELS)
+    )
     bs = losses.balanced_softmax(LOGITS, LABELS, COUNTS, 0.0).item()
     assert bs == pytest.approx(hand_ce(LOGITS + torch.log(COUNTS), LABELS))
     assert bs == pytest.approx(losses.logit_adjustment(LOGITS, LABELS, COUNTS, 0.0, tau=1.0).item(), rel=1e-6)
@@ -135,7 +141,9 @@ def test_dot_regression_and_the_fixed_etf():
     hand = 0.5 * np.mean([(logits[i, labels[i]].item() - 1) ** 2 for i in range(5)])
     assert losses.dot_regression(logits, labels, torch.ones(4), 0.0).item() == pytest.approx(hand)
     # a feature on its class's ETF vector has zero loss
-    assert losses.dot_regression(etf[[2]] @ etf.T, torch.tensor([2]), torch.ones(4), 0.0).item() == pytest.approx(0, abs=1e-10)
+    assert losses.dot_regression(etf[[2]] @ etf.T, torch.tensor([2]), torch.ones(4), 0.0).item() == pytest.approx(
+        0, abs=1e-10
+    )
     with pytest.raises(ValueError, match="needs feature dimension >= 10"):
         simplex_etf(10, 8)
 
@@ -181,6 +189,7 @@ def test_resnet32_matches_the_literature():
 
 
 # --- alignment strategies ----------------------------------------------------------------------------
+
 
 def centres_for(means: torch.Tensor) -> alignment.CentreEMA:
     ema = alignment.CentreEMA(len(means), means.shape[1], momentum=0.9)
@@ -239,10 +248,13 @@ def test_alignment_penalty_by_hand():
     hand = 0.1 * np.mean([1 - F.cosine_similarity(means[i] - mu_g, weight[i], dim=0).item() for i in range(2)])
     assert alignment.alignment_penalty(features, labels, weight, ema, strength=0.1).item() == pytest.approx(hand)
     aligned = torch.stack([means[0] - mu_g, means[1] - mu_g, torch.ones(2)])
-    assert alignment.alignment_penalty(features, labels, aligned, ema, strength=0.1).item() == pytest.approx(0, abs=1e-6)
+    assert alignment.alignment_penalty(features, labels, aligned, ema, strength=0.1).item() == pytest.approx(
+        0, abs=1e-6
+    )
 
 
 # --- metrics on constructed cases ------------------------------------------------------------------------
+
 
 def test_alignment_metric_on_aligned_and_misaligned_classifiers():
     rng = np.random.default_rng(0)
@@ -263,9 +275,14 @@ def test_minority_collapse_and_group_metrics_by_brute_force():
     counts = [30, 30, 10, 3, 2]
     train_labels = np.repeat(np.arange(5), counts)
     test_labels = np.repeat(np.arange(5), 8)
-    dump = {"train_features": rng.normal(size=(len(train_labels), 7)), "train_labels": train_labels,
-            "test_logits": rng.normal(size=(40, 5)), "test_labels": test_labels, "weight": rng.normal(size=(5, 7)),
-            "head": np.array("linear")}
+    dump = {
+        "train_features": rng.normal(size=(len(train_labels), 7)),
+        "train_labels": train_labels,
+        "test_logits": rng.normal(size=(40, 5)),
+        "test_labels": test_labels,
+        "weight": rng.normal(size=(5, 7)),
+        "head": np.array("linear"),
+    }
     metrics = collapse.group_metrics(dump, collapse.class_table(dump, 5), many=20, few=5)
     correct = dump["test_logits"].argmax(1) == test_labels
     geometry = collapse.class_geometry(dump["train_features"], train_labels, 5)
@@ -276,10 +293,13 @@ def test_minority_collapse_and_group_metrics_by_brute_force():
     assert metrics["alignment_medium"] == pytest.approx(a[2])
     w = dump["weight"][3:]
     assert metrics["minority_collapse"] == pytest.approx(w[0] @ w[1] / np.linalg.norm(w[0]) / np.linalg.norm(w[1]))
-    assert math.isnan(collapse.group_metrics(dump, collapse.class_table(dump, 5), many=100, few=1)["accuracy_many"])  # empty group: undefined
+    assert math.isnan(
+        collapse.group_metrics(dump, collapse.class_table(dump, 5), many=100, few=1)["accuracy_many"]
+    )  # empty group: undefined
 
 
 # --- training with every loss and strategy -----------------------------------------------------------------
+
 
 def tiny_sets(n_per_class=(12, 6, 3)):
     rng = np.random.default_rng(0)
@@ -293,24 +313,40 @@ def lt_recipe(**overrides):
     """A long-tail recipe with config.yaml's options (schema defaults filled in) for its loss and strategy,
     ``overrides`` over them (``loss_options`` merged into the loss's)."""
     loss, strategy = overrides.get("loss", "ce"), overrides.get("strategy", "none")
-    options = {"loss_options": {**LT_OPTIONS["loss_options"].get(loss, {}), **overrides.pop("loss_options", {})},
-               "strategy_options": LT_OPTIONS["alignment"].get(strategy, {}) if strategy != "none" else {},
-               "momentum_centres": LT_OPTIONS["alignment"]["momentum"] if strategy != "none" else None}
-    base = dict(epochs=3, scheduler="warmup_multistep", milestones=(0.6,), lr=0.05, momentum=0.9,
-                weight_decay=5e-4, batch_size=8, crop_padding=1, flip=False, device="cpu", warmup_epochs=1,
-                gamma=0.1)
+    options = {
+        "loss_options": {**LT_OPTIONS["loss_options"].get(loss, {}), **overrides.pop("loss_options", {})},
+        "strategy_options": LT_OPTIONS["alignment"].get(strategy, {}) if strategy != "none" else {},
+        "momentum_centres": LT_OPTIONS["alignment"]["momentum"] if strategy != "none" else None,
+    }
+    base = dict(
+        epochs=3,
+        scheduler="warmup_multistep",
+        milestones=(0.6,),
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=5e-4,
+        batch_size=8,
+        crop_padding=1,
+        flip=False,
+        device="cpu",
+        warmup_epochs=1,
+        gamma=0.1,
+    )
     return training.Recipe(**{**base, **options, **overrides})
 
 
-@pytest.mark.parametrize("loss,strategy", [(l, s) for l in losses.LOSSES for s in alignment.STRATEGIES
-                                           if strategy_applies(l, s)])
+@pytest.mark.parametrize(
+    "loss,strategy", [(l, s) for l in losses.LOSSES for s in alignment.STRATEGIES if strategy_applies(l, s)]
+)
 def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
     train, test = tiny_sets()
     torch.manual_seed(0)
     head = {"ldam_drw": "normed", "etf": "etf"}.get(loss, "linear")
     model = build_model("resnet32", 3, 1, 4, head=head, scale=30.0 if head == "normed" else None)
     etf_before = model.fc.weight.clone()
-    history = training.train(model, train, test, lt_recipe(loss=loss, strategy=strategy), 0, [3], lambda e, s: None).history
+    history = training.train(
+        model, train, test, lt_recipe(loss=loss, strategy=strategy), 0, [3], lambda e, s: None
+    ).history
     assert len(history) == 3 and all(math.isfinite(h.train_loss) for h in history)
     if head == "etf":
         assert torch.equal(model.fc.weight, etf_before)
@@ -324,8 +360,9 @@ def test_a_strategy_that_moves_a_fixed_classifier_is_refused():
 def test_warmup_then_step_decay():
     model = torch.nn.Linear(2, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    scheduler = training.make_scheduler(optimizer, lt_recipe(epochs=10, warmup_epochs=4, milestones=(0.8, 0.9),
-                                                             gamma=0.01))
+    scheduler = training.make_scheduler(
+        optimizer, lt_recipe(epochs=10, warmup_epochs=4, milestones=(0.8, 0.9), gamma=0.01)
+    )
     rates = []
     for _ in range(10):
         rates.append(optimizer.param_groups[0]["lr"])
@@ -347,6 +384,7 @@ def test_a_resumed_run_with_a_strategy_is_bit_identical(tmp_path):
         def stop(stats):
             if stats.epoch == stop_after:
                 raise KeyboardInterrupt
+
         try:
             training.train(model, train, test, recipe, 0, [4], lambda e, s: None, on_epoch=stop, resume=resume)
         except KeyboardInterrupt:
@@ -367,13 +405,20 @@ def effects_table(overall_gain, few_gain, seeds=(0, 1, 2)):
         for seed in seeds:
             base = {"ratio": ratio, "loss": "ce", "seed": seed, "alignment_few": 0.5, "nc3": 0.3}
             rows.append({**base, "strategy": "none", "network_accuracy_test": 0.6, "accuracy_few": 0.2})
-            rows.append({**base, "strategy": "reg", "network_accuracy_test": 0.6 + overall_gain(i, seed) / 100,
-                         "accuracy_few": 0.2 + few_gain(i, seed) / 100})
+            rows.append(
+                {
+                    **base,
+                    "strategy": "reg",
+                    "network_accuracy_test": 0.6 + overall_gain(i, seed) / 100,
+                    "accuracy_few": 0.2 + few_gain(i, seed) / 100,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_strategy_effects_are_paired_with_the_same_seed_and_their_interval_is_a_t_interval():
     from scipy.stats import ttest_1samp
+
     final = effects_table(lambda i, seed: 1.0 + seed + i, lambda i, seed: 2.0 * seed - 1)
     effect = report_longtail.strategy_effects(final)["reg"]["overall"]
     assert np.allclose(sorted(effect.deltas), sorted([1, 2, 3, 2, 3, 4]))
@@ -382,13 +427,16 @@ def test_strategy_effects_are_paired_with_the_same_seed_and_their_interval_is_a_
     assert report_longtail.strategy_effects(final)["reg"]["few"].worst() == (pytest.approx(-1.0), (10.0, "ce"))
 
 
-@pytest.mark.parametrize("overall, few, expected", [
-    (lambda i, s: 1.0 + 0.1 * s, lambda i, s: 3.0 + 0.1 * s, "is supported for SpA-Reg"),
-    (lambda i, s: -1.0 - 0.1 * s, lambda i, s: 3.0, "is contradicted for SpA-Reg"),
-    (lambda i, s: s - 1.0, lambda i, s: 3.0 + s, "is not resolved for SpA-Reg"),
-    # a mean gain whose few-shot part is not the larger is no support for "mostly on tail classes"
-    (lambda i, s: 3.0 + 0.1 * s, lambda i, s: 1.0 + 0.1 * s, "is not resolved for SpA-Reg"),
-])
+@pytest.mark.parametrize(
+    "overall, few, expected",
+    [
+        (lambda i, s: 1.0 + 0.1 * s, lambda i, s: 3.0 + 0.1 * s, "is supported for SpA-Reg"),
+        (lambda i, s: -1.0 - 0.1 * s, lambda i, s: 3.0, "is contradicted for SpA-Reg"),
+        (lambda i, s: s - 1.0, lambda i, s: 3.0 + s, "is not resolved for SpA-Reg"),
+        # a mean gain whose few-shot part is not the larger is no support for "mostly on tail classes"
+        (lambda i, s: 3.0 + 0.1 * s, lambda i, s: 1.0 + 0.1 * s, "is not resolved for SpA-Reg"),
+    ],
+)
 def test_the_verdict_follows_the_confidence_intervals(overall, few, expected):
     text = report_longtail.verdict(report_longtail.strategy_effects(effects_table(overall, few)))
     assert expected in text and "2 settings $\\times$ 3 seeds" in text and "CI [" in text

@@ -127,10 +127,20 @@ def test_vim_is_left_empty_on_heads_whose_logits_are_not_affine_and_nothing_else
     from nclab.ood_metrics import METRICS, metric_row
 
     train, test, far, weight, bias = problem
-    dump = {"head": np.array(head), "weight": weight, "bias": bias, "train_features": train.features,
-            "train_logits": train.logits, "train_labels": train.labels, "test_features": test.features,
-            "test_logits": test.logits, "test_labels": test.labels, "far_features": far.features,
-            "far_logits": far.logits, "far_labels": np.zeros(len(far.features), int)}
+    dump = {
+        "head": np.array(head),
+        "weight": weight,
+        "bias": bias,
+        "train_features": train.features,
+        "train_logits": train.logits,
+        "train_labels": train.labels,
+        "test_features": test.features,
+        "test_logits": test.logits,
+        "test_labels": test.labels,
+        "far_features": far.features,
+        "far_logits": far.logits,
+        "far_labels": np.zeros(len(far.features), int),
+    }
     for method in ood.SCORES:
         scores = ood.score_dump(dump, method, ["test", "far"], **hyperparameters(method))
         assert [len(scores[s]) for s in ("test", "far")] == [len(test.labels), len(far.features)]

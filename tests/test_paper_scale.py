@@ -11,19 +11,20 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
 from conftest import TINY, processes, tiny_workdir
+from scratch import copy_workflow, stub_local_data
 
 from nclab.data import TORCHVISION_SETS
 from nclab.plan import longtail_grid
-from scratch import copy_workflow, stub_local_data
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))
 
 
 def test_presets_exist():
-    assert {"cifar100-ood", "cifar10-ood", "cifar10-lt", "cifar100-lt", "imagenet-lt", "synthetic-cifar"} <= set(PRESETS)
+    assert {"cifar100-ood", "cifar10-ood", "cifar10-lt", "cifar100-lt", "imagenet-lt", "synthetic-cifar"} <= set(
+        PRESETS
+    )
 
 
 @pytest.mark.parametrize("preset", PRESETS)
@@ -40,12 +41,20 @@ def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
     copy_workflow(ROOT, tmp_path)
     config = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())
     stub_local_data(tmp_path, config)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile", f"presets/{preset}.yaml"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", f"presets/{preset}.yaml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
-    counts = {line.split()[0]: int(line.split()[1]) for line in out.splitlines()
-              if len(line.split()) == 2 and line.split()[1].isdigit()}
+    counts = {
+        line.split()[0]: int(line.split()[1])
+        for line in out.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
     seeds = len(config["training"]["seeds"])
     if config["studies"] == ["balanced"]:
         runs = seeds * len(config["schedules"])
@@ -81,9 +90,14 @@ RUN = "results/runs/extended/seed0"
 
 
 def train_only(workdir: Path, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", "--configfile",
-                             "tiny.yaml"], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "snakemake", TARGET, "--cores", "1", "--configfile", "tiny.yaml"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **popen,
+    )
 
 
 def saved_epochs(workdir: Path) -> int:
@@ -121,6 +135,8 @@ def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
     assert not (killed / "results/resume/runs/extended/seed0").exists()  # state removed once finished
     pd.testing.assert_frame_equal(pd.read_csv(killed / TARGET), pd.read_csv(reference / TARGET))
     for epoch in (5, 12, 16):
-        ours, theirs = (torch.load(w / RUN / "checkpoints" / f"epoch{epoch}.pt", weights_only=True)["state_dict"]
-                        for w in (killed, reference))
+        ours, theirs = (
+            torch.load(w / RUN / "checkpoints" / f"epoch{epoch}.pt", weights_only=True)["state_dict"]
+            for w in (killed, reference)
+        )
         assert all(torch.equal(ours[k], theirs[k]) for k in theirs), f"epoch {epoch} differs"

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from test_config_report import merge
 
-from nclab import published, report_longtail as lt
+from nclab import published
+from nclab import report_longtail as lt
 from nclab.plan import longtail_grid
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,14 +23,20 @@ def preset(name: str) -> dict:
 
 
 def balanced_rows(config: dict) -> pd.DataFrame:
-    return published.balanced_matches(PUBLISHED, config["data"]["dataset"], config["model"]["arch"],
-                                      config["data"]["ood_sets"], list(config["ood"]["scores"]))
+    return published.balanced_matches(
+        PUBLISHED,
+        config["data"]["dataset"],
+        config["model"]["arch"],
+        config["data"]["ood_sets"],
+        list(config["ood"]["scores"]),
+    )
 
 
 def longtail_rows(config: dict) -> pd.DataFrame:
     lt_config = config["longtail"]
-    return published.longtail_matches(PUBLISHED, config["data"]["dataset"], lt_config["model"]["arch"],
-                                      lt_config["ratios"], lt_config["losses"])
+    return published.longtail_matches(
+        PUBLISHED, config["data"]["dataset"], lt_config["model"]["arch"], lt_config["ratios"], lt_config["losses"]
+    )
 
 
 def test_every_source_is_a_reference_of_the_paper():
@@ -68,12 +74,23 @@ def test_balanced_presets_find_their_published_rows(name):
 
 
 def test_a_group_is_compared_with_the_mean_over_its_sets():
-    far = PUBLISHED[(PUBLISHED["source_key"] == "zhang2023openood") & (PUBLISHED["dataset"] == "cifar10")
-                    & (PUBLISHED["ood_set"] == "far") & (PUBLISHED["method"] == "msp")]
-    ood = pd.DataFrame([{"schedule": "standard", "seed": seed, "method": "msp", "ood": o, "auroc": a + seed / 100}
-                        for seed in (0, 1) for o, a in zip(published.FAR_OOD, (0.9, 0.8, 0.7, 0.6))])
+    far = PUBLISHED[
+        (PUBLISHED["source_key"] == "zhang2023openood")
+        & (PUBLISHED["dataset"] == "cifar10")
+        & (PUBLISHED["ood_set"] == "far")
+        & (PUBLISHED["method"] == "msp")
+    ]
+    ood = pd.DataFrame(
+        [
+            {"schedule": "standard", "seed": seed, "method": "msp", "ood": o, "auroc": a + seed / 100}
+            for seed in (0, 1)
+            for o, a in zip(published.FAR_OOD, (0.9, 0.8, 0.7, 0.6))
+        ]
+    )
     comparison = published.compared(far, {"ood": ood, "collapse": ood}, {"standard": 200})
-    assert np.allclose(comparison.loc[0, "ours"], [75.0, 76.0]) and comparison.loc[0, "delta"] == pytest.approx(75.5 - 90.73)
+    assert np.allclose(comparison.loc[0, "ours"], [75.0, 76.0]) and comparison.loc[0, "delta"] == pytest.approx(
+        75.5 - 90.73
+    )
     assert published.compared(far, {"ood": ood[ood["ood"] != "mnist"], "collapse": ood}, {"standard": 200}).empty
 
 
@@ -83,11 +100,17 @@ def test_longtail_presets_find_a_published_number_for_each_baseline(name):
     rows = longtail_rows(config)
     ratios = [float(r) for r in config["longtail"]["ratios"]]
     found = set(zip(rows["imbalance_ratio"], rows["method"]))
-    published_here = PUBLISHED[(PUBLISHED["dataset"] == config["data"]["dataset"])
-                               & PUBLISHED["imbalance_ratio"].isin(ratios) & (PUBLISHED["metric"] == "top1")
-                               & (PUBLISHED["architecture"] == config["longtail"]["model"]["arch"])]
-    expected = {(r, loss) for r, loss in zip(published_here["imbalance_ratio"], published_here["method"])
-                if loss in config["longtail"]["losses"]}
+    published_here = PUBLISHED[
+        (PUBLISHED["dataset"] == config["data"]["dataset"])
+        & PUBLISHED["imbalance_ratio"].isin(ratios)
+        & (PUBLISHED["metric"] == "top1")
+        & (PUBLISHED["architecture"] == config["longtail"]["model"]["arch"])
+    ]
+    expected = {
+        (r, loss)
+        for r, loss in zip(published_here["imbalance_ratio"], published_here["method"])
+        if loss in config["longtail"]["losses"]
+    }
     assert found and found == expected
     assert not rows.duplicated(["imbalance_ratio", "method"]).any()
 
@@ -102,8 +125,10 @@ def test_a_bad_row_is_named_with_its_line_and_field(tmp_path):
     good = (ROOT / "paper" / "published_results.csv").read_text().splitlines()
     bad = good[1].split(",")
     path = tmp_path / "published.csv"
-    path.write_text("\n".join([good[0], good[1], good[1].replace(",auroc,", ",aurocc,"),
-                               good[1].replace(",82.8,", ",high,")]) + "\n")
+    path.write_text(
+        "\n".join([good[0], good[1], good[1].replace(",auroc,", ",aurocc,"), good[1].replace(",82.8,", ",high,")])
+        + "\n"
+    )
     with pytest.raises(ValueError) as error:
         published.load(path)
     assert f"{path}, line 3: unknown metric 'aurocc'" in str(error.value)
@@ -113,8 +138,13 @@ def test_a_bad_row_is_named_with_its_line_and_field(tmp_path):
 
 def comparison_inputs(our_auroc: float):
     rows = PUBLISHED[(PUBLISHED["source_key"] == "gros2026report") & (PUBLISHED["method"] == "energy")]
-    ood = pd.DataFrame([{"schedule": s, "seed": seed, "method": "energy", "ood": "svhn", "auroc": our_auroc + d}
-                        for s in ("standard", "extended") for seed, d in ((0, -0.01), (1, 0.01))])
+    ood = pd.DataFrame(
+        [
+            {"schedule": s, "seed": seed, "method": "energy", "ood": "svhn", "auroc": our_auroc + d}
+            for s in ("standard", "extended")
+            for seed, d in ((0, -0.01), (1, 0.01))
+        ]
+    )
     collapse = pd.DataFrame(columns=["schedule", "seed"])
     return rows, {"ood": ood, "collapse": collapse}
 
@@ -141,15 +171,35 @@ def test_no_match_gives_a_sentence_not_an_empty_table():
 
 
 def final_table(accuracy: float) -> pd.DataFrame:
-    return pd.DataFrame([{"ratio": 100.0, "loss": loss, "strategy": strategy, "seed": 0,
-                          "network_accuracy_test": accuracy, **{f"accuracy_{g}": accuracy for g in lt.GROUPS}}
-                         for _, loss, strategy in longtail_grid([100], ["ce", "ldam_drw"], ["none", "reg"])])
+    return pd.DataFrame(
+        [
+            {
+                "ratio": 100.0,
+                "loss": loss,
+                "strategy": strategy,
+                "seed": 0,
+                "network_accuracy_test": accuracy,
+                **{f"accuracy_{g}": accuracy for g in lt.GROUPS},
+            }
+            for _, loss, strategy in longtail_grid([100], ["ce", "ldam_drw"], ["none", "reg"])
+        ]
+    )
 
 
 def test_the_longtail_accuracy_table_shows_published_and_delta_only_where_rows_match():
     final = final_table(0.5)
-    rows = pd.DataFrame([{"source_key": "cao2019ldam", "imbalance_ratio": 100.0, "method": "ce", "value": 40.0,
-                          "conditions": "", "epochs": 200.0}])
+    rows = pd.DataFrame(
+        [
+            {
+                "source_key": "cao2019ldam",
+                "imbalance_ratio": 100.0,
+                "method": "ce",
+                "value": 40.0,
+                "conditions": "",
+                "epochs": 200.0,
+            }
+        ]
+    )
     table = lt.accuracy_table(final, rows)
     assert "Published & $\\Delta$" in table and "40.0 & $+10.0$" in table
     assert table.count("-- & --") == 3  # CE+reg, LDAM-DRW, LDAM-DRW+reg

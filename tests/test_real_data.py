@@ -48,8 +48,11 @@ def write_svhn(root, monkeypatch, n=7):
     x = np.random.default_rng(1).integers(0, 256, size=(32, 32, 3, n), dtype=np.uint8)
     scipy.io.savemat(root / "test_32x32.mat", {"X": x, "y": np.arange(1, n + 1).reshape(n, 1) % 10 + 1})
     split = tv.datasets.SVHN.split_list
-    monkeypatch.setattr(tv.datasets.SVHN, "split_list",
-                        {**split, "test": [split["test"][0], "test_32x32.mat", md5(root / "test_32x32.mat")]})
+    monkeypatch.setattr(
+        tv.datasets.SVHN,
+        "split_list",
+        {**split, "test": [split["test"][0], "test_32x32.mat", md5(root / "test_32x32.mat")]},
+    )
     return x
 
 
@@ -72,8 +75,11 @@ def write_mnist(root, n=5):
 def write_dtd(root):
     data = root / "dtd" / "dtd"
     rng = np.random.default_rng(3)
-    names = {"train": ["banded/banded_0001.jpg", "woven/woven_0002.jpg"], "val": ["banded/banded_0003.jpg"],
-             "test": ["woven/woven_0004.jpg"]}
+    names = {
+        "train": ["banded/banded_0001.jpg", "woven/woven_0002.jpg"],
+        "val": ["banded/banded_0003.jpg"],
+        "test": ["woven/woven_0004.jpg"],
+    }
     (data / "labels").mkdir(parents=True)
     for split, files in names.items():
         (data / "labels" / f"{split}1.txt").write_text("".join(f + "\n" for f in files))

@@ -35,8 +35,9 @@ def job(rule: str, **wildcards: str) -> Job:
 
 def run_jobs(run: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
     """Everything downstream of one run's training, up to its own tables."""
-    return ({job(rule, run=run, seed=seed) for rule in ("train", "extract_features", "collapse_metrics", "ood_metrics")}
-            | {job("ood_score", run=run, seed=seed, method=m) for m in methods})
+    return {
+        job(rule, run=run, seed=seed) for rule in ("train", "extract_features", "collapse_metrics", "ood_metrics")
+    } | {job("ood_score", run=run, seed=seed, method=m) for m in methods}
 
 
 def balanced_run_jobs(schedule: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
@@ -59,8 +60,15 @@ def tables(study: str) -> set[Job]:
 
 REPORT = {job("tables_and_macros"), job("paper"), job("all")} | tables("balanced")
 LT_REPORT = {job("longtail_tables_and_macros"), job("paper"), job("all")} | tables("longtail")
-EVERY_RUN = (balanced_run_jobs("standard", "0") | balanced_run_jobs("extended", "0") | lt_run_jobs("none") | lt_run_jobs("proj")
-             | figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT)
+EVERY_RUN = (
+    balanced_run_jobs("standard", "0")
+    | balanced_run_jobs("extended", "0")
+    | lt_run_jobs("none")
+    | lt_run_jobs("proj")
+    | figures(*FIGURES, *LT_FIGURES)
+    | REPORT
+    | LT_REPORT
+)
 
 
 def planned_jobs(workdir: Path, *args: str) -> set[Job]:
@@ -84,6 +92,7 @@ def edit_config(change: Callable[[dict], None]) -> Callable[[Path], None]:
         config = copy.deepcopy(TINY)
         change(config)
         (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+
     return apply
 
 
@@ -91,6 +100,7 @@ def append_to(relative: str, text: str) -> Callable[[Path], None]:
     def apply(workdir: Path) -> None:
         path = workdir / relative
         path.write_text(path.read_text() + text)
+
     return apply
 
 
@@ -99,37 +109,44 @@ def replace_in(relative: str, old: str, new: str) -> Callable[[Path], None]:
         path = workdir / relative
         assert old in path.read_text(), (relative, old)
         path.write_text(path.read_text().replace(old, new))
+
     return apply
 
 
 def swap_lines(relative: str, first: str, second: str) -> Callable[[Path], None]:
     """Swap the lines of ``relative`` that start with ``first`` and ``second`` (a reordering, no new value)."""
+
     def apply(workdir: Path) -> None:
         path = workdir / relative
         lines = path.read_text().splitlines(keepends=True)
         i, j = (next(k for k, line in enumerate(lines) if line.startswith(p)) for p in (first, second))
         lines[i], lines[j] = lines[j], lines[i]
         path.write_text("".join(lines))
+
     return apply
 
 
 def move_to_second_configfile(section: str) -> Callable[[Path], None]:
     """Take ``section`` out of tiny.yaml into second.yaml, given after it on the command line."""
+
     def apply(workdir: Path) -> None:
         config = copy.deepcopy(TINY)
         moved = {section: config.pop(section)}
         (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
         (workdir / "second.yaml").write_text(yaml.safe_dump(moved))
+
     return apply
 
 
 def restate_defaults(section: str) -> Callable[[Path], None]:
     """A third config file restating the run's ``section`` (config.yaml's, with tiny.yaml's values over it), its
     keys in reverse order (as a preset may)."""
+
     def apply(workdir: Path) -> None:
         defaults = {**yaml.safe_load((workdir / "config.yaml").read_text())[section], **TINY.get(section, {})}
         restated = {section: dict(reversed(list(defaults.items())))}
         (workdir / "second.yaml").write_text(yaml.safe_dump(restated, sort_keys=False))
+
     return apply
 
 
@@ -146,56 +163,114 @@ def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
 
 
 CASES = [
-    Case("an OOD-score hyperparameter (`ood.scores.vim.dim`)",
-         edit_config(lambda c: c["ood"]["scores"]["vim"].update(dim=12)),
-         {job("ood_score", run=s, seed=seed, method="vim") for s, seed in RUNS + LT_RUNS}
-         | {job("ood_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS} | figures("roc") | REPORT
-         | LT_REPORT),
-    Case("one figure's option (`figures.histograms.bins`)", edit_config(_set("figures", "histograms", {"bins": 30})),
-         figures("histograms") | {job("paper"), job("all")}),
-    Case("the figure style (`figures.style.font_size`)", edit_config(_set("figures", "style", {"font_size": 9})),
-         figures(*FIGURES, *LT_FIGURES) | {job("paper"), job("all")}),
-    Case("the paper's LaTeX text (`paper/paper.tex`)", append_to("paper/paper.tex", "\n% an edit\n"),
-         {job("paper"), job("all")}),
-    Case("a published number (a row of `paper/published_results.csv`)",
-         append_to("paper/published_results.csv",
-                   "cao2019ldam,an added row,cifar10,resnet32,200,100,,balanced_softmax,top1,80.0,\n"),
-         REPORT | LT_REPORT),
-    Case("one schedule's recipe (`schedules.extended.milestones`)",
-         edit_config(lambda c: c["schedules"]["extended"].update(milestones=[0.5])),
-         balanced_run_jobs("extended", "0") | figures(*FIGURES) | REPORT),
-    Case("a training hyperparameter shared by all runs (`training.weight_decay`)",
-         edit_config(_set("training", "weight_decay", 1e-3)), EVERY_RUN),
-    Case("one alignment strategy's option (`longtail.alignment.proj.gamma`)",
-         edit_config(lambda c: c["longtail"].update(alignment={"momentum": 0.9, "proj": {"gamma": 0.5}})),
-         lt_run_jobs("proj") | figures(*LT_FIGURES) | LT_REPORT),
-    Case("a cluster job size (`cluster.mem_mb`: resources, not params)", edit_config(_set("cluster", "mem_mb", 9000)),
-         set()),
-    Case("the code of one stage (`src/nclab/collapse.py`)", append_to("src/nclab/collapse.py", "\n# an edit\n"),
-         {job("collapse_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
-         | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES) | REPORT | LT_REPORT),
-    Case("a score's display name (`src/nclab/names.py`: MaxLogit)",
-         replace_in("src/nclab/names.py", '"MaxLogit"', '"Max-Logit"'), figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT),
-    Case("a strategy's display name (`src/nclab/names.py`: SpA-Proj)",
-         replace_in("src/nclab/names.py", '"SpA-Proj"', '"SpA-Projection"'),
-         figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT),
-    Case("an HTML-report caption (`report/figure.rst`)",
-         replace_in("report/figure.rst", "one line per schedule", "one line for each schedule"), set()),
-    Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"),
-         EVERY_RUN),
-    Case("config.yaml reordered (`training.lr` and `training.momentum` lines swapped)",
-         swap_lines("config.yaml", "  lr:", "  momentum:"), set()),
-    Case("a section moved to a second `--configfile` (`longtail`)", move_to_second_configfile("longtail"), set(),
-         ("--configfile", "tiny.yaml", "second.yaml")),
-    Case("a config file that restates the defaults in another order (`training`)", restate_defaults("training"),
-         set(), ("--configfile", "tiny.yaml", "second.yaml")),
+    Case(
+        "an OOD-score hyperparameter (`ood.scores.vim.dim`)",
+        edit_config(lambda c: c["ood"]["scores"]["vim"].update(dim=12)),
+        {job("ood_score", run=s, seed=seed, method="vim") for s, seed in RUNS + LT_RUNS}
+        | {job("ood_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
+        | figures("roc")
+        | REPORT
+        | LT_REPORT,
+    ),
+    Case(
+        "one figure's option (`figures.histograms.bins`)",
+        edit_config(_set("figures", "histograms", {"bins": 30})),
+        figures("histograms") | {job("paper"), job("all")},
+    ),
+    Case(
+        "the figure style (`figures.style.font_size`)",
+        edit_config(_set("figures", "style", {"font_size": 9})),
+        figures(*FIGURES, *LT_FIGURES) | {job("paper"), job("all")},
+    ),
+    Case(
+        "the paper's LaTeX text (`paper/paper.tex`)",
+        append_to("paper/paper.tex", "\n% an edit\n"),
+        {job("paper"), job("all")},
+    ),
+    Case(
+        "a published number (a row of `paper/published_results.csv`)",
+        append_to(
+            "paper/published_results.csv",
+            "cao2019ldam,an added row,cifar10,resnet32,200,100,,balanced_softmax,top1,80.0,\n",
+        ),
+        REPORT | LT_REPORT,
+    ),
+    Case(
+        "one schedule's recipe (`schedules.extended.milestones`)",
+        edit_config(lambda c: c["schedules"]["extended"].update(milestones=[0.5])),
+        balanced_run_jobs("extended", "0") | figures(*FIGURES) | REPORT,
+    ),
+    Case(
+        "a training hyperparameter shared by all runs (`training.weight_decay`)",
+        edit_config(_set("training", "weight_decay", 1e-3)),
+        EVERY_RUN,
+    ),
+    Case(
+        "one alignment strategy's option (`longtail.alignment.proj.gamma`)",
+        edit_config(lambda c: c["longtail"].update(alignment={"momentum": 0.9, "proj": {"gamma": 0.5}})),
+        lt_run_jobs("proj") | figures(*LT_FIGURES) | LT_REPORT,
+    ),
+    Case(
+        "a cluster job size (`cluster.mem_mb`: resources, not params)",
+        edit_config(_set("cluster", "mem_mb", 9000)),
+        set(),
+    ),
+    Case(
+        "the code of one stage (`src/nclab/collapse.py`)",
+        append_to("src/nclab/collapse.py", "\n# an edit\n"),
+        {job("collapse_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
+        | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES)
+        | REPORT
+        | LT_REPORT,
+    ),
+    Case(
+        "a score's display name (`src/nclab/names.py`: MaxLogit)",
+        replace_in("src/nclab/names.py", '"MaxLogit"', '"Max-Logit"'),
+        figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT,
+    ),
+    Case(
+        "a strategy's display name (`src/nclab/names.py`: SpA-Proj)",
+        replace_in("src/nclab/names.py", '"SpA-Proj"', '"SpA-Projection"'),
+        figures(*FIGURES, *LT_FIGURES) | REPORT | LT_REPORT,
+    ),
+    Case(
+        "an HTML-report caption (`report/figure.rst`)",
+        replace_in("report/figure.rst", "one line per schedule", "one line for each schedule"),
+        set(),
+    ),
+    Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"), EVERY_RUN),
+    Case(
+        "config.yaml reordered (`training.lr` and `training.momentum` lines swapped)",
+        swap_lines("config.yaml", "  lr:", "  momentum:"),
+        set(),
+    ),
+    Case(
+        "a section moved to a second `--configfile` (`longtail`)",
+        move_to_second_configfile("longtail"),
+        set(),
+        ("--configfile", "tiny.yaml", "second.yaml"),
+    ),
+    Case(
+        "a config file that restates the defaults in another order (`training`)",
+        restate_defaults("training"),
+        set(),
+        ("--configfile", "tiny.yaml", "second.yaml"),
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.change for c in CASES])
 def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
-    edited = ("tiny.yaml", "config.yaml", "paper/paper.tex", "paper/published_results.csv", "src/nclab/collapse.py",
-              "src/nclab/training.py", "src/nclab/names.py", "report/figure.rst")
+    edited = (
+        "tiny.yaml",
+        "config.yaml",
+        "paper/paper.tex",
+        "paper/published_results.csv",
+        "src/nclab/collapse.py",
+        "src/nclab/training.py",
+        "src/nclab/names.py",
+        "report/figure.rst",
+    )
     saved = {workflow / p: (workflow / p).read_text() for p in edited}
     try:
         case.apply(workflow)
@@ -204,8 +279,9 @@ def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
         for path, text in saved.items():
             path.write_text(text)
         (workflow / "second.yaml").unlink(missing_ok=True)
-    assert planned == case.expected, (f"unexpected: {sorted(planned - case.expected)}; "
-                                      f"missing: {sorted(case.expected - planned)}")
+    assert planned == case.expected, (
+        f"unexpected: {sorted(planned - case.expected)}; missing: {sorted(case.expected - planned)}"
+    )
 
 
 def test_undoing_an_edit_leaves_nothing_to_do(workflow):
@@ -228,8 +304,10 @@ def _describe(jobs: set[Job]) -> str:
 
 
 def rerun_table() -> str:
-    lines = ["| change | jobs Snakemake reruns (tiny test config: 2 balanced + 2 long-tail runs, 7 scores) |",
-             "|---|---|"]
+    lines = [
+        "| change | jobs Snakemake reruns (tiny test config: 2 balanced + 2 long-tail runs, 7 scores) |",
+        "|---|---|",
+    ]
     lines += [f"| {case.change} | {_describe(case.expected)} |" for case in CASES]
     return "\n".join(lines) + "\n"
 
@@ -257,16 +335,22 @@ def test_the_repository_cites_only_itself():
     """The methods are docs/methods.md; nothing points outside the repository: every Markdown document a file
     names is one of the repository's, and every relative path that climbs (../) names something inside it."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
-    documents = {name for name in tracked if name.endswith(".md")} | {Path(n).name for n in tracked if n.endswith(".md")}
+    documents = {name for name in tracked if name.endswith(".md")} | {
+        Path(n).name for n in tracked if n.endswith(".md")
+    }
     for name in tracked:
         path = ROOT / name
-        if path.suffix in {".py", ".md", ".yaml", ".smk", ".tex", ".sh", ".bib"} or path.name in {"Snakefile", "Makefile"}:
+        if path.suffix in {".py", ".md", ".yaml", ".smk", ".tex", ".sh", ".bib"} or path.name in {
+            "Snakefile",
+            "Makefile",
+        }:
             text = path.read_text()
             for cited in re.findall(r"[\w./-]*\w\.md\b", text):
                 assert cited in documents, f"{name} cites {cited}, which is not in the repository"
             for climb in re.findall(r"(?<![\w.])(?:\.\./)+[\w.-]*", text):
                 target = (path.parent / climb).resolve()
                 assert target.is_relative_to(ROOT) and target.exists(), f"{name} points outside the repository: {climb}"
+
 
 if __name__ == "__main__":
     print(rerun_table(), end="")

@@ -24,19 +24,27 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, tiny_workdir
 
-pytestmark = [pytest.mark.workflow, pytest.mark.skipif(
-    not (all(shutil.which(d) for d in ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd"))
-         and os.geteuid() == 0),
-    reason="SLURM with accounting is not installed here (bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
-           "slurmdbd and mariadb-server with apt-get when run as root): the cluster integration test is skipped",
-)]
+pytestmark = [
+    pytest.mark.workflow,
+    pytest.mark.skipif(
+        not (
+            all(shutil.which(d) for d in ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd"))
+            and os.geteuid() == 0
+        ),
+        reason="SLURM with accounting is not installed here (bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
+        "slurmdbd and mariadb-server with apt-get when run as root): the cluster integration test is skipped",
+    ),
+]
 GPU_RULES = {"train", "extract_features"}
 LOCAL_RULES = {"paper", "typeset_table", "all"}
 ANALYSIS_RULES = {"ood_score", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
 # The long-tail study alone: its runs go through the same rules as the balanced ones (train, extract_features,
 # the analysis group), and their ids hold slashes, which the job and group names must survive.
-CLUSTER = {"studies": ["longtail"], "training": {"seeds": [0], "device": "auto"},
-           "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1}}
+CLUSTER = {
+    "studies": ["longtail"],
+    "training": {"seeds": [0], "device": "auto"},
+    "cluster": {"seconds_per_epoch": 2, "mem_mb": 1000, "cpus_per_gpu": 1},
+}
 CANCEL = ("train", "extract_features")  # one job of each cancelled once, while it runs
 # The jobs ask for one CPU each (a cluster's cgroups would hold them to it); sbatch passes them this environment.
 # One thread also keeps them from slowing the suite's other worker (make test), whose torch threads spin-wait.
@@ -66,18 +74,32 @@ def site_profile(workdir: Path) -> None:
     shutil.copytree(workdir / "profiles/slurm", workdir / "profiles/site")
     config_path = workdir / "profiles/site/config.yaml"
     text = config_path.read_text()
-    text = text.replace("slurm_partition: main ", "slurm_partition: gpu ").replace("# slurm_account: mylab ",
-                                                                                 "slurm_account: nclab-test ")
+    text = text.replace("slurm_partition: main ", "slurm_partition: gpu ").replace(
+        "# slurm_account: mylab ", "slurm_account: nclab-test "
+    )
     config_path.write_text(text)
     resources = yaml.safe_load(text)["default-resources"]
     assert (resources["slurm_partition"], resources["slurm_account"]) == ("gpu", "nclab-test")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "snakemake", *args, "--configfile", "tiny.yaml",
-                             "--slurm-init-seconds-before-status-checks", "2"],
-                            cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **ONE_THREAD})
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            *args,
+            "--configfile",
+            "tiny.yaml",
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+        ],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **ONE_THREAD},
+    )
 
 
 def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(cluster, tmp_path):
@@ -103,8 +125,9 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
     assert (workdir / "results/paper/paper.pdf").read_bytes().startswith(b"%PDF")
 
     for job_id in cancelled.values():  # what sacct says of them: the state the plugin alone never ends
-        state = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        state = subprocess.run(
+            ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id], capture_output=True, text=True, check=True
+        ).stdout.strip()
         assert state.startswith("CANCELLED by "), state
     submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(rule|group)_([\w-]+?)/", log)
     records = job_records()
@@ -142,8 +165,9 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
 def test_without_accounting_squeue_status_still_works(cluster, tmp_path):
     """For clusters without job accounting: the README's `--slurm-status-command squeue`, on a short target."""
     workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
-    run = snakemake(workdir, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
-                    "--until", "prepare_ood")
+    run = snakemake(
+        workdir, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue", "--until", "prepare_ood"
+    )
     log = run.communicate(timeout=600)[0]
     assert run.returncode == 0, log[-5000:]
     assert len(re.findall(r"submitted with SLURM jobid", log)) == 2  # the two OOD sets

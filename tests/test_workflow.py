@@ -53,7 +53,9 @@ def test_longtail_artifacts(workflow):
     subset = np.load(results / "data/longtail/digits/exponential-ir5-seed0.npz")
     full = np.load(results / "data/digits.npz")
     counts = np.bincount(subset["train_labels"])
-    assert counts.tolist() == longtail.class_counts(np.bincount(full["train_labels"]).min(), 10, 5, "exponential").tolist()
+    assert (
+        counts.tolist() == longtail.class_counts(np.bincount(full["train_labels"]).min(), 10, 5, "exponential").tolist()
+    )
     assert np.array_equal(subset["train_images"], full["train_images"][subset["train_indices"]])
     assert np.array_equal(subset["test_labels"], full["test_labels"])  # the test set stays balanced
     for strategy in ("none", "proj"):
@@ -126,6 +128,7 @@ def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow)
     result = snakemake(workflow, "--report", "results/report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (workflow / "results/report.html").read_text()
+
     def variable(name: str) -> dict:
         line = next(l.strip() for l in html.splitlines() if l.strip().startswith(f"var {name} = {{"))
         return json.loads(line.removeprefix(f"var {name} = ").removesuffix(";"))
@@ -141,7 +144,8 @@ def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow)
     for study, title in contents.STUDY_TITLES.items():
         assert categories[title] == {
             "Figures": sorted(f"results/report/figures/{n}.pdf" for n in contents.study_figures(study)),
-            "Tables": sorted(f"results/report/{t}.pdf" for t in contents.study_tables(study))}
+            "Tables": sorted(f"results/report/{t}.pdf" for t in contents.study_tables(study)),
+        }
     assert "This run trained 1 seed per schedule" in html  # the workflow description, from config
 
 

@@ -33,8 +33,12 @@ def job_counts(preset: Path) -> dict[str, int]:
     """Rule -> number of jobs in a dry run of the whole workflow for ``preset`` (nothing run or written)."""
     with tempfile.TemporaryDirectory() as scratch:
         extra = stand_in_imagenet(Path(scratch)) if "imagenet_lt" in preset.read_text() else []
-        result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules",
-                                 "--configfile", str(preset), *extra], cwd=ROOT, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--configfile", str(preset), *extra],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
     if result.returncode != 0:
         raise SystemExit(f"dry run of {preset} failed:\n{result.stderr[-3000:]}")
     table = result.stdout.split("Job stats:")[1].split("total")[0]

@@ -23,8 +23,9 @@ import torch
 from torch.nn import functional as F
 
 
-def batch_class_means(features: torch.Tensor, labels: torch.Tensor,
-                      num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_class_means(
+    features: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The mean feature of each class present in the batch (rows in class order) and the (C,) presence mask."""
     counts = torch.bincount(labels, minlength=num_classes)
     sums = torch.zeros(num_classes, features.shape[1], device=features.device, dtype=features.dtype)
@@ -66,8 +67,9 @@ class CentreEMA:
         self.seen.copy_(state["seen"])
 
 
-def alignment_penalty(features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, centres: CentreEMA, *,
-                      strength: float) -> torch.Tensor:
+def alignment_penalty(
+    features: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor, centres: CentreEMA, *, strength: float
+) -> torch.Tensor:
     """SpA-Reg: lambda * mean over the batch's classes of 1 - cos(h_bar_c - mu^_G, w_c), h_bar_c with gradient."""
     batch_means, present = batch_class_means(features, labels, len(weight))
     cos = F.cosine_similarity(batch_means - centres.global_centre(), weight[present], dim=1)
@@ -75,8 +77,7 @@ def alignment_penalty(features: torch.Tensor, labels: torch.Tensor, weight: torc
 
 
 @torch.no_grad()
-def project_gradient(grad: torch.Tensor, weight: torch.Tensor, centres: CentreEMA, *,
-                     gamma: float) -> torch.Tensor:
+def project_gradient(grad: torch.Tensor, weight: torch.Tensor, centres: CentreEMA, *, gamma: float) -> torch.Tensor:
     """SpA-Proj on the classifier's gradient g (rows g_c of w_c).
 
     g_t = g - (g.w^)w^ (tangent part); delta = normalise(mu^_c - (mu^_c.w^)w^) (towards the centre); if

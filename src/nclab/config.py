@@ -21,7 +21,6 @@ import yaml
 from nclab import data
 from nclab.plan import feature_dim, longtail_grid
 
-
 # The scores paper/balanced.tex describes and quotes one by one (the seed report's six, plus KNN).
 PAPER_SCORES = ("msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn")
 
@@ -115,8 +114,10 @@ def data_errors(spec: dict) -> list[str]:
         if name == dataset:
             errors.append(f"data.ood_sets: {name!r} is the in-distribution dataset")
         elif name not in data.ood_candidates(dataset):
-            errors.append(f"data.ood_sets: {name!r} does not match the format of {dataset!r}; "
-                          f"allowed: {data.ood_candidates(dataset)}")
+            errors.append(
+                f"data.ood_sets: {name!r} does not match the format of {dataset!r}; "
+                f"allowed: {data.ood_candidates(dataset)}"
+            )
         if name in data.SYNTHETIC_OOD and name not in spec["synthetic"]:
             errors.append(f"data.synthetic.{name}: required by data.ood_sets")
         if name in data.FOLDER_OOD and name not in spec["folders"]:
@@ -131,8 +132,10 @@ def data_errors(spec: dict) -> list[str]:
 def imagenet_lt_errors(spec: dict | None) -> list[str]:
     """ImageNet-LT needs the ImageNet folder and the folder of the three split lists."""
     if not spec or not spec.get("root") or not spec.get("lists"):
-        return ["data.imagenet_lt: dataset 'imagenet_lt' needs root (the ImageNet folder holding train/ and val/) "
-                "and lists (the folder of ImageNet_LT_train.txt, ImageNet_LT_val.txt, ImageNet_LT_test.txt)"]
+        return [
+            "data.imagenet_lt: dataset 'imagenet_lt' needs root (the ImageNet folder holding train/ and val/) "
+            "and lists (the folder of ImageNet_LT_train.txt, ImageNet_LT_val.txt, ImageNet_LT_test.txt)"
+        ]
     errors = []
     if not Path(spec["root"]).is_dir():
         errors.append(f"data.imagenet_lt.root: folder {spec['root']} does not exist")
@@ -151,8 +154,10 @@ def schedule_errors(key: str, schedule: dict) -> list[str]:
         errors.append(f"{key}.milestones: required for scheduler {schedule['scheduler']!r}")
     warmup = schedule.get("warmup_epochs", 0)
     if schedule["scheduler"] == "warmup_multistep" and not 0 < warmup < schedule["epochs"]:
-        errors.append(f"{key}.warmup_epochs: scheduler 'warmup_multistep' needs 1..{schedule['epochs'] - 1} "
-                      f"warm-up epochs, got {warmup}")
+        errors.append(
+            f"{key}.warmup_epochs: scheduler 'warmup_multistep' needs 1..{schedule['epochs'] - 1} "
+            f"warm-up epochs, got {warmup}"
+        )
     elif schedule["scheduler"] != "warmup_multistep" and warmup:
         errors.append(f"{key}.warmup_epochs: only used by scheduler 'warmup_multistep'")
     return errors
@@ -162,22 +167,30 @@ def longtail_errors(config: dict) -> list[str]:
     spec, errors = config["longtail"], []
     errors += schedule_errors("longtail.schedule", spec["schedule"])
     if spec["profile"] == "given" and len(spec["ratios"]) != 1:
-        errors.append(f"longtail.ratios: profile 'given' keeps the training set as it is, so it has one imbalance "
-                      f"ratio (ImageNet-LT: 256), got {spec['ratios']}")
+        errors.append(
+            f"longtail.ratios: profile 'given' keeps the training set as it is, so it has one imbalance "
+            f"ratio (ImageNet-LT: 256), got {spec['ratios']}"
+        )
     if config["data"]["dataset"] == data.IMAGENET_LT and spec["profile"] != "given":
         errors.append(f"longtail.profile: ImageNet-LT is long-tailed already; use 'given', not {spec['profile']!r}")
     many, few = spec["shot_thresholds"]["many"], spec["shot_thresholds"]["few"]
     if few > many + 1:
-        errors.append(f"longtail.shot_thresholds: few ({few}) must not exceed many + 1 ({many + 1}): a class "
-                      "cannot be both many- and few-shot")
+        errors.append(
+            f"longtail.shot_thresholds: few ({few}) must not exceed many + 1 ({many + 1}): a class "
+            "cannot be both many- and few-shot"
+        )
     dim = feature_dim(spec["model"]["arch"], spec["model"]["width"])
     num_classes = data.num_classes(config["data"])
     if "etf" in spec["losses"] and dim < num_classes:
-        errors.append(f"longtail.losses: 'etf' needs a feature dimension >= the {num_classes} classes for a simplex "
-                      f"ETF; longtail.model gives {dim}")
+        errors.append(
+            f"longtail.losses: 'etf' needs a feature dimension >= the {num_classes} classes for a simplex "
+            f"ETF; longtail.model gives {dim}"
+        )
     if not longtail_grid(spec["ratios"], spec["losses"], spec["strategies"]):
-        errors.append("longtail.strategies: no strategy applies to the losses (proj and slerp move the classifier, "
-                      "which etf keeps fixed)")
+        errors.append(
+            "longtail.strategies: no strategy applies to the losses (proj and slerp move the classifier, "
+            "which etf keeps fixed)"
+        )
     return errors
 
 
@@ -188,26 +201,36 @@ def semantic_errors(config: dict) -> list[str]:
     if "longtail" in config["studies"]:
         errors += longtail_errors(config)
     if "balanced" in config["studies"] and config["data"]["dataset"] == data.IMAGENET_LT:
-        errors.append("studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed (use "
-                      "studies: [longtail])")
+        errors.append(
+            "studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed (use studies: [longtail])"
+        )
     missing = [m for m in PAPER_SCORES if m not in config["ood"]["scores"]]
     if "balanced" in config["studies"] and missing:
-        errors.append(f"ood.scores: the paper's balanced-study section quotes each of {list(PAPER_SCORES)}; "
-                      f"{missing} missing")
-    dims = {"balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
-            "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"])}
+        errors.append(
+            f"ood.scores: the paper's balanced-study section quotes each of {list(PAPER_SCORES)}; {missing} missing"
+        )
+    dims = {
+        "balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
+        "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"]),
+    }
     dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network
     for method, key, upper in (("vim", "dim", dim - 1), ("neco", "dim", dim)):
         value = config["ood"]["scores"].get(method, {}).get(key)
         if value is not None and value > upper:  # its type and lower bound are the schema's
-            errors.append(f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
-                          f"(feature dimension {dim}, the smallest of the studies' networks)")
+            errors.append(
+                f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
+                f"(feature dimension {dim}, the smallest of the studies' networks)"
+            )
     unknown = sorted(set(config["figures"]["histograms"]["methods"]) - set(config["ood"]["scores"]))
     if unknown:
-        errors.append(f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}")
+        errors.append(
+            f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}"
+        )
     if config["paper"]["headline_ood"] not in config["data"]["ood_sets"]:
-        errors.append(f"paper.headline_ood: {config['paper']['headline_ood']!r} is not among data.ood_sets "
-                      f"{sorted(config['data']['ood_sets'])}")
+        errors.append(
+            f"paper.headline_ood: {config['paper']['headline_ood']!r} is not among data.ood_sets "
+            f"{sorted(config['data']['ood_sets'])}"
+        )
     return errors
 
 

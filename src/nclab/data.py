@@ -118,8 +118,10 @@ def photo_patches(count: int, patch_size: int, image_size: int, seed: int, rgb: 
 
     rng = np.random.default_rng(seed)
     grey = not rgb
-    photos = [p.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if grey else p.astype(np.float64)
-              for p in load_sample_images().images]
+    photos = [
+        p.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) if grey else p.astype(np.float64)
+        for p in load_sample_images().images
+    ]
     patches = np.empty((count, image_size, image_size, *(() if grey else (3,))))
     block = patch_size // image_size
     for i in range(count):
@@ -145,8 +147,9 @@ def uniform_noise(count: int, image_size: int, seed: int, rgb: bool = False) -> 
     return ImageSet(rng.integers(0, 256, size=(count, 3, image_size, image_size), dtype=np.uint8), labels)
 
 
-def synthetic_cifar(num_classes: int, train_per_class: int, test_per_class: int, seed: int
-                    ) -> tuple[ImageSet, ImageSet]:
+def synthetic_cifar(
+    num_classes: int, train_per_class: int, test_per_class: int, seed: int
+) -> tuple[ImageSet, ImageSet]:
     """A generated CIFAR-shaped set (3x32x32 uint8, balanced classes) that a ResNet learns in a few epochs.
 
     Class c has a fixed random colour template (4x4 Gaussian cells, upsampled to 32x32); each image is its
@@ -172,8 +175,15 @@ def synthetic_cifar(num_classes: int, train_per_class: int, test_per_class: int,
 
 def save_id(path: str | Path, train: ImageSet, test: ImageSet, num_classes: int, **extra: np.ndarray) -> None:
     """An in-distribution dataset; ``extra`` arrays (e.g. a subset's ``train_indices``) are stored beside it."""
-    atomic_savez(path, train_images=train.images, train_labels=train.labels,
-                 test_images=test.images, test_labels=test.labels, num_classes=np.int64(num_classes), **extra)
+    atomic_savez(
+        path,
+        train_images=train.images,
+        train_labels=train.labels,
+        test_images=test.images,
+        test_labels=test.labels,
+        num_classes=np.int64(num_classes),
+        **extra,
+    )
 
 
 def save_ood(path: str | Path, images: ImageSet) -> None:
@@ -182,8 +192,11 @@ def save_ood(path: str | Path, images: ImageSet) -> None:
 
 def load_id(path: str | Path) -> tuple[ImageSet, ImageSet, int]:
     f = load_npz(path)
-    return (ImageSet(f["train_images"], f["train_labels"]), ImageSet(f["test_images"], f["test_labels"]),
-            int(f["num_classes"]))
+    return (
+        ImageSet(f["train_images"], f["train_labels"]),
+        ImageSet(f["test_images"], f["test_labels"]),
+        int(f["num_classes"]),
+    )
 
 
 def load_labels(path: str | Path) -> tuple[np.ndarray, np.ndarray, int]:

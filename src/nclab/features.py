@@ -12,11 +12,16 @@ from nclab.io import atomic_path
 from nclab.training import normalise
 
 
-def save_checkpoint(path: str | Path, epoch: int, state_dict: dict[str, torch.Tensor],
-                    mean: np.ndarray, std: np.ndarray) -> None:
+def save_checkpoint(
+    path: str | Path, epoch: int, state_dict: dict[str, torch.Tensor], mean: np.ndarray, std: np.ndarray
+) -> None:
     """Weights and input normalisation, as plain tensors (loadable with ``weights_only=True``)."""
-    payload = {"epoch": epoch, "state_dict": state_dict,
-               "mean": torch.as_tensor(mean, dtype=torch.float32), "std": torch.as_tensor(std, dtype=torch.float32)}
+    payload = {
+        "epoch": epoch,
+        "state_dict": state_dict,
+        "mean": torch.as_tensor(mean, dtype=torch.float32),
+        "std": torch.as_tensor(std, dtype=torch.float32),
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 
@@ -29,8 +34,9 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 @torch.no_grad()
-def extract(model: nn.Module, images: np.ndarray, mean: torch.Tensor, std: torch.Tensor,
-            batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def extract(
+    model: nn.Module, images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Penultimate features h and logits z of uint8 images in fp32, network in eval mode, no augmentation.
 
     Runs on the device that holds ``model``; the arrays come back to the CPU.

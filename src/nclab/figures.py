@@ -17,19 +17,26 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  # noqa: E402
 
-from nclab.io import load_npz, read_tables  # noqa: E402
 from nclab import names  # noqa: E402
+from nclab.io import load_npz, read_tables  # noqa: E402
 from nclab.runs import final_epochs  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
 
 
 def apply_style(style: Mapping[str, float]) -> None:
-    plt.rcParams.update({
-        "font.size": style["font_size"], "lines.linewidth": style["line_width"],
-        "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False,
-        "pdf.fonttype": 42, "svg.hashsalt": "nclab", "figure.dpi": 100,
-    })
+    plt.rcParams.update(
+        {
+            "font.size": style["font_size"],
+            "lines.linewidth": style["line_width"],
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "legend.frameon": False,
+            "pdf.fonttype": 42,
+            "svg.hashsalt": "nclab",
+            "figure.dpi": 100,
+        }
+    )
 
 
 FIGURE_WIDTH = 6.5  # inches: every figure is drawn at about the paper's text width, so its fonts keep their size
@@ -48,8 +55,9 @@ def _panel_grid(count: int, height: float, max_columns: int = MAX_COLUMNS) -> tu
     in the last row (only when no column count fills every row) is hidden."""
     columns = grid_columns(count, max_columns)
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(FIGURE_WIDTH, height * rows), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, columns, figsize=(FIGURE_WIDTH, height * rows), constrained_layout=True, squeeze=False
+    )
     flat = list(axes.flat)
     for ax in flat[count:]:
         ax.set_visible(False)
@@ -63,7 +71,7 @@ def _seed_mean(table: pd.DataFrame, by: list[str], column: str) -> pd.DataFrame:
 
 def _line_with_band(ax: plt.Axes, table: pd.DataFrame, column: str, label: str, **kwargs) -> None:
     stats = _seed_mean(table, ["epoch"], column)
-    line, = ax.plot(stats["epoch"], stats["mean"], label=label, **kwargs)
+    (line,) = ax.plot(stats["epoch"], stats["mean"], label=label, **kwargs)
     if (stats["count"] > 1).any():
         ax.fill_between(stats["epoch"], stats["min"], stats["max"], color=line.get_color(), alpha=0.2, linewidth=0)
 
@@ -115,8 +123,14 @@ def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
         for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
             _line_with_band(ax, runs, column, schedule, color=f"C{i}", marker=".", markersize=3)
             if column.endswith("_features"):
-                _line_with_band(ax, runs, column.replace("_features", "_classifier"), f"{schedule} (W)",
-                                color=f"C{i}", linestyle="--")
+                _line_with_band(
+                    ax,
+                    runs,
+                    column.replace("_features", "_classifier"),
+                    f"{schedule} (W)",
+                    color=f"C{i}",
+                    linestyle="--",
+                )
         ax.set(title=title, xlabel="epoch")
         if log:
             _log_y(ax)
@@ -127,9 +141,13 @@ def collapse_progression(collapse: pd.DataFrame) -> plt.Figure:
 def ncc_agreement(collapse: pd.DataFrame) -> plt.Figure:
     """Network vs nearest-class-centre accuracy on test, and their agreement 1 - NC4, per epoch."""
     fig, axes = plt.subplots(1, 2, figsize=(FIGURE_WIDTH, 2.4), constrained_layout=True)
-    collapse = _percent(collapse.assign(agreement_test=1 - collapse["nc4_test"],
-                                        agreement_train=1 - collapse["nc4_train"]),
-                        "network_accuracy_test", "ncc_accuracy_test", "agreement_test", "agreement_train")
+    collapse = _percent(
+        collapse.assign(agreement_test=1 - collapse["nc4_test"], agreement_train=1 - collapse["nc4_train"]),
+        "network_accuracy_test",
+        "ncc_accuracy_test",
+        "agreement_test",
+        "agreement_train",
+    )
     for i, (schedule, runs) in enumerate(collapse.groupby("schedule", sort=False)):
         _line_with_band(axes[0], runs, "network_accuracy_test", f"{schedule}: network", color=f"C{i}")
         _line_with_band(axes[0], runs, "ncc_accuracy_test", f"{schedule}: NCC", color=f"C{i}", linestyle="--")
@@ -170,19 +188,25 @@ def roc(scores: Mapping[str, ScoreSets], *, ood_sets: list[str]) -> plt.Figure:
     return fig
 
 
-def histograms(scores: Mapping[str, ScoreSets], *, methods: list[str], ood_sets: list[str],
-               bins: int) -> plt.Figure:
+def histograms(scores: Mapping[str, ScoreSets], *, methods: list[str], ood_sets: list[str], bins: int) -> plt.Figure:
     """Score distributions of ID test and each OOD set; rows: methods, columns: schedules."""
     schedules = list(scores)
-    fig, axes = plt.subplots(len(methods), len(schedules), figsize=(FIGURE_WIDTH, 2.2 * len(methods)),
-                             constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(
+        len(methods), len(schedules), figsize=(FIGURE_WIDTH, 2.2 * len(methods)), constrained_layout=True, squeeze=False
+    )
     for row, method in zip(axes, methods):
         for ax, schedule in zip(row, schedules):
             sets = scores[schedule][method]
             edges = np.histogram_bin_edges(np.concatenate([sets[s] for s in ["test", *ood_sets]]), bins=bins)
             for split in ["test", *ood_sets]:
-                ax.hist(sets[split], bins=edges, density=True, histtype="stepfilled", alpha=0.45,
-                        label="ID test" if split == "test" else split)
+                ax.hist(
+                    sets[split],
+                    bins=edges,
+                    density=True,
+                    histtype="stepfilled",
+                    alpha=0.45,
+                    label="ID test" if split == "test" else split,
+                )
             ax.set(title=f"{names.SCORES[method]}, {schedule}", xlabel="score (higher = more ID)", ylabel="density")
             ax.legend(fontsize="small")
     return fig
@@ -190,8 +214,7 @@ def histograms(scores: Mapping[str, ScoreSets], *, methods: list[str], ood_sets:
 
 def tsne(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
     """t-SNE of test features per schedule, coloured by class."""
-    fig, axes = plt.subplots(1, len(embeddings), figsize=(FIGURE_WIDTH, 3.0), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(embeddings), figsize=(FIGURE_WIDTH, 3.0), constrained_layout=True, squeeze=False)
     for ax, (schedule, (points, labels)) in zip(axes[0], embeddings.items()):
         scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=4, linewidths=0)
         ax.set(title=f"{schedule} (final epoch)", xticks=[], yticks=[])
@@ -199,15 +222,21 @@ def tsne(embeddings: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
     return fig
 
 
-LT_PANELS = (("network_accuracy_test", "test accuracy (%)"), ("accuracy_few", "few-shot accuracy (%)"),
-             ("alignment_mean", r"mean alignment $\bar a$"), ("alignment_few", "few-shot alignment"),
-             ("nc1", "NC1"), ("nc3", "NC3"))
+LT_PANELS = (
+    ("network_accuracy_test", "test accuracy (%)"),
+    ("accuracy_few", "few-shot accuracy (%)"),
+    ("alignment_mean", r"mean alignment $\bar a$"),
+    ("alignment_few", "few-shot alignment"),
+    ("nc1", "NC1"),
+    ("nc3", "NC3"),
+)
 PERCENT_COLUMNS = ("network_accuracy_test", "accuracy_few")  # plotted in %, as the text and tables print them
 LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
 
-def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, losses: list[str],
-                    strategies: list[str]) -> None:
+def _strategy_lines(
+    ax: plt.Axes, table: pd.DataFrame, x: str, column: str, losses: list[str], strategies: list[str]
+) -> None:
     """One line per (loss, strategy): colour = strategy, line style = loss; mean over seeds, with a band over
     their range where there are several."""
     for i, loss in enumerate(losses):
@@ -217,9 +246,15 @@ def _strategy_lines(ax: plt.Axes, table: pd.DataFrame, x: str, column: str, loss
                 continue
             scale = 100 if column in PERCENT_COLUMNS else 1
             stats = _seed_mean(rows, [x], column).set_index(x) * [scale, scale, scale, 1]
-            ax.plot(stats.index, stats["mean"], color=f"C{j}", linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
-                    marker="o" if x == "ratio" else None, markersize=3,
-                    label=f"{names.LOSSES[loss]}, {names.STRATEGIES[strategy]}")
+            ax.plot(
+                stats.index,
+                stats["mean"],
+                color=f"C{j}",
+                linestyle=LOSS_STYLES[i % len(LOSS_STYLES)],
+                marker="o" if x == "ratio" else None,
+                markersize=3,
+                label=f"{names.LOSSES[loss]}, {names.STRATEGIES[strategy]}",
+            )
             if (stats["count"] > 1).any():
                 ax.fill_between(stats.index, stats["min"], stats["max"], color=f"C{j}", alpha=0.12, linewidth=0)
 
@@ -267,17 +302,27 @@ def longtail_class_alignment(classes: pd.DataFrame, *, losses: list[str], strate
             rows = classes[(classes["loss"] == loss) & (classes["strategy"] == strategy)]
             if rows.empty:
                 continue
-            stats = rows.groupby("class").agg(train_count=("train_count", "mean"), mean=("alignment", "mean"),
-                                              min=("alignment", "min"), max=("alignment", "max"),
-                                              count=("alignment", "count"))
+            stats = rows.groupby("class").agg(
+                train_count=("train_count", "mean"),
+                mean=("alignment", "mean"),
+                min=("alignment", "min"),
+                max=("alignment", "max"),
+                count=("alignment", "count"),
+            )
             stats = stats.sort_values("train_count")
-            ax.plot(stats["train_count"], stats["mean"], "o-", color=f"C{j}", markersize=3,
-                    label=names.STRATEGIES[strategy])
+            ax.plot(
+                stats["train_count"], stats["mean"], "o-", color=f"C{j}", markersize=3, label=names.STRATEGIES[strategy]
+            )
             if (stats["count"] > 1).any():
-                ax.fill_between(stats["train_count"], stats["min"], stats["max"], color=f"C{j}", alpha=0.12,
-                                linewidth=0)
-        ax.set(xscale="log", xlabel="training images of the class", ylabel=r"$a_c=\cos(\tilde\mu_c, w_c)$",
-               title=names.LOSSES[loss])
+                ax.fill_between(
+                    stats["train_count"], stats["min"], stats["max"], color=f"C{j}", alpha=0.12, linewidth=0
+                )
+        ax.set(
+            xscale="log",
+            xlabel="training images of the class",
+            ylabel=r"$a_c=\cos(\tilde\mu_c, w_c)$",
+            title=names.LOSSES[loss],
+        )
     axes[0].legend()
     return fig
 

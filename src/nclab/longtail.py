@@ -37,8 +37,9 @@ def class_counts(n_max: int, num_classes: int, ratio: float, profile: str) -> np
     return counts
 
 
-def longtail_subset(train: ImageSet, num_classes: int, ratio: float, profile: str,
-                    seed: int) -> tuple[ImageSet, np.ndarray]:
+def longtail_subset(
+    train: ImageSet, num_classes: int, ratio: float, profile: str, seed: int
+) -> tuple[ImageSet, np.ndarray]:
     """The long-tailed subset of a (near-)balanced training set and the indices it keeps (sorted).
 
     n_max is the size of the smallest class of ``train``, so every class can supply its quota.
@@ -47,8 +48,10 @@ def longtail_subset(train: ImageSet, num_classes: int, ratio: float, profile: st
     if profile == "given":
         measured = available.max() / max(available.min(), 1)
         if available.min() < 1 or not math.isclose(measured, ratio, rel_tol=1e-3):
-            raise ValueError(f"longtail.ratios: profile 'given' keeps the training set as it is, whose imbalance "
-                             f"ratio is {available.max()}/{available.min()} = {measured:g}, not {ratio:g}")
+            raise ValueError(
+                f"longtail.ratios: profile 'given' keeps the training set as it is, whose imbalance "
+                f"ratio is {available.max()}/{available.min()} = {measured:g}, not {ratio:g}"
+            )
         return train, np.arange(len(train.labels))
     counts = class_counts(int(available.min()), num_classes, ratio, profile)
     rng = np.random.default_rng(seed)

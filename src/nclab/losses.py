@@ -16,15 +16,15 @@ def cross_entropy(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tens
     return F.cross_entropy(logits, labels)
 
 
-def logit_adjustment(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float, *,
-                     tau: float) -> torch.Tensor:
+def logit_adjustment(
+    logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float, *, tau: float
+) -> torch.Tensor:
     """CE on z_c + tau log pi_c, pi the training prior (Menon et al., ICLR 2021, logit-adjusted loss)."""
     prior = counts / counts.sum()
     return F.cross_entropy(logits + tau * torch.log(prior), labels)
 
 
-def balanced_softmax(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor,
-                     progress: float) -> torch.Tensor:
+def balanced_softmax(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float) -> torch.Tensor:
     """CE on z_c + log n_c (Ren et al., NeurIPS 2020)."""
     return F.cross_entropy(logits + torch.log(counts), labels)
 
@@ -41,8 +41,17 @@ def drw_weights(counts: torch.Tensor, beta: float) -> torch.Tensor:
     return (weights / weights.sum() * len(counts)).to(torch.float32)
 
 
-def ldam_drw(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float, *,
-             max_margin: float, scale: float, beta: float, drw_start: float) -> torch.Tensor:
+def ldam_drw(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    counts: torch.Tensor,
+    progress: float,
+    *,
+    max_margin: float,
+    scale: float,
+    beta: float,
+    drw_start: float,
+) -> torch.Tensor:
     """LDAM with deferred re-weighting (Cao et al., NeurIPS 2019).
 
     ``logits`` = scale * cos(h, w_c) from the normalised head; the true class loses scale * Delta_y, and from
@@ -54,8 +63,7 @@ def ldam_drw(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, p
     return F.cross_entropy(adjusted, labels, weight=weights)
 
 
-def dot_regression(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor,
-                   progress: float) -> torch.Tensor:
+def dot_regression(logits: torch.Tensor, labels: torch.Tensor, counts: torch.Tensor, progress: float) -> torch.Tensor:
     """(1/2) mean (w*_y . h/||h|| - 1)^2 with the fixed unit-norm ETF classifier w*, whose logits are these dot
     products (Yang et al., "Inducing Neural Collapse in Imbalanced Learning", NeurIPS 2022, E_W = E_H = 1)."""
     return 0.5 * torch.mean((logits.gather(1, labels[:, None]).squeeze(1) - 1.0) ** 2)

@@ -56,8 +56,11 @@ class BasicBlock(nn.Module):
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = (
-                PaddingShortcut(stride, out_channels - in_channels) if shortcut == "padding" else
-                nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels))
+                PaddingShortcut(stride, out_channels - in_channels)
+                if shortcut == "padding"
+                else nn.Sequential(
+                    nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+                )
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,8 +86,9 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = torch.relu(self.bn1(self.conv1(x)))
@@ -113,8 +117,9 @@ class ResNet(nn.Module):
 
 class ResNet32(ResNet):
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 16) -> None:
-        stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
-                             nn.ReLU(inplace=True))
+        stem = nn.Sequential(
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        )
         blocks, channels = [], width
         for stage, stride in enumerate((1, 2, 2)):
             out_channels = width * 2**stage
@@ -170,14 +175,17 @@ class ResNet18(ResNet):
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
         stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, width, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
             nn.Identity(),  # the ImageNet max-pool, removed for small images
         )
         stages, channels = [], width
         for stage, stride in enumerate((1, 2, 2, 2)):
             out_channels = width * 2**stage
-            stages.append(nn.Sequential(BasicBlock(channels, out_channels, stride),
-                                        BasicBlock(out_channels, out_channels, 1)))
+            stages.append(
+                nn.Sequential(BasicBlock(channels, out_channels, stride), BasicBlock(out_channels, out_channels, 1))
+            )
             channels = out_channels
         super().__init__(stem, nn.Sequential(*stages), channels, num_classes)
 
@@ -187,7 +195,9 @@ class ResNet50(ResNet):
 
     def __init__(self, num_classes: int, in_channels: int = 3, width: int = 64) -> None:
         stem = nn.Sequential(
-            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+            nn.Conv2d(in_channels, width, 7, 2, 3, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2, 1),
         )
         stages, channels = [], width
@@ -209,8 +219,9 @@ def head_kind(fc: nn.Module) -> str:
     return {NormedLinear: "normed", FixedETF: "etf", nn.Linear: "linear"}[type(fc)]
 
 
-def build_model(arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear",
-                scale: float | None = None) -> nn.Module:
+def build_model(
+    arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear", scale: float | None = None
+) -> nn.Module:
     """``arch`` with a ``head`` classifier (``scale``: the normed head's s, required by it and only by it); the
     ETF head comes with its BatchNorm1d neck (Yang et al. 2022's ETF classifier: BN, then L2 normalisation,
     then the fixed W*)."""

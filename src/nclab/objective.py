@@ -14,9 +14,16 @@ from nclab.plan import strategy_applies
 
 
 class Objective:
-    def __init__(self, loss: str, strategy: str, counts: torch.Tensor, feature_dim: int,
-                 loss_options: Mapping[str, float] | None = None,
-                 strategy_options: Mapping[str, float] | None = None, momentum: float | None = None) -> None:
+    def __init__(
+        self,
+        loss: str,
+        strategy: str,
+        counts: torch.Tensor,
+        feature_dim: int,
+        loss_options: Mapping[str, float] | None = None,
+        strategy_options: Mapping[str, float] | None = None,
+        momentum: float | None = None,
+    ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; allowed: {sorted(LOSSES)}")
         if strategy not in STRATEGIES:
@@ -27,26 +34,31 @@ class Objective:
         self.loss_fn, self.loss_options = LOSSES[loss], dict(loss_options or {})
         self.strategy_options = dict(strategy_options or {})
         if (strategy != "none") != (momentum is not None):
-            raise ValueError(f"momentum is the EMA of the class centres a strategy follows: give it for a strategy "
-                             f"only (strategy {strategy!r})")
+            raise ValueError(
+                f"momentum is the EMA of the class centres a strategy follows: give it for a strategy "
+                f"only (strategy {strategy!r})"
+            )
         self.counts = counts.float()
         self.centres = CentreEMA(len(counts), feature_dim, momentum, counts.device) if strategy != "none" else None
 
-    def __call__(self, logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor,
-                 progress: float, head: nn.Module) -> torch.Tensor:
+    def __call__(
+        self, logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, progress: float, head: nn.Module
+    ) -> torch.Tensor:
         """The loss of a batch; also advances the EMA centres with the batch's features."""
         loss = self.loss_fn(logits, labels, self.counts, progress, **self.loss_options)
         if self.centres is not None:
             self.centres.update(features, labels)
             if self.strategy.penalty:
-                loss = loss + self.strategy.penalty(features, labels, head.weight, self.centres,
-                                                    **self.strategy_options)
+                loss = loss + self.strategy.penalty(
+                    features, labels, head.weight, self.centres, **self.strategy_options
+                )
         return loss
 
     def after_backward(self, head: nn.Module) -> None:
         if self.strategy.on_gradient and head.weight.grad is not None:
-            head.weight.grad.copy_(self.strategy.on_gradient(head.weight.grad, head.weight, self.centres,
-                                                              **self.strategy_options))
+            head.weight.grad.copy_(
+                self.strategy.on_gradient(head.weight.grad, head.weight, self.centres, **self.strategy_options)
+            )
 
     def after_step(self, head: nn.Module) -> None:
         if self.strategy.on_step:

@@ -75,8 +75,10 @@ def vim(train: Split, weight: np.ndarray, bias: np.ndarray, *, dim: int) -> Scor
     centred = h - origin
     eigenvalues, eigenvectors = np.linalg.eigh(centred.T @ centred / len(h))
     residual_space = eigenvectors[:, np.argsort(eigenvalues)[::-1][dim:]]
-    alpha = np.asarray(train.logits, np.float64).max(axis=1).mean() / np.linalg.norm(
-        centred @ residual_space, axis=1).mean()
+    alpha = (
+        np.asarray(train.logits, np.float64).max(axis=1).mean()
+        / np.linalg.norm(centred @ residual_space, axis=1).mean()
+    )
 
     def score(s: Split) -> np.ndarray:
         virtual_logit = alpha * np.linalg.norm((np.asarray(s.features, np.float64) - origin) @ residual_space, axis=1)
@@ -161,8 +163,10 @@ def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, *
     allowed = hyperparameters(method)
     unknown, missing = set(hyper) - set(allowed), set(allowed) - set(hyper)
     if unknown or missing:
-        raise ValueError(f"OOD score {method!r} takes the hyperparameters {allowed}; unknown: {sorted(unknown)}, "
-                         f"missing: {sorted(missing)}")
+        raise ValueError(
+            f"OOD score {method!r} takes the hyperparameters {allowed}; unknown: {sorted(unknown)}, "
+            f"missing: {sorted(missing)}"
+        )
     return SCORES[method].fit(train, weight, bias, **hyper)
 
 

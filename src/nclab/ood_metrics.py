@@ -60,8 +60,7 @@ def fpr_at_ood_tpr(id_scores: np.ndarray, ood_scores: np.ndarray, tpr: float = 0
     return float(np.mean(id_scores <= threshold))
 
 
-METRICS = {"auroc": auroc, "aupr_in": aupr_in, "aupr_out": aupr_out, "fpr95": fpr_at_tpr,
-           "fpr95_ood": fpr_at_ood_tpr}
+METRICS = {"auroc": auroc, "aupr_in": aupr_in, "aupr_out": aupr_out, "fpr95": fpr_at_tpr, "fpr95_ood": fpr_at_ood_tpr}
 
 
 def roc_curve(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

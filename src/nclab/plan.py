@@ -7,7 +7,11 @@ import functools
 from pathlib import Path
 from typing import Sequence
 
-FEATURES_PER_WIDTH = {"resnet18": 8, "resnet32": 4, "resnet50": 32}  # penultimate dimension / first-stage width, per architecture
+FEATURES_PER_WIDTH = {
+    "resnet18": 8,
+    "resnet32": 4,
+    "resnet50": 32,
+}  # penultimate dimension / first-stage width, per architecture
 
 
 def feature_dim(arch: str, width: int) -> int:
@@ -37,11 +41,17 @@ def strategy_applies(loss: str, strategy: str) -> bool:
     return not (loss in FIXED_CLASSIFIER_LOSSES and strategy in CLASSIFIER_STRATEGIES)
 
 
-def longtail_grid(ratios: Sequence[float], losses: Sequence[str],
-                  strategies: Sequence[str]) -> list[tuple[str, str, str]]:
+def longtail_grid(
+    ratios: Sequence[float], losses: Sequence[str], strategies: Sequence[str]
+) -> list[tuple[str, str, str]]:
     """(ratio name, loss, strategy) of every long-tail run group whose strategy applies to its loss (:func:`strategy_applies`)."""
-    return [(f"{ratio:g}", loss, strategy) for ratio in ratios for loss in losses for strategy in strategies
-            if strategy_applies(loss, strategy)]
+    return [
+        (f"{ratio:g}", loss, strategy)
+        for ratio in ratios
+        for loss in losses
+        for strategy in strategies
+        if strategy_applies(loss, strategy)
+    ]
 
 
 @functools.cache

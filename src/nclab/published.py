@@ -19,12 +19,23 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nclab.data import NEAR_OOD
 from nclab import names
+from nclab.data import NEAR_OOD
 from nclab.report import escape
 
-COLUMNS = ["source_key", "source", "dataset", "architecture", "epochs", "imbalance_ratio", "ood_set", "method",
-           "metric", "value", "conditions"]
+COLUMNS = [
+    "source_key",
+    "source",
+    "dataset",
+    "architecture",
+    "epochs",
+    "imbalance_ratio",
+    "ood_set",
+    "method",
+    "metric",
+    "value",
+    "conditions",
+]
 REQUIRED = ["source_key", "source", "dataset", "architecture", "metric", "value"]
 
 # published metric -> (the table of ours it is compared with, our column, our value on the published scale)
@@ -36,11 +47,23 @@ OURS: dict[str, tuple[str, str, Callable[[pd.Series], pd.Series]]] = {
     "ncc_top1": ("collapse", "ncc_accuracy_test", lambda v: 100 * v),
     "nc4_agreement": ("collapse", "nc4_test", lambda v: 100 * (1 - v)),
 }
-METRIC_LABELS = {"auroc": "AUROC", "fpr95_ood": r"FPR@95\textsubscript{OOD}", "fpr95": r"FPR@95\textsubscript{ID}",
-                 "top1": "test accuracy", "ncc_top1": "NCC test accuracy", "nc4_agreement": "network/NCC agreement"}
+METRIC_LABELS = {
+    "auroc": "AUROC",
+    "fpr95_ood": r"FPR@95\textsubscript{OOD}",
+    "fpr95": r"FPR@95\textsubscript{ID}",
+    "top1": "test accuracy",
+    "ncc_top1": "NCC test accuracy",
+    "nc4_agreement": "network/NCC agreement",
+}
 FAR_OOD = ("mnist", "svhn", "textures", "places365")  # OpenOOD v1.5's far-OOD sets for a CIFAR ID set
-HIGHER_IS_BETTER = {"auroc": True, "fpr95_ood": False, "fpr95": False, "top1": True, "ncc_top1": True,
-                    "nc4_agreement": True}
+HIGHER_IS_BETTER = {
+    "auroc": True,
+    "fpr95_ood": False,
+    "fpr95": False,
+    "top1": True,
+    "ncc_top1": True,
+    "nc4_agreement": True,
+}
 
 
 def load(path: str | Path) -> pd.DataFrame:
@@ -66,8 +89,7 @@ def load(path: str | Path) -> pd.DataFrame:
                 errors.append(f"{where}: {field} {row[field]!r} is not a finite number")
     if errors:
         raise ValueError("\n".join(errors))
-    table[["value", "epochs", "imbalance_ratio"]] = table[["value", "epochs", "imbalance_ratio"]].apply(
-        pd.to_numeric)
+    table[["value", "epochs", "imbalance_ratio"]] = table[["value", "epochs", "imbalance_ratio"]].apply(pd.to_numeric)
     return table
 
 
@@ -79,25 +101,34 @@ def ood_group(dataset: str, ood_set: str) -> tuple[str, ...]:
     return FAR_OOD if ood_set == "far" else (ood_set,)
 
 
-def balanced_matches(published: pd.DataFrame, dataset: str, architecture: str, ood_sets: Sequence[str],
-                     methods: Sequence[str]) -> pd.DataFrame:
+def balanced_matches(
+    published: pd.DataFrame, dataset: str, architecture: str, ood_sets: Sequence[str], methods: Sequence[str]
+) -> pd.DataFrame:
     """Rows measured on the balanced ``dataset`` with ``architecture``: OOD metrics of one of our scores on one
     of our OOD sets, and the network's own metrics."""
-    rows = published[(published["dataset"] == dataset) & (published["architecture"] == architecture)
-                     & published["imbalance_ratio"].isna()]
+    rows = published[
+        (published["dataset"] == dataset)
+        & (published["architecture"] == architecture)
+        & published["imbalance_ratio"].isna()
+    ]
     is_ood = rows["metric"].map(lambda metric: OURS[metric][0] == "ood")
     measured = rows["ood_set"].map(lambda name: set(ood_group(dataset, name)) <= set(ood_sets))
     ours = np.where(is_ood, measured & rows["method"].isin(methods), rows["method"] == "")
     return rows[ours].reset_index(drop=True)
 
 
-def longtail_matches(published: pd.DataFrame, dataset: str, architecture: str, ratios: Sequence[float],
-                     losses: Sequence[str]) -> pd.DataFrame:
+def longtail_matches(
+    published: pd.DataFrame, dataset: str, architecture: str, ratios: Sequence[float], losses: Sequence[str]
+) -> pd.DataFrame:
     """Top-1 test accuracies of our losses measured on ``dataset`` long-tailed at one of our ``ratios``: per
     (ratio, loss), the first such row of the file (the loss's own paper comes first)."""
-    rows = published[(published["dataset"] == dataset) & (published["architecture"] == architecture)
-                     & published["imbalance_ratio"].isin(ratios) & published["method"].isin(losses)
-                     & (published["metric"] == "top1")]
+    rows = published[
+        (published["dataset"] == dataset)
+        & (published["architecture"] == architecture)
+        & published["imbalance_ratio"].isin(ratios)
+        & published["method"].isin(losses)
+        & (published["metric"] == "top1")
+    ]
     return rows.drop_duplicates(["imbalance_ratio", "method"]).reset_index(drop=True)
 
 
@@ -119,8 +150,9 @@ def differences(matches: pd.DataFrame, our_epochs: Callable[[pd.Series], Sequenc
     return notes
 
 
-def compared(matches: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
-             schedule_epochs: Mapping[str, int]) -> pd.DataFrame:
+def compared(
+    matches: pd.DataFrame, tables: Mapping[str, pd.DataFrame], schedule_epochs: Mapping[str, int]
+) -> pd.DataFrame:
     """Each balanced-study match beside our value on the same setting: one row per (published row, schedule)
     with our per-seed values, their mean and the difference ours - published. ``tables``: our 'ood' metrics
     (schedule, seed, method, ood) and 'collapse' metrics at the final epoch of each schedule (schedule, seed)."""
@@ -142,8 +174,16 @@ def compared(matches: pd.DataFrame, tables: Mapping[str, pd.DataFrame],
             values = scale(selected).to_numpy(np.float64)
             if len(values) == 0 or not np.isfinite(values).all():
                 continue
-            rows.append({**row.to_dict(), "schedule": schedule, "ours": values, "ours_mean": values.mean(),
-                         "delta": values.mean() - row["value"], "our_epochs": schedule_epochs[schedule]})
+            rows.append(
+                {
+                    **row.to_dict(),
+                    "schedule": schedule,
+                    "ours": values,
+                    "ours_mean": values.mean(),
+                    "delta": values.mean() - row["value"],
+                    "our_epochs": schedule_epochs[schedule],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -153,10 +193,12 @@ def delta_sentence(comparison: pd.DataFrame) -> str:
     for (key, metric), block in comparison.groupby(["source_key", "metric"], sort=False):
         deltas = block["delta"].to_numpy()
         better = "higher is better" if HIGHER_IS_BETTER[metric] else "lower is better"
-        parts.append(rf"{METRIC_LABELS[metric]} against \citet{{{key}}}: ours $-$ published "
-                     rf"${deltas.mean():+.1f}$ points on average over {len(deltas)} "
-                     rf"{'pair' if len(deltas) == 1 else 'pairs'} (from ${deltas.min():+.1f}$ to "
-                     rf"${deltas.max():+.1f}$; {better})")
+        parts.append(
+            rf"{METRIC_LABELS[metric]} against \citet{{{key}}}: ours $-$ published "
+            rf"${deltas.mean():+.1f}$ points on average over {len(deltas)} "
+            rf"{'pair' if len(deltas) == 1 else 'pairs'} (from ${deltas.min():+.1f}$ to "
+            rf"${deltas.max():+.1f}$; {better})"
+        )
     return "; ".join(parts) + "."
 
 
@@ -167,8 +209,10 @@ def setting_label(dataset: str, architecture: str, longtail: bool = False) -> st
 
 
 def no_match_sentence(setting: str) -> str:
-    return (rf"No published result matches this setting ({setting}), so no published number is set beside "
-            r"ours; the paper-scale presets have their counterparts in the literature.")
+    return (
+        rf"No published result matches this setting ({setting}), so no published number is set beside "
+        r"ours; the paper-scale presets have their counterparts in the literature."
+    )
 
 
 def notes_text(notes: Mapping[str, list[str]]) -> str:
@@ -176,8 +220,9 @@ def notes_text(notes: Mapping[str, list[str]]) -> str:
     return "; ".join(rf"\citet{{{key}}}: " + ", ".join(items) for key, items in notes.items() if items)
 
 
-def balanced_comparison(comparison: pd.DataFrame, notes: Mapping[str, list[str]], setting: str,
-                        schedule_label: Callable[[str], str]) -> str:
+def balanced_comparison(
+    comparison: pd.DataFrame, notes: Mapping[str, list[str]], setting: str, schedule_label: Callable[[str], str]
+) -> str:
     """The balanced study's comparison with published numbers: a table float (one row per published number,
     ours and Delta per schedule it is compared with), its remaining differences and its delta line; or one
     sentence when nothing matches (the miniature)."""
@@ -186,12 +231,17 @@ def balanced_comparison(comparison: pd.DataFrame, notes: Mapping[str, list[str]]
     schedules = list(dict.fromkeys(comparison["schedule"]))
     keys = ["source_key", "metric", "ood_set", "method", "value", "epochs"]
     header = " & ".join(rf"Ours ({schedule_label(s)}) & $\Delta$" for s in schedules)
-    lines = [r"\begin{table}[tbp]", r"  \centering\caption{Published numbers beside ours where the setting matches "
-             rf"({setting}; same score and OOD set): ours is the mean over seeds, $\Delta$ = ours $-$ published, "
-             r"for the schedule of the published number of epochs where there is one, else for each.}"
-             r"\label{tab:published}",
-             r"  \begin{adjustbox}{max width=\linewidth}", rf"  \begin{{tabular}}{{lllll{'cc' * len(schedules)}}}",
-             r"  \toprule", rf"  Source & Metric & OOD set & Method & Published & {header} \\"]
+    lines = [
+        r"\begin{table}[tbp]",
+        r"  \centering\caption{Published numbers beside ours where the setting matches "
+        rf"({setting}; same score and OOD set): ours is the mean over seeds, $\Delta$ = ours $-$ published, "
+        r"for the schedule of the published number of epochs where there is one, else for each.}"
+        r"\label{tab:published}",
+        r"  \begin{adjustbox}{max width=\linewidth}",
+        rf"  \begin{{tabular}}{{lllll{'cc' * len(schedules)}}}",
+        r"  \toprule",
+        rf"  Source & Metric & OOD set & Method & Published & {header} \\",
+    ]
     previous = None
     for key, block in comparison.groupby(keys, sort=False, dropna=False):
         source = key[0]
@@ -200,14 +250,23 @@ def balanced_comparison(comparison: pd.DataFrame, notes: Mapping[str, list[str]]
         cells = []
         for schedule in schedules:
             mine = block[block["schedule"] == schedule]
-            cells += ([f"{mine['ours_mean'].iloc[0]:.1f}", f"${mine['delta'].iloc[0]:+.1f}$"] if len(mine)
-                      else ["--", "--"])
+            cells += (
+                [f"{mine['ours_mean'].iloc[0]:.1f}", f"${mine['delta'].iloc[0]:+.1f}$"] if len(mine) else ["--", "--"]
+            )
         method, ood_set = names.SCORES.get(key[3], "--"), escape(key[2]) or "--"
         cite = rf"\citet{{{source}}}" if source != previous else ""
-        lines.append(rf"  {cite} & {METRIC_LABELS[key[1]]} & "
-                     rf"{ood_set} & {method} & {key[4]:.1f} & " + " & ".join(cells) + r" \\")
+        lines.append(
+            rf"  {cite} & {METRIC_LABELS[key[1]]} & "
+            rf"{ood_set} & {method} & {key[4]:.1f} & " + " & ".join(cells) + r" \\"
+        )
         previous = source
-    lines += [r"  \bottomrule", r"  \end{tabular}", r"  \end{adjustbox}",
-              r"  \par\smallskip{\raggedright\footnotesize Remaining differences: " + notes_text(notes) + r".\par}", r"\end{table}",
-              "", r"\Cref{tab:published} sets published numbers beside ours. " + delta_sentence(comparison)]
+    lines += [
+        r"  \bottomrule",
+        r"  \end{tabular}",
+        r"  \end{adjustbox}",
+        r"  \par\smallskip{\raggedright\footnotesize Remaining differences: " + notes_text(notes) + r".\par}",
+        r"\end{table}",
+        "",
+        r"\Cref{tab:published} sets published numbers beside ours. " + delta_sentence(comparison),
+    ]
     return "\n".join(lines) + "\n"

@@ -38,8 +38,13 @@ tv = import_torchvision()
 from torchvision.datasets.utils import check_integrity  # noqa: E402
 from torchvision.transforms import v2  # noqa: E402
 
-_CLASSES = {"cifar10": tv.datasets.CIFAR10, "cifar100": tv.datasets.CIFAR100, "svhn": tv.datasets.SVHN,
-            "mnist": tv.datasets.MNIST, "textures": tv.datasets.DTD}
+_CLASSES = {
+    "cifar10": tv.datasets.CIFAR10,
+    "cifar100": tv.datasets.CIFAR100,
+    "svhn": tv.datasets.SVHN,
+    "mnist": tv.datasets.MNIST,
+    "textures": tv.datasets.DTD,
+}
 DTD_SPLITS = ("train", "val", "test")  # partition 1 of the three splits = every DTD image once
 IMAGENET_LT_READ = ("train", "test")  # the ImageNet-LT splits the study reads (val is for tuning)
 
@@ -49,15 +54,19 @@ def expected_files(name: str, root: str | Path) -> list[tuple[Path, str | None]]
     root, cls = Path(root), _CLASSES[name]
     if name in CIFAR:
         folder = root / cls.base_folder
-        return ([(folder / f, md5) for f, md5 in cls.train_list + cls.test_list]
-                + [(folder / cls.meta["filename"], cls.meta["md5"])])
+        return [(folder / f, md5) for f, md5 in cls.train_list + cls.test_list] + [
+            (folder / cls.meta["filename"], cls.meta["md5"])
+        ]
     if name == "svhn":
         _, filename, md5 = cls.split_list["test"]
         return [(root / filename, md5)]
     if name == "mnist":
         raw = root / "MNIST" / "raw"
-        return [(raw / f"{prefix}-{kind}-idx{dim}-ubyte", None)
-                for prefix in ("train", "t10k") for kind, dim in (("images", 3), ("labels", 1))]
+        return [
+            (raw / f"{prefix}-{kind}-idx{dim}-ubyte", None)
+            for prefix in ("train", "t10k")
+            for kind, dim in (("images", 3), ("labels", 1))
+        ]
     if name == "textures":
         data = root / "dtd" / "dtd"
         return [(data / "labels" / f"{split}1.txt", None) for split in DTD_SPLITS]
@@ -69,8 +78,9 @@ def verify(name: str, root: str | Path) -> list[Path]:
     files = []
     for path, md5 in expected_files(name, root):
         if not path.is_file():
-            raise FileNotFoundError(f"{name}: missing raw file {path} (set data.download: true, or point "
-                                    f"data.root at an existing copy)")
+            raise FileNotFoundError(
+                f"{name}: missing raw file {path} (set data.download: true, or point data.root at an existing copy)"
+            )
         if md5 is not None and not check_integrity(str(path), md5):
             raise ValueError(f"{name}: corrupt raw file {path} (MD5 differs from torchvision's {md5})")
         files.append(path)
@@ -88,8 +98,11 @@ def fetch(name: str, root: str | Path, download: bool) -> dict[str, int]:
 def save_manifest(path: str | Path, name: str, root: str | Path, files: dict[str, int]) -> None:
     """The fetch rule's output: the data root and its verified raw files (relative path -> size)."""
     root = Path(root).resolve()
-    manifest = {"dataset": name, "root": str(root),
-                "files": {str(Path(file).resolve().relative_to(root)): size for file, size in files.items()}}
+    manifest = {
+        "dataset": name,
+        "root": str(root),
+        "files": {str(Path(file).resolve().relative_to(root)): size for file, size in files.items()},
+    }
     atomic_write_text(path, json.dumps(manifest, indent=1) + "\n")
 
 
@@ -116,8 +129,11 @@ def cifar_split(name: str, root: str | Path) -> tuple[ImageSet, ImageSet, int]:
     if name not in CIFAR:
         raise ValueError(f"unknown in-distribution dataset {name!r}; allowed: {list(CIFAR)}")
     train, test = (_read(name, root, train=flag) for flag in (True, False))
-    return (_nhwc_to_set(train.data, np.asarray(train.targets)), _nhwc_to_set(test.data, np.asarray(test.targets)),
-            len(train.classes))
+    return (
+        _nhwc_to_set(train.data, np.asarray(train.targets)),
+        _nhwc_to_set(test.data, np.asarray(test.targets)),
+        len(train.classes),
+    )
 
 
 def resize_center_crop(images: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
@@ -176,8 +192,9 @@ def image_folder(folder: str | Path, size: int = IMAGE_SIZE, workers: int = 1) -
     return _images(paths, size, workers)
 
 
-def ood_set(name: str, root: str | Path | None, folder: str | Path | None = None, size: int = IMAGE_SIZE,
-            workers: int = 1) -> ImageSet:
+def ood_set(
+    name: str, root: str | Path | None, folder: str | Path | None = None, size: int = IMAGE_SIZE, workers: int = 1
+) -> ImageSet:
     """One OOD set of the suite as uint8 (N, 3, size, size), labels -1 (only Textures and the folder sets can
     take another size than 32: the others are 32x32 or smaller)."""
     if size != IMAGE_SIZE and name not in IMAGENET_OOD:
@@ -213,8 +230,9 @@ def read_split_list(path: Path) -> list[tuple[str, int]]:
     return entries
 
 
-def imagenet_lt_split(root: str | Path, lists: str | Path, size: int,
-                      workers: int = 1) -> tuple[ImageSet, ImageSet, int]:
+def imagenet_lt_split(
+    root: str | Path, lists: str | Path, size: int, workers: int = 1
+) -> tuple[ImageSet, ImageSet, int]:
     """ImageNet-LT's training and test sets as uint8 (N, 3, size, size), and the number of classes.
 
     Every list is parsed and every listed file checked before any image is decoded, so a wrong path fails at
@@ -229,15 +247,17 @@ def imagenet_lt_split(root: str | Path, lists: str | Path, size: int,
     for split in IMAGENET_LT_READ:
         beyond = [label for _, label in entries[split] if label >= num_classes]
         if beyond:
-            raise ValueError(f"ImageNet-LT {split} list: class {beyond[0]} is beyond the training list's "
-                             f"{num_classes} classes")
+            raise ValueError(
+                f"ImageNet-LT {split} list: class {beyond[0]} is beyond the training list's {num_classes} classes"
+            )
         missing = [root / rel for rel, _ in entries[split] if not (root / rel).is_file()]
         if missing:
-            raise FileNotFoundError(f"ImageNet-LT {split}: {len(missing)} listed images missing under {root}, "
-                                    f"e.g. {[str(p) for p in missing[:3]]}")
+            raise FileNotFoundError(
+                f"ImageNet-LT {split}: {len(missing)} listed images missing under {root}, "
+                f"e.g. {[str(p) for p in missing[:3]]}"
+            )
     sets = []
     for split in IMAGENET_LT_READ:
         images = read_images([root / rel for rel, _ in entries[split]], size, workers, name=f"ImageNet-LT {split}")
         sets.append(ImageSet(images, np.array([label for _, label in entries[split]], dtype=np.int64)))
     return sets[0], sets[1], num_classes
-

@@ -11,8 +11,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nclab.data import NEAR_OOD, SYNTHETIC_OOD, image_format
 from nclab import names
+from nclab.data import NEAR_OOD, SYNTHETIC_OOD, image_format
 from nclab.runs import final_epochs
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
@@ -63,9 +63,11 @@ def spread_macros(prefix: str, seeds: int) -> dict[str, str]:
     over n seeds' and bands, or 'one seed' and neither."""
     if seeds == 1:
         return {f"{prefix}Spread": "one seed", f"{prefix}BandNote": "", f"{prefix}FirstSeedNote": ""}
-    return {f"{prefix}Spread": rf"mean $\pm$ std over {seeds} seeds",
-            f"{prefix}BandNote": f" Lines: mean over {seeds} seeds; bands: their range.",
-            f"{prefix}FirstSeedNote": f" The run of the first of the {seeds} seeds."}
+    return {
+        f"{prefix}Spread": rf"mean $\pm$ std over {seeds} seeds",
+        f"{prefix}BandNote": f" Lines: mean over {seeds} seeds; bands: their range.",
+        f"{prefix}FirstSeedNote": f" The run of the first of the {seeds} seeds.",
+    }
 
 
 def percent(value: float) -> str:
@@ -93,8 +95,18 @@ def escape(text: str) -> str:
 
 def latex_text(text: str) -> str:
     """Free text (a device's name) with every LaTeX special character escaped."""
-    specials = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    specials = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
     return "".join(specials.get(c, c) for c in text)
 
 
@@ -106,11 +118,15 @@ def read_setups(paths: Iterable[str]) -> list[dict[str, object]]:
 def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
     """Where the runs were computed, from their compute.json setups (nclab.training.Setup): one clause per
     distinct device and precision, with its number of runs when they differ."""
+
     def clause(s: Mapping[str, object]) -> str:
         name = latex_text(str(s["device_name"]))
         if s["device"] == "cuda":
-            options = [str(s["precision"]), *(["channels-last tensors"] if s["channels_last"] else []),
-                       *(["torch.compile"] if s["compile"] else [])]
+            options = [
+                str(s["precision"]),
+                *(["channels-last tensors"] if s["channels_last"] else []),
+                *(["torch.compile"] if s["compile"] else []),
+            ]
             return f"one {name} GPU ({', '.join(options)})"
         return f"the CPU ({name}, {s['threads']} thread{'s' if s['threads'] != 1 else ''}, {s['precision']})"
 
@@ -123,18 +139,21 @@ def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
 
 ID_DESCRIPTIONS = {
     "digits": "the 1{,}797 handwritten $8\\times8$ digits bundled with scikit-learn (grayscale), split in a "
-              "stratified way",
+    "stratified way",
     "cifar10": "CIFAR-10 ($32\\times32$ RGB) with its official train/test split",
     "cifar100": "CIFAR-100 ($32\\times32$ RGB) with its official train/test split",
     "synthetic_cifar": "a generated CIFAR-shaped set ($32\\times32$ RGB): each class a fixed random colour "
-                       "template, shifted, rescaled in contrast and overlaid with Gaussian noise per image",
+    "template, shifted, rescaled in contrast and overlaid with Gaussian noise per image",
 }
 OOD_DESCRIPTIONS = {
     "photos": "patches of two natural photographs, in the ID images' format",
     "noise": "uniform noise on the ID images' intensity levels",
-    "cifar10": "CIFAR-10 test set", "cifar100": "CIFAR-100 test set",
-    "tinyimagenet": "TinyImageNet images (local folder)", "svhn": "SVHN test set",
-    "mnist": "MNIST test set, grey to RGB", "textures": "Textures (DTD), all images",
+    "cifar10": "CIFAR-10 test set",
+    "cifar100": "CIFAR-100 test set",
+    "tinyimagenet": "TinyImageNet images (local folder)",
+    "svhn": "SVHN test set",
+    "mnist": "MNIST test set, grey to RGB",
+    "textures": "Textures (DTD), all images",
     "places365": "Places365 images (local folder)",
 }
 
@@ -142,10 +161,10 @@ OOD_DESCRIPTIONS = {
 OOD_NOTES = {  # by image format of the study (nclab.data.image_format), or by dataset for a generated one
     "digits": "Both are built in the digits' format from data bundled with scikit-learn, so nothing is downloaded.",
     "synthetic_cifar": "Both are built in the ID images' format from data bundled with scikit-learn, so nothing "
-                       "is downloaded.",
+    "is downloaded.",
     "rgb32": "They are grouped as in OpenOOD~v1.5 into near-OOD (semantically close: the other CIFAR, "
-             "TinyImageNet) and far-OOD sets. Each image is converted to RGB, resized so that its shorter side "
-             "is 32 pixels (bilinear, antialiased) and centre-cropped, as OpenOOD's test preprocessing does.",
+    "TinyImageNet) and far-OOD sets. Each image is converted to RGB, resized so that its shorter side "
+    "is 32 pixels (bilinear, antialiased) and centre-cropped, as OpenOOD's test preprocessing does.",
 }
 
 
@@ -156,8 +175,10 @@ def ood_group(name: str) -> str:
 def ood_sets_table(sizes: Mapping[str, int]) -> str:
     """The OOD sets of the study: group (near / far, OpenOOD v1.5), number of images, source."""
     lines = [r"\begin{tabular}{llrl}", r"\toprule", r"OOD set & group & images & source \\", r"\midrule"]
-    lines += [f"{escape(name)} & {ood_group(name)} & {thousands(size)} & {OOD_DESCRIPTIONS[name]} \\\\"
-              for name, size in sizes.items()]
+    lines += [
+        f"{escape(name)} & {ood_group(name)} & {thousands(size)} & {OOD_DESCRIPTIONS[name]} \\\\"
+        for name, size in sizes.items()
+    ]
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
@@ -167,8 +188,11 @@ def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[
     the best method of each block and column in bold."""
     cells = metrics.groupby(["method", "schedule", "ood"], sort=False)["auroc"].apply(list)
     methods = list(metrics["method"].unique())
-    lines = [rf"\begin{{tabular}}{{l{'c' * len(ood_sets)}}}", r"\toprule",
-             "Method & " + " & ".join(escape(o) for o in ood_sets) + r" \\"]
+    lines = [
+        rf"\begin{{tabular}}{{l{'c' * len(ood_sets)}}}",
+        r"\toprule",
+        "Method & " + " & ".join(escape(o) for o in ood_sets) + r" \\",
+    ]
     for schedule in schedules:
         best = {o: max(np.mean(cells[m, schedule, o]) for m in methods) for o in ood_sets}
         lines += [r"\midrule", rf"\multicolumn{{{1 + len(ood_sets)}}}{{l}}{{\emph{{{escape(schedule)}}}}} \\"]
@@ -183,16 +207,24 @@ def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[
     return "\n".join(lines) + "\n"
 
 
-OOD_METRIC_HEADERS = {"auroc": r"AUROC $\uparrow$", "aupr_in": r"AUPR-In $\uparrow$",
-                      "aupr_out": r"AUPR-Out $\uparrow$", "fpr95": r"FPR@95\textsubscript{ID} $\downarrow$",
-                      "fpr95_ood": r"FPR@95\textsubscript{OOD} $\downarrow$"}
+OOD_METRIC_HEADERS = {
+    "auroc": r"AUROC $\uparrow$",
+    "aupr_in": r"AUPR-In $\uparrow$",
+    "aupr_out": r"AUPR-Out $\uparrow$",
+    "fpr95": r"FPR@95\textsubscript{ID} $\downarrow$",
+    "fpr95_ood": r"FPR@95\textsubscript{OOD} $\downarrow$",
+}
 
 
 def ood_full_table(metrics: pd.DataFrame, schedules: list[str], ood: str) -> str:
     """Every metric of :data:`OOD_METRIC_HEADERS` (x 100) on one OOD set, per schedule and method."""
     subset = metrics[metrics["ood"] == ood]
-    lines = [rf"\begin{{tabular}}{{ll{'c' * len(OOD_METRIC_HEADERS)}}}", r"\toprule",
-             "Schedule & Method & " + " & ".join(OOD_METRIC_HEADERS.values()) + r" \\", r"\midrule"]
+    lines = [
+        rf"\begin{{tabular}}{{ll{'c' * len(OOD_METRIC_HEADERS)}}}",
+        r"\toprule",
+        "Schedule & Method & " + " & ".join(OOD_METRIC_HEADERS.values()) + r" \\",
+        r"\midrule",
+    ]
     for i, schedule in enumerate(schedules):
         if i:
             lines.append(r"\midrule")
@@ -204,25 +236,32 @@ def ood_full_table(metrics: pd.DataFrame, schedules: list[str], ood: str) -> str
 
 
 COLLAPSE_ROWS = (
-    ("nc1", "NC1", 1.0), ("nc2_equinorm_features", "NC2 equinorm $\\tilde\\mu$", 1.0),
+    ("nc1", "NC1", 1.0),
+    ("nc2_equinorm_features", "NC2 equinorm $\\tilde\\mu$", 1.0),
     ("nc2_equinorm_classifier", "NC2 equinorm $W$", 1.0),
     ("nc2_equiangular_features", "NC2 equiangularity $\\tilde\\mu$", 1.0),
     ("nc2_equiangular_classifier", "NC2 equiangularity $W$", 1.0),
-    ("nc2_maxangle_features", "NC2 max-angle gap $\\tilde\\mu$", 1.0), ("nc3", "NC3", 1.0),
-    ("nc4_train", "NC4 train (\\%)", 100.0), ("nc4_test", "NC4 test (\\%)", 100.0),
+    ("nc2_maxangle_features", "NC2 max-angle gap $\\tilde\\mu$", 1.0),
+    ("nc3", "NC3", 1.0),
+    ("nc4_train", "NC4 train (\\%)", 100.0),
+    ("nc4_test", "NC4 test (\\%)", 100.0),
     ("network_accuracy_test", "network test accuracy (\\%)", 100.0),
-    ("ncc_accuracy_test", "NCC test accuracy (\\%)", 100.0), ("alignment_mean", "mean alignment $a_c$", 1.0),
+    ("ncc_accuracy_test", "NCC test accuracy (\\%)", 100.0),
+    ("alignment_mean", "mean alignment $a_c$", 1.0),
 )
 
 
 def collapse_table(collapse: pd.DataFrame, schedules: list[str]) -> str:
     """NC metrics at the final epoch of each schedule (mean +- std over seeds)."""
     final = final_epochs(collapse, "balanced")
-    lines = [rf"\begin{{tabular}}{{l{'c' * len(schedules)}}}", r"\toprule",
-             "Metric (final epoch) & " + " & ".join(escape(s) for s in schedules) + r" \\", r"\midrule"]
+    lines = [
+        rf"\begin{{tabular}}{{l{'c' * len(schedules)}}}",
+        r"\toprule",
+        "Metric (final epoch) & " + " & ".join(escape(s) for s in schedules) + r" \\",
+        r"\midrule",
+    ]
     for column, label, scale in COLLAPSE_ROWS:
-        cells = [mean_std(final.loc[final["schedule"] == s, column], scale, 2 if scale > 1 else 4)
-                 for s in schedules]
+        cells = [mean_std(final.loc[final["schedule"] == s, column], scale, 2 if scale > 1 else 4) for s in schedules]
         lines.append(f"{label} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -246,34 +285,50 @@ def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], descr
     below = means[means < 0.5]
     if below.empty:
         return "No score has an AUROC below 0.5 in this build."
-    cases = [f"{names.SCORES[key[-2]]} against {escape(key[-1])} ({describe(key[:-2])}, {fmt(value)})"
-             for key, value in below.sort_values().items()]
+    cases = [
+        f"{names.SCORES[key[-2]]} against {escape(key[-1])} ({describe(key[:-2])}, {fmt(value)})"
+        for key, value in below.sort_values().items()
+    ]
     shown = "; ".join(cases[:6]) + (f"; and {len(cases) - 6} more" if len(cases) > 6 else "")
     by_method = means.groupby(level="method", sort=False).max()
     everywhere = [names.SCORES[m] for m, best in by_method.items() if best < 0.5]
-    text = (f"AUROCs below 0.5 occur for {shown}: there the score ranks the OOD set as more in-distribution than "
-            "the ID test set, a finding about the score at that setting and not a sign error wherever the same "
-            "score ranks another OOD set above chance")
+    text = (
+        f"AUROCs below 0.5 occur for {shown}: there the score ranks the OOD set as more in-distribution than "
+        "the ID test set, a finding about the score at that setting and not a sign error wherever the same "
+        "score ranks another OOD set above chance"
+    )
     if everywhere:
-        text += (f"; {', '.join(everywhere)} {'is' if len(everywhere) == 1 else 'are'} below 0.5 on every OOD set "
-                 "in every setting, which does look like a sign error")
+        text += (
+            f"; {', '.join(everywhere)} {'is' if len(everywhere) == 1 else 'are'} below 0.5 on every OOD set "
+            "in every setting, which does look like a sign error"
+        )
     return text + "."
 
 
-def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.DataFrame,
-                 settings: Mapping[str, object]) -> dict[str, str]:
+def paper_macros(
+    history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.DataFrame, settings: Mapping[str, object]
+) -> dict[str, str]:
     """Every number the text cites, named by what it is (schedule, quantity, method, OOD set)."""
     schedules, headline, seeds = settings["schedules"], settings["headline_ood"], collapse["seed"].nunique()
     m: dict[str, str] = {
-        "Seeds": seeds_phrase(seeds), **spread_macros("", seeds), "HeadlineOOD": escape(headline),
-        "FeatureDim": str(settings["feature_dim"]), "Width": str(settings["width"]),
-        "NumClasses": str(settings["num_classes"]), "TrainSize": thousands(settings["train_size"]),
-        "TestSize": thousands(settings["test_size"]), "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],
+        "Seeds": seeds_phrase(seeds),
+        **spread_macros("", seeds),
+        "HeadlineOOD": escape(headline),
+        "FeatureDim": str(settings["feature_dim"]),
+        "Width": str(settings["width"]),
+        "NumClasses": str(settings["num_classes"]),
+        "TrainSize": thousands(settings["train_size"]),
+        "TestSize": thousands(settings["test_size"]),
+        "IDDescription": ID_DESCRIPTIONS[settings["dataset"]],
         "OODSetsNote": OOD_NOTES.get(settings["dataset"], OOD_NOTES[image_format(settings["dataset"])]),
-        "NumOODSets": str(len(settings["ood_sizes"])), "BatchSize": str(settings["batch_size"]),
-        "LearningRate": fmt_sci(settings["lr"]), "Momentum": fmt_sci(settings["momentum"]),
-        "WeightDecay": fmt_sci(settings["weight_decay"]), "CropPadding": str(settings["crop_padding"]),
-        "Flip": "with" if settings["flip"] else "without", "ComputeDevice": compute_sentence(settings["compute"]),
+        "NumOODSets": str(len(settings["ood_sizes"])),
+        "BatchSize": str(settings["batch_size"]),
+        "LearningRate": fmt_sci(settings["lr"]),
+        "Momentum": fmt_sci(settings["momentum"]),
+        "WeightDecay": fmt_sci(settings["weight_decay"]),
+        "CropPadding": str(settings["crop_padding"]),
+        "Flip": "with" if settings["flip"] else "without",
+        "ComputeDevice": compute_sentence(settings["compute"]),
     }
     for ood, size in settings["ood_sizes"].items():
         m[macro_name("OOD", ood, "Size")] = thousands(size)
@@ -287,14 +342,23 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
         runs = collapse[collapse["schedule"] == s]
         perfect = runs.groupby("epoch")["network_accuracy_train"].mean()
         perfect = perfect[perfect >= 1.0]
-        m[macro_name(s, "PerfectFit")] = (f"first at epoch {int(perfect.index.min())}" if len(perfect)
-                                          else "at none of the saved checkpoints")
-        for column, name in (("network_accuracy_train", "TrainAcc"), ("network_accuracy_test", "TestAcc"),
-                             ("ncc_accuracy_test", "NccTestAcc")):
+        m[macro_name(s, "PerfectFit")] = (
+            f"first at epoch {int(perfect.index.min())}" if len(perfect) else "at none of the saved checkpoints"
+        )
+        for column, name in (
+            ("network_accuracy_train", "TrainAcc"),
+            ("network_accuracy_test", "TestAcc"),
+            ("ncc_accuracy_test", "NccTestAcc"),
+        ):
             m[macro_name(s, name)] = percent(_final_mean(collapse, s, column))
         m[macro_name(s, "Agreement")] = percent(1 - _final_mean(collapse, s, "nc4_test"))
-        for column, name in (("nc1", "NCOne"), ("nc3", "NCThree"), ("nc2_equiangular_features", "Equiangular"),
-                             ("nc2_equinorm_features", "Equinorm"), ("alignment_mean", "Alignment")):
+        for column, name in (
+            ("nc1", "NCOne"),
+            ("nc3", "NCThree"),
+            ("nc2_equiangular_features", "Equiangular"),
+            ("nc2_equinorm_features", "Equinorm"),
+            ("alignment_mean", "Alignment"),
+        ):
             m[macro_name(s, name, "First")] = fmt_sci(_first_mean(collapse, s, column))
             m[macro_name(s, name, "Final")] = fmt_sci(_final_mean(collapse, s, column))
         for ood in settings["ood_sizes"]:
@@ -302,8 +366,11 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
             m[macro_name(s, "NCFive", "Centred", ood)] = fmt(_final_mean(collapse, s, f"nc5_centred_{ood}"))
         m[macro_name(s, "NCFive", "Headline")] = fmt(_final_mean(collapse, s, f"nc5_{headline}"))
         m[macro_name(s, "NCFive", "Centred", "Headline")] = fmt(_final_mean(collapse, s, f"nc5_centred_{headline}"))
-        aurocs = (ood_metrics[(ood_metrics["schedule"] == s) & (ood_metrics["ood"] == headline)]
-                  .groupby("method", sort=False)["auroc"].mean())
+        aurocs = (
+            ood_metrics[(ood_metrics["schedule"] == s) & (ood_metrics["ood"] == headline)]
+            .groupby("method", sort=False)["auroc"]
+            .mean()
+        )
         for method, value in aurocs.items():
             m[macro_name(s, "Auroc", method)] = fmt(value)
         m[macro_name(s, "BestMethod")] = names.SCORES[aurocs.idxmax()]
@@ -316,7 +383,9 @@ def paper_macros(history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.
         f"Uniform noise is not an easy OOD set for these networks (AUROC {fmt(noise.min())} to {fmt(noise.max())} "
         "across scores and schedules): it is far from the data in pixel space, but a network need not map it far "
         "from the training features, so it is reported as an OOD set like the others, not as a sanity check."
-        if len(noise) else "")
+        if len(noise)
+        else ""
+    )
     if {"standard", "extended"} <= set(schedules):
         for column, name in (("nc1", "NCOne"), ("nc3", "NCThree")):
             lower = _final_mean(collapse, "extended", column) < _final_mean(collapse, "standard", column)

@@ -11,22 +11,32 @@ import pandas as pd
 from scipy.stats import sem, spearmanr
 from scipy.stats import t as t_distribution
 
-from nclab import published
+from nclab import names, published
 from nclab.longtail import GROUPS
-from nclab import names
-from nclab.report import (ID_DESCRIPTIONS, below_chance_sentence, compute_sentence, escape, fmt, fmt_sci,
-                          mean_std, percent, seeds_phrase, spread_macros, thousands)
+from nclab.report import (
+    ID_DESCRIPTIONS,
+    below_chance_sentence,
+    compute_sentence,
+    escape,
+    fmt,
+    fmt_sci,
+    mean_std,
+    percent,
+    seeds_phrase,
+    spread_macros,
+    thousands,
+)
 
 KEYS = ["ratio", "loss", "strategy"]
 SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per longtail.profile
     "exponential": r"Each long-tailed training set keeps \[n_c=\lfloor n_{\max}\,\mathrm{IR}^{-c/(C-1)}\rfloor\] "
-                   r"images of class $c$ (the exponential profile of \citet{cao2019ldam}; a step profile is also "
-                   r"available), $n_{\max}$ the smallest class of the balanced training set, each class's images "
-                   r"drawn with a fixed seed",
+    r"images of class $c$ (the exponential profile of \citet{cao2019ldam}; a step profile is also "
+    r"available), $n_{\max}$ the smallest class of the balanced training set, each class's images "
+    r"drawn with a fixed seed",
     "step": r"Each long-tailed training set keeps $n_{\max}$ images of each of the first $\lfloor C/2\rfloor$ "
-            r"classes and $\lfloor n_{\max}/\mathrm{IR}\rfloor$ of each of the others (the step profile of "
-            r"\citet{cao2019ldam}), $n_{\max}$ the smallest class of the balanced training set, each class's "
-            r"images drawn with a fixed seed",
+    r"classes and $\lfloor n_{\max}/\mathrm{IR}\rfloor$ of each of the others (the step profile of "
+    r"\citet{cao2019ldam}), $n_{\max}$ the smallest class of the balanced training set, each class's "
+    r"images drawn with a fixed seed",
     "given": r"The training set is long-tailed as published and used as it is",
 }
 
@@ -34,9 +44,11 @@ SUBSET_DESCRIPTIONS = {  # how the long-tailed training sets are built, per long
 def id_description(dataset: str, image_size: int) -> str:
     """The in-distribution set, as the long-tail section's data paragraph names it."""
     if dataset == "imagenet_lt":
-        return (r"ImageNet-LT~\citep{liu2019oltr}, a long-tailed subset of ImageNet whose test set (from the "
-                rf"ImageNet validation set) is balanced, with every image resized to ${image_size}\times{image_size}$ "
-                r"(shorter side, centre crop)")
+        return (
+            r"ImageNet-LT~\citep{liu2019oltr}, a long-tailed subset of ImageNet whose test set (from the "
+            rf"ImageNet validation set) is balanced, with every image resized to ${image_size}\times{image_size}$ "
+            r"(shorter side, centre crop)"
+        )
     return ID_DESCRIPTIONS[dataset]
 
 
@@ -44,14 +56,21 @@ def _ratio(value: float) -> str:
     return f"{value:g}"
 
 
-def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold_max: set[str],
-                extra: Callable[[float, str, str], str] | None = None, extra_cells: int = 0) -> list[str]:
+def _block_rows(
+    final: pd.DataFrame,
+    columns: list[tuple[str, float, int]],
+    bold_max: set[str],
+    extra: Callable[[float, str, str], str] | None = None,
+    extra_cells: int = 0,
+) -> list[str]:
     """Rows (IR, loss, strategy) of mean +- std cells; the best strategy of each (IR, loss) block in bold;
     ``extra`` gives ``extra_cells`` more cells of a row (joined by &)."""
     lines, previous = [], None
     for (ratio, loss), block in final.groupby(["ratio", "loss"], sort=False):
         if previous is not None:
-            lines.append(r"\midrule" if ratio != previous else r"\cmidrule(l){2-" + str(3 + len(columns) + extra_cells) + "}")
+            lines.append(
+                r"\midrule" if ratio != previous else r"\cmidrule(l){2-" + str(3 + len(columns) + extra_cells) + "}"
+            )
         previous = ratio
         means = block.groupby("strategy", sort=False)[[c for c, _, _ in columns]].mean()
         for strategy, rows in block.groupby("strategy", sort=False):
@@ -63,8 +82,9 @@ def _block_rows(final: pd.DataFrame, columns: list[tuple[str, float, int]], bold
                 cells.append(text)
             if extra:
                 cells.append(extra(ratio, loss, strategy))
-            lines.append(f"{_ratio(ratio)} & {names.LOSSES[loss]} & {names.STRATEGIES[strategy]} & "
-                         + " & ".join(cells) + r" \\")
+            lines.append(
+                f"{_ratio(ratio)} & {names.LOSSES[loss]} & {names.STRATEGIES[strategy]} & " + " & ".join(cells) + r" \\"
+            )
     return lines
 
 
@@ -83,36 +103,53 @@ def accuracy_table(final: pd.DataFrame, published_rows: pd.DataFrame) -> str:
 
     extra = published_cells if len(first) else None
     header = r"IR & Loss & Strategy & Overall & Many & Medium & Few" + (r" & Published & $\Delta$" if extra else "")
-    lines = [rf"\begin{{tabular}}{{lll{'c' * (len(columns) + 2 * bool(extra))}}}", r"\toprule", header + r" \\",
-             r"\midrule"]
+    lines = [
+        rf"\begin{{tabular}}{{lll{'c' * (len(columns) + 2 * bool(extra))}}}",
+        r"\toprule",
+        header + r" \\",
+        r"\midrule",
+    ]
     lines += _block_rows(final, columns, {c for c, _, _ in columns}, extra, 2 if extra else 0)
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
 
 
-def published_note(published_rows: pd.DataFrame, final: pd.DataFrame, setting: str,
-                   notes: Mapping[str, list[str]]) -> str:
+def published_note(
+    published_rows: pd.DataFrame, final: pd.DataFrame, setting: str, notes: Mapping[str, list[str]]
+) -> str:
     """The accuracy table's sentence on published numbers: their sources, the remaining differences and the
     mean difference ours - published; or, where none matches, one sentence saying so."""
     if published_rows.empty:
         return published.no_match_sentence(setting)
-    deltas = np.array([100 * _mean(final, r.imbalance_ratio, r.method, "none", "network_accuracy_test") - r.value
-                       for r in published_rows.itertuples()])
+    deltas = np.array(
+        [
+            100 * _mean(final, r.imbalance_ratio, r.method, "none", "network_accuracy_test") - r.value
+            for r in published_rows.itertuples()
+        ]
+    )
     sources = ", ".join(rf"\citet{{{key}}}" for key in published_rows["source_key"].unique())
-    return (rf"\emph{{Published}}: the baseline's overall test accuracy at the same setting ({setting}, same IR) "
-            rf"in {sources}; $\Delta$ = ours $-$ published, on average ${np.nanmean(deltas):+.1f}$ points over "
-            rf"{len(deltas)} baseline{'s' if len(deltas) > 1 else ''} (from ${np.nanmin(deltas):+.1f}$ to ${np.nanmax(deltas):+.1f}$). "
-            rf"Remaining differences: {published.notes_text(notes)}.")
+    return (
+        rf"\emph{{Published}}: the baseline's overall test accuracy at the same setting ({setting}, same IR) "
+        rf"in {sources}; $\Delta$ = ours $-$ published, on average ${np.nanmean(deltas):+.1f}$ points over "
+        rf"{len(deltas)} baseline{'s' if len(deltas) > 1 else ''} (from ${np.nanmin(deltas):+.1f}$ to ${np.nanmax(deltas):+.1f}$). "
+        rf"Remaining differences: {published.notes_text(notes)}."
+    )
 
 
 def geometry_table(final: pd.DataFrame) -> str:
     """Alignment a_c (mean, per group), minority collapse and NC1-NC3 at the final epoch; two decimals, so that
     eight mean +- std columns stay readable at the text width."""
-    columns = [("alignment_mean", 1, 2)] + [(f"alignment_{g}", 1, 2) for g in GROUPS] + [
-        ("minority_collapse", 1, 2), ("nc1", 1, 2), ("nc2_equiangular_classifier", 1, 2), ("nc3", 1, 2)]
-    lines = [r"\begin{tabular}{lllcccccccc}", r"\toprule",
-             r"IR & Loss & Strategy & $\bar a$ & $a$ many & $a$ medium & $a$ few & minority & NC1 & NC2 $W$ & NC3 \\",
-             r"\midrule"]
+    columns = (
+        [("alignment_mean", 1, 2)]
+        + [(f"alignment_{g}", 1, 2) for g in GROUPS]
+        + [("minority_collapse", 1, 2), ("nc1", 1, 2), ("nc2_equiangular_classifier", 1, 2), ("nc3", 1, 2)]
+    )
+    lines = [
+        r"\begin{tabular}{lllcccccccc}",
+        r"\toprule",
+        r"IR & Loss & Strategy & $\bar a$ & $a$ many & $a$ medium & $a$ few & minority & NC1 & NC2 $W$ & NC3 \\",
+        r"\midrule",
+    ]
     lines += _block_rows(final, columns, {"alignment_mean", *(f"alignment_{g}" for g in GROUPS)})
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -121,11 +158,14 @@ def geometry_table(final: pd.DataFrame) -> str:
 def ood_table(ood: pd.DataFrame, headline: str) -> str:
     """AUROC (x 100) of every score against the headline OOD set, per long-tail run group."""
     subset = ood[ood["ood"] == headline]
-    wide = subset.pivot_table(index=["seed", *KEYS], columns="method", values="auroc",
-                              sort=False).reset_index()
+    wide = subset.pivot_table(index=["seed", *KEYS], columns="method", values="auroc", sort=False).reset_index()
     methods = list(subset["method"].unique())
-    lines = [rf"\begin{{tabular}}{{lll{'c' * len(methods)}}}", r"\toprule",
-             "IR & Loss & Strategy & " + " & ".join(names.SCORES[m] for m in methods) + r" \\", r"\midrule"]
+    lines = [
+        rf"\begin{{tabular}}{{lll{'c' * len(methods)}}}",
+        r"\toprule",
+        "IR & Loss & Strategy & " + " & ".join(names.SCORES[m] for m in methods) + r" \\",
+        r"\midrule",
+    ]
     lines += _block_rows(wide, [(m, 100, 1) for m in methods], set(methods))
     lines += [r"\bottomrule", r"\end{tabular}"]
     return "\n".join(lines) + "\n"
@@ -140,13 +180,18 @@ def _mean(final: pd.DataFrame, ratio: float, loss: str, strategy: str, column: s
     return float(_rows(final, ratio, loss, strategy)[column].mean())
 
 
-EFFECT_COLUMNS = (("overall", "network_accuracy_test", 100.0), ("few", "accuracy_few", 100.0),
-                  ("alignment_few", "alignment_few", 1.0), ("nc3", "nc3", 1.0))
+EFFECT_COLUMNS = (
+    ("overall", "network_accuracy_test", 100.0),
+    ("few", "accuracy_few", 100.0),
+    ("alignment_few", "alignment_few", 1.0),
+    ("nc3", "nc3", 1.0),
+)
 
 
 @dataclass(frozen=True)
 class Effect:
     """Paired differences strategy - baseline of one quantity: one per (IR, loss, seed) where both ran."""
+
     deltas: np.ndarray
     settings: tuple[tuple[float, str], ...]  # (IR, loss) of each difference
     seeds: int
@@ -174,14 +219,20 @@ def strategy_effects(final: pd.DataFrame) -> dict[str, dict[str, Effect]]:
     effects = {}
     baselines = final[final["strategy"] == "none"]
     for strategy in [s for s in final["strategy"].unique() if s != "none"]:
-        pairs = final[final["strategy"] == strategy].merge(baselines, on=["ratio", "loss", "seed"],
-                                                           suffixes=("", "_base"))
+        pairs = final[final["strategy"] == strategy].merge(
+            baselines, on=["ratio", "loss", "seed"], suffixes=("", "_base")
+        )
         if pairs.empty:
             continue
         settings = tuple(zip(pairs["ratio"], pairs["loss"]))
-        effects[strategy] = {key: Effect(scale * (pairs[column] - pairs[f"{column}_base"]).to_numpy(np.float64),
-                                         settings, int(pairs["seed"].nunique()))
-                             for key, column, scale in EFFECT_COLUMNS}
+        effects[strategy] = {
+            key: Effect(
+                scale * (pairs[column] - pairs[f"{column}_base"]).to_numpy(np.float64),
+                settings,
+                int(pairs["seed"].nunique()),
+            )
+            for key, column, scale in EFFECT_COLUMNS
+        }
     return effects
 
 
@@ -197,9 +248,13 @@ def _evidence(effect: Effect, digits: int = 1) -> str:
     """'+1.2 (95 % CI [a, b])' with several seeds, '+1.2 (from a to b)' with one."""
     interval = effect.interval()
     if interval is None:
-        return (f"{_signed(effect.mean, digits)} (from {_signed(effect.deltas.min(), digits)} to "
-                f"{_signed(effect.deltas.max(), digits)})")
-    return f"{_signed(effect.mean, digits)} (95\\,\\% CI [{_signed(interval[0], digits)}, {_signed(interval[1], digits)}])"
+        return (
+            f"{_signed(effect.mean, digits)} (from {_signed(effect.deltas.min(), digits)} to "
+            f"{_signed(effect.deltas.max(), digits)})"
+        )
+    return (
+        f"{_signed(effect.mean, digits)} (95\\,\\% CI [{_signed(interval[0], digits)}, {_signed(interval[1], digits)}])"
+    )
 
 
 def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
@@ -207,11 +262,13 @@ def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     parts = []
     for strategy, e in effects.items():
         worst, where = e["few"].worst()
-        parts.append(f"{names.STRATEGIES[strategy]} changes the overall accuracy by {_evidence(e['overall'])} points "
-                     f"(higher in {int(np.sum(e['overall'].deltas > 0))} of {len(e['overall'].deltas)} pairs), "
-                     f"the few-shot accuracy by {_evidence(e['few'])} points (at worst {_signed(worst)} at "
-                     f"{_setting(where)}), the few-shot alignment by {_signed(e['alignment_few'].mean, 3)} and NC3 "
-                     f"by {_signed(e['nc3'].mean, 3)}")
+        parts.append(
+            f"{names.STRATEGIES[strategy]} changes the overall accuracy by {_evidence(e['overall'])} points "
+            f"(higher in {int(np.sum(e['overall'].deltas > 0))} of {len(e['overall'].deltas)} pairs), "
+            f"the few-shot accuracy by {_evidence(e['few'])} points (at worst {_signed(worst)} at "
+            f"{_setting(where)}), the few-shot alignment by {_signed(e['alignment_few'].mean, 3)} and NC3 "
+            f"by {_signed(e['nc3'].mean, 3)}"
+        )
     return "; ".join(parts) + "." if parts else "No alignment strategy is configured."
 
 
@@ -239,11 +296,15 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
         return r"No alignment strategy is configured, so the claim of \citet{spa2025} is not tested"
     first = next(iter(effects.values()))["overall"]
     settings, seeds = len(set(first.settings)), first.seeds
-    changes = "; ".join(f"{names.STRATEGIES[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
-                        for s, e in effects.items())
+    changes = "; ".join(
+        f"{names.STRATEGIES[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
+        for s, e in effects.items()
+    )
     if seeds < 2:
-        claim = (rf"With one seed per run, no claim about the strategies can be tested (the claim of "
-                 rf"\citet{{spa2025}}, over {settings} settings)")
+        claim = (
+            rf"With one seed per run, no claim about the strategies can be tested (the claim of "
+            rf"\citet{{spa2025}}, over {settings} settings)"
+        )
         return f"{claim}; the accuracy changes by, in points: {changes}" if evidence else claim
     groups: dict[str, list[str]] = {"supported": [], "contradicted": [], "not resolved": []}
     for s, e in effects.items():
@@ -254,15 +315,25 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
             groups["contradicted"].append(s)
         else:
             groups["not resolved"].append(s)
-    found = "; ".join(f"{key} for {_and([names.STRATEGIES[s] for s in strategies])}"
-                      for key, strategies in groups.items() if strategies)
-    claim = (rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
-             rf"of \citet{{spa2025}} is {found}")
+    found = "; ".join(
+        f"{key} for {_and([names.STRATEGIES[s] for s in strategies])}"
+        for key, strategies in groups.items()
+        if strategies
+    )
+    claim = (
+        rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
+        rf"of \citet{{spa2025}} is {found}"
+    )
     return f"{claim}: accuracy changes, in points, {changes}" if evidence else claim
 
 
-def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFrame,
-                    settings: Mapping[str, object], published_rows: pd.DataFrame) -> dict[str, str]:
+def longtail_macros(
+    final: pd.DataFrame,
+    classes: pd.DataFrame,
+    ood: pd.DataFrame,
+    settings: Mapping[str, object],
+    published_rows: pd.DataFrame,
+) -> dict[str, str]:
     """The numbers the long-tail section cites (prefix LT); ``published_rows``: the published baselines that
     match the setting (:func:`nclab.published.longtail_matches`)."""
     ratios = sorted(final["ratio"].unique())
@@ -271,43 +342,67 @@ def longtail_macros(final: pd.DataFrame, classes: pd.DataFrame, ood: pd.DataFram
     schedule, seeds = settings["schedule"], final["seed"].nunique()
     effects = strategy_effects(final)
     m = {
-        "LTImbalance": (f"a training set long-tailed as published, imbalance ratio {_ratio(high)}"
-                        if settings["profile"] == "given"
-                        else f"{settings['profile']} profile, imbalance ratios {', '.join(map(_ratio, ratios))}"),
+        "LTImbalance": (
+            f"a training set long-tailed as published, imbalance ratio {_ratio(high)}"
+            if settings["profile"] == "given"
+            else f"{settings['profile']} profile, imbalance ratios {', '.join(map(_ratio, ratios))}"
+        ),
         "LTMaxRatio": _ratio(high),
-        "LTMinRatio": _ratio(low), "LTManyThreshold": str(settings["shot_thresholds"]["many"]),
+        "LTMinRatio": _ratio(low),
+        "LTManyThreshold": str(settings["shot_thresholds"]["many"]),
         "LTFewThreshold": str(settings["shot_thresholds"]["few"]),
-        "LTArch": names.ARCHITECTURES[settings["model"]["arch"]], "LTSubsetDescription": SUBSET_DESCRIPTIONS[settings["profile"]],
-        "LTWidth": str(settings["model"]["width"]), "LTFeatureDim": str(settings["feature_dim"]),
-        "LTEpochs": str(schedule["epochs"]), "LTWarmup": str(schedule["warmup_epochs"]),
+        "LTArch": names.ARCHITECTURES[settings["model"]["arch"]],
+        "LTSubsetDescription": SUBSET_DESCRIPTIONS[settings["profile"]],
+        "LTWidth": str(settings["model"]["width"]),
+        "LTFeatureDim": str(settings["feature_dim"]),
+        "LTEpochs": str(schedule["epochs"]),
+        "LTWarmup": str(schedule["warmup_epochs"]),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule["milestones"]),
-        "LTGamma": fmt_sci(schedule["gamma"]), "LTSeeds": seeds_phrase(seeds), **spread_macros("LT", seeds),
-        "LTNumRuns": str(len(final)), "LTLosses": ", ".join(names.LOSSES[x] for x in settings["losses"]),
+        "LTGamma": fmt_sci(schedule["gamma"]),
+        "LTSeeds": seeds_phrase(seeds),
+        **spread_macros("LT", seeds),
+        "LTNumRuns": str(len(final)),
+        "LTLosses": ", ".join(names.LOSSES[x] for x in settings["losses"]),
         "LTStrategies": ", ".join(names.STRATEGIES[x] for x in settings["strategies"]),
         "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),
         "LTRegStrength": fmt_sci(settings["alignment"]["reg"]["strength"]),
         "LTProjGamma": fmt_sci(settings["alignment"]["proj"]["gamma"]),
         "LTSlerpT": fmt_sci(settings["alignment"]["slerp"]["t"]),
-        "LTTrainSizes": ", ".join(f"{thousands(n)} (IR {_ratio(r)})" for r, n in sorted(settings["train_sizes"].items())),
-        "LTSmallestClass": str(settings["smallest_class"]), "LTBaseLoss": names.LOSSES[base_loss],
-        "LTStrategyEffects": effects_sentence(effects), "LTVerdict": verdict(effects, evidence=False),
+        "LTTrainSizes": ", ".join(
+            f"{thousands(n)} (IR {_ratio(r)})" for r, n in sorted(settings["train_sizes"].items())
+        ),
+        "LTSmallestClass": str(settings["smallest_class"]),
+        "LTBaseLoss": names.LOSSES[base_loss],
+        "LTStrategyEffects": effects_sentence(effects),
+        "LTVerdict": verdict(effects, evidence=False),
         "LTVerdictWithEvidence": verdict(effects),
-        "LTHeadlineOOD": escape(settings["headline_ood"]), "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
+        "LTHeadlineOOD": escape(settings["headline_ood"]),
+        "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
         "LTComputeDevice": compute_sentence(settings["compute"]),
-        "LTNumClasses": str(settings["num_classes"]), "LTTestSize": thousands(settings["test_size"]),
+        "LTNumClasses": str(settings["num_classes"]),
+        "LTTestSize": thousands(settings["test_size"]),
     }
     setting = published.setting_label(settings["dataset"], settings["model"]["arch"], longtail=True)
     notes = published.differences(published_rows, lambda row: [schedule["epochs"]])
     m["LTPublishedNote"] = published_note(published_rows, final, setting, notes)
     m["LTBelowChanceSentence"] = below_chance_sentence(
-        ood, KEYS, lambda key: f"IR {_ratio(key[0])}, {names.LOSSES[key[1]]}, {names.STRATEGIES[key[2]]}")
+        ood, KEYS, lambda key: f"IR {_ratio(key[0])}, {names.LOSSES[key[1]]}, {names.STRATEGIES[key[2]]}"
+    )
     for name, ratio in (("Low", low), ("High", high)):
-        for column, label in (("network_accuracy_test", "Acc"), ("accuracy_many", "ManyAcc"),
-                              ("accuracy_few", "FewAcc")):
+        for column, label in (
+            ("network_accuracy_test", "Acc"),
+            ("accuracy_many", "ManyAcc"),
+            ("accuracy_few", "FewAcc"),
+        ):
             value = _mean(final, ratio, base_loss, "none", column)
             m[f"LTBase{label}{name}"] = percent(value) if np.isfinite(value) else "--"
-        for column, label in (("alignment_many", "AlignMany"), ("alignment_few", "AlignFew"),
-                              ("minority_collapse", "Minority"), ("nc1", "NCOne"), ("nc3", "NCThree")):
+        for column, label in (
+            ("alignment_many", "AlignMany"),
+            ("alignment_few", "AlignFew"),
+            ("minority_collapse", "Minority"),
+            ("nc1", "NCOne"),
+            ("nc3", "NCThree"),
+        ):
             value = _mean(final, ratio, base_loss, "none", column)
             m[f"LTBase{label}{name}"] = fmt(value) if np.isfinite(value) else "--"
         baseline = _rows(ood, ratio, base_loss, "none")

@@ -84,14 +84,20 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
         lt = config["longtail"]
         lt_seeds = tuple(lt["training"].get("seeds", seeds))  # longtail.training overrides training
         for ratio, loss, strategy in longtail_grid(lt["ratios"], lt["losses"], lt["strategies"]):
-            recipe = {**_training(config["training"], lt["training"]), **schedule_recipe(lt["schedule"]),
-                      "loss": loss, "loss_options": lt["loss_options"].get(loss, {}),
-                      "strategy": strategy, "strategy_options": lt["alignment"].get(strategy, {})}
+            recipe = {
+                **_training(config["training"], lt["training"]),
+                **schedule_recipe(lt["schedule"]),
+                "loss": loss,
+                "loss_options": lt["loss_options"].get(loss, {}),
+                "strategy": strategy,
+                "strategy_options": lt["alignment"].get(strategy, {}),
+            }
             if strategy != "none":
                 recipe["momentum_centres"] = lt["alignment"]["momentum"]
             keys = dict(zip(RUN_KEYS["longtail"], [float(ratio), loss, strategy]))
             runs[longtail_id(ratio, loss, strategy)] = Run(
-                "longtail", keys, longtail_data.format(ratio=ratio), recipe, longtail_model(config, loss), lt_seeds)
+                "longtail", keys, longtail_data.format(ratio=ratio), recipe, longtail_model(config, loss), lt_seeds
+            )
     return runs
 
 

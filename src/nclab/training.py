@@ -68,14 +68,18 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        why = ("this torch is a CPU build" if torch.version.cuda is None
-               else f"this torch is built for CUDA {torch.version.cuda} but finds no GPU on this machine")
+        why = (
+            "this torch is a CPU build"
+            if torch.version.cuda is None
+            else f"this torch is built for CUDA {torch.version.cuda} but finds no GPU on this machine"
+        )
         raise NoCudaError(
             f"training.device is 'cuda' but no CUDA device is available: {why} (torch {torch.__version__}). "
             "Either run on a GPU node with the CUDA build of torch (NCLAB_TORCH=cuda bash tools/setup.sh "
             "installs it), or, to compute on the CPU deliberately, set training.device: cpu (a config file "
             "after the preset: --configfile presets/<name>.yaml cpu.yaml, cpu.yaml holding "
-            "'training: {device: cpu}'; a paper-scale schedule then takes days per run)")
+            "'training: {device: cpu}'; a paper-scale schedule then takes days per run)"
+        )
     return torch.device(name)
 
 
@@ -121,10 +125,12 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.op
     if recipe.scheduler == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=recipe.gamma)
     if recipe.scheduler == "warmup_multistep":
+
         def factor(done: int) -> float:  # ``done`` epochs finished; epoch done + 1 comes next
             if done < recipe.warmup_epochs:
                 return (done + 1) / recipe.warmup_epochs
             return recipe.gamma ** sum(done >= m for m in milestones)
+
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     raise ValueError(f"unknown scheduler {recipe.scheduler!r}; allowed: {list(SCHEDULERS)}")
 
@@ -137,6 +143,7 @@ def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> to
 @dataclass(frozen=True)
 class Augmentation:
     """One epoch's random draws, one entry per sample: crop offsets (rows, columns) and flips."""
+
     dy: torch.Tensor | None
     dx: torch.Tensor | None
     flip: torch.Tensor | None
@@ -179,6 +186,7 @@ def memory_format(device: torch.device) -> torch.memory_format:
 @dataclass(frozen=True)
 class Setup:
     """How a run computes: what every training log starts with and what the paper states."""
+
     device: str  # "cuda" or "cpu"
     device_name: str
     precision: str  # "bf16 autocast" or "fp32"
@@ -189,13 +197,22 @@ class Setup:
 
     @staticmethod
     def of(device: torch.device, dtype: torch.dtype | None, compiled: bool) -> "Setup":
-        return Setup(device.type, device_name(device), "bf16 autocast" if dtype is not None else "fp32", compiled,
-                     memory_format(device) == torch.channels_last, torch.__version__, torch.get_num_threads())
+        return Setup(
+            device.type,
+            device_name(device),
+            "bf16 autocast" if dtype is not None else "fp32",
+            compiled,
+            memory_format(device) == torch.channels_last,
+            torch.__version__,
+            torch.get_num_threads(),
+        )
 
     def __str__(self) -> str:
-        return (f"device {self.device} ({self.device_name}), precision {self.precision}, "
-                f"compile {'on' if self.compile else 'off'}, channels_last {'on' if self.channels_last else 'off'}, "
-                f"torch {self.torch}, {self.threads} CPU thread(s)")
+        return (
+            f"device {self.device} ({self.device_name}), precision {self.precision}, "
+            f"compile {'on' if self.compile else 'off'}, channels_last {'on' if self.channels_last else 'off'}, "
+            f"torch {self.torch}, {self.threads} CPU thread(s)"
+        )
 
 
 @dataclass(frozen=True)
@@ -211,8 +228,9 @@ class DeviceData:
     dtype: torch.dtype | None
 
     @staticmethod
-    def of(split: ImageSet, normalisation: tuple[np.ndarray, np.ndarray], device: torch.device,
-           dtype: torch.dtype | None) -> "DeviceData":
+    def of(
+        split: ImageSet, normalisation: tuple[np.ndarray, np.ndarray], device: torch.device, dtype: torch.dtype | None
+    ) -> "DeviceData":
         mean, std = (torch.tensor(v, dtype=torch.float32, device=device) for v in normalisation)
         images, labels = (torch.from_numpy(a).to(device) for a in (split.images, split.labels))
         return DeviceData(images, labels, mean, std, memory_format(device), dtype)
@@ -251,9 +269,16 @@ def evaluate(model: nn.Module, data: DeviceData, batch_size: int) -> tuple[float
     return loss_sum.item() / len(data), correct.item() / len(data)
 
 
-def train_epoch(model: nn.Module, encode: Callable[[torch.Tensor], torch.Tensor], objective: Objective,
-                optimizer: torch.optim.Optimizer, data: DeviceData, recipe: Recipe, generator: torch.Generator,
-                progress: float) -> tuple[float, float]:
+def train_epoch(
+    model: nn.Module,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    data: DeviceData,
+    recipe: Recipe,
+    generator: torch.Generator,
+    progress: float,
+) -> tuple[float, float]:
     """One pass over ``data``; returns (mean loss, accuracy) on augmented batches.
 
     ``encode`` maps images to features (``model.features``, possibly compiled); the loss is accumulated on the
@@ -295,6 +320,7 @@ def fingerprint(*parts: object, files: Sequence[str | Path] = ()) -> str:
 @dataclass(frozen=True)
 class Resume:
     """Where a run keeps its last state (outside the job's declared outputs) and what the state belongs to."""
+
     path: Path
     fingerprint: str
 
@@ -321,6 +347,7 @@ class Speed:
     """Measured training speed of the epochs a process ran. The first epoch (warm-up: cuDNN autotuning, the
     compilation of a compiled model) is reported apart; the rates are over the epochs after it (over it
     alone when it is the only one)."""
+
     epochs: int
     first_epoch_seconds: float
     images_per_second: float  # training passes only
@@ -331,14 +358,20 @@ class Speed:
         if not timings:
             return Speed(0, math.nan, math.nan, math.nan)
         steady = timings[1:] or timings
-        return Speed(len(timings), timings[0][1], images * len(steady) / sum(t for t, _ in steady),
-                     sum(e for _, e in steady) / len(steady))
+        return Speed(
+            len(timings),
+            timings[0][1],
+            images * len(steady) / sum(t for t, _ in steady),
+            sum(e for _, e in steady) / len(steady),
+        )
 
     def __str__(self) -> str:
         if not self.epochs:
             return "no epoch run in this process"
-        return (f"{self.images_per_second:,.0f} img/s, {self.seconds_per_epoch:.2f} s/epoch (evaluation included) "
-                f"over {max(self.epochs - 1, 1)} epoch(s); first epoch {self.first_epoch_seconds:.2f} s")
+        return (
+            f"{self.images_per_second:,.0f} img/s, {self.seconds_per_epoch:.2f} s/epoch (evaluation included) "
+            f"over {max(self.epochs - 1, 1)} epoch(s); first epoch {self.first_epoch_seconds:.2f} s"
+        )
 
 
 @dataclass(frozen=True)
@@ -362,9 +395,14 @@ class Session:
     history: list[EpochStats]
 
     def state_dict(self, model: nn.Module) -> dict:
-        return {"model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "generator": self.generator.get_state(),
-                "objective": self.objective.state_dict(), "history": [asdict(h) for h in self.history]}
+        return {
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "objective": self.objective.state_dict(),
+            "history": [asdict(h) for h in self.history],
+        }
 
     def load_state_dict(self, model: nn.Module, state: dict) -> None:
         model.load_state_dict(state["model"])
@@ -375,28 +413,56 @@ class Session:
         self.history = [EpochStats(**row) for row in state["history"]]
 
 
-def set_up(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Recipe, seed: int,
-           normalisation: tuple[np.ndarray, np.ndarray] | None) -> Session:
+def set_up(
+    model: nn.Module,
+    train_set: ImageSet,
+    test_set: ImageSet,
+    recipe: Recipe,
+    seed: int,
+    normalisation: tuple[np.ndarray, np.ndarray] | None,
+) -> Session:
     """Move ``model`` and both splits to the recipe's device; build the optimiser, scheduler and objective."""
     device = resolve_device(recipe.device)
     dtype = autocast_dtype(recipe.precision, device)
     normalisation = channel_stats(train_set.images) if normalisation is None else normalisation
     train_data, test_data = (DeviceData.of(split, normalisation, device, dtype) for split in (train_set, test_set))
     model.to(device=device, memory_format=train_data.layout)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+    )
     counts = torch.bincount(train_data.labels, minlength=model.fc.weight.shape[0])
-    objective = Objective(recipe.loss, recipe.strategy, counts, model.feature_dim, recipe.loss_options,
-                          recipe.strategy_options, recipe.momentum_centres)
-    return Session(train_data, test_data, optimizer, make_scheduler(optimizer, recipe), objective,
-                   torch.Generator().manual_seed(seed), [])
+    objective = Objective(
+        recipe.loss,
+        recipe.strategy,
+        counts,
+        model.feature_dim,
+        recipe.loss_options,
+        recipe.strategy_options,
+        recipe.momentum_centres,
+    )
+    return Session(
+        train_data,
+        test_data,
+        optimizer,
+        make_scheduler(optimizer, recipe),
+        objective,
+        torch.Generator().manual_seed(seed),
+        [],
+    )
 
 
-def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Recipe, seed: int,
-          checkpoint_epochs: Sequence[int], on_checkpoint: Callable[[int, dict[str, torch.Tensor]], None],
-          on_epoch: Callable[[EpochStats], None] = lambda stats: None,
-          resume: Resume | None = None,
-          normalisation: tuple[np.ndarray, np.ndarray] | None = None) -> TrainingRun:
+def train(
+    model: nn.Module,
+    train_set: ImageSet,
+    test_set: ImageSet,
+    recipe: Recipe,
+    seed: int,
+    checkpoint_epochs: Sequence[int],
+    on_checkpoint: Callable[[int, dict[str, torch.Tensor]], None],
+    on_epoch: Callable[[EpochStats], None] = lambda stats: None,
+    resume: Resume | None = None,
+    normalisation: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TrainingRun:
     """Train ``model`` in place; call ``on_checkpoint(epoch, state_dict)`` (CPU tensors) at each listed epoch.
 
     The log starts with the run's :class:`Setup` and ends with its measured speed (:class:`Speed`).
@@ -419,8 +485,16 @@ def train(model: nn.Module, train_set: ImageSet, test_set: ImageSet, recipe: Rec
     for epoch in range(len(session.history) + 1, recipe.epochs + 1):
         lr = session.optimizer.param_groups[0]["lr"]
         start = time.perf_counter()
-        train_loss, train_acc = train_epoch(model, encode, session.objective, session.optimizer, session.train,
-                                            recipe, session.generator, progress=(epoch - 1) / recipe.epochs)
+        train_loss, train_acc = train_epoch(
+            model,
+            encode,
+            session.objective,
+            session.optimizer,
+            session.train,
+            recipe,
+            session.generator,
+            progress=(epoch - 1) / recipe.epochs,
+        )
         trained = time.perf_counter() - start  # train_epoch's .item() waits for the device
         if not (math.isfinite(train_loss) and all(torch.isfinite(p).all() for p in model.parameters())):
             raise DivergenceError(f"training diverged at epoch {epoch}: mean loss = {train_loss}")
