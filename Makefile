@@ -1,8 +1,9 @@
-# The two commands of the README. Each sets itself up from nothing (tools/setup.sh) before running.
+# nclab's commands: `make paper` and `make test` are the README's two; the others serve development. Each sets
+# itself up from nothing (tools/setup.sh) before running, except gpu-check (see its line).
 VENV ?= .venv
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup paper test test-fast lint benchmark gpu-check
+.PHONY: setup paper test test-fast lint format benchmark gpu-check
 setup:
 	bash tools/setup.sh
 
@@ -17,15 +18,19 @@ test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for t
 test-fast: setup  ## every test that runs neither Snakemake nor SLURM (the edit-test loop)
 	python -m pytest -m "not workflow"
 
-lint: setup
+lint: setup  ## formatters in check mode and linters, for Python (ruff) and Snakemake (snakefmt, snakemake --lint)
+	ruff format --check .
+	ruff check .
+	snakefmt --check .
 	snakemake --lint
 
-benchmark: setup  ## print the measured figures: miniature wall time, training throughput, metrics at CIFAR scale, ImageNet-LT decoding, preset dry runs
-	python benchmarks/time_miniature.py
-	python benchmarks/train_throughput.py
-	python benchmarks/metrics_scale.py
-	python benchmarks/imagenet_lt_decode.py
-	python benchmarks/dry_run.py
+format: setup  ## apply both formatters (ruff, snakefmt) and ruff's safe fixes
+	ruff format .
+	ruff check --fix .
+	snakefmt .
+
+benchmark: setup  ## measure and write docs/performance.md: miniature wall time, training throughput, metrics at CIFAR scale, ImageNet-LT decoding, preset dry runs
+	python benchmarks/record.py docs/performance.md
 
 gpu-check:  ## prove and time the CUDA path; no set-up, nothing downloaded (without a GPU: a reduced CPU run)
 	python3 benchmarks/gpu_check.py $(GPU_CHECK_ARGS)

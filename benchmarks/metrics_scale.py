@@ -78,7 +78,8 @@ def main() -> None:
     print(f"{'total':<22} {total:7.2f} s   (target < 60 s)")
     print(f"{'peak RSS':<22} {peak_gb:7.2f} GB  (target < 4 GB; includes the synthetic features)")
     print(
-        f"sanity: NC1 {metrics['nc1']:.3g}, AUROC energy {table['energy']['auroc']:.3f}, knn {table['knn']['auroc']:.3f}"
+        f"sanity: NC1 {metrics['nc1']:.3g}, AUROC energy {table['energy']['auroc']:.3f}, "
+        f"knn {table['knn']['auroc']:.3f}"
     )
 
 

@@ -33,7 +33,7 @@ def main() -> None:
         copy_workflow(ROOT, workdir)
         start = time.perf_counter()
         result = subprocess.run(
-            [sys.executable, "-m", "snakemake", "--cores", args.cores, *extra, args.target],
+            [sys.executable, "-m", "snakemake", args.target, "--cores", args.cores, *extra],
             cwd=workdir,
             capture_output=True,
             text=True,

@@ -34,7 +34,8 @@ def test_default_config_is_valid():
     [
         (
             lambda c: c["data"].update(dataset="imagenet"),
-            r"data.dataset: 'imagenet' is not allowed; allowed: \['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]",
+            r"data.dataset: 'imagenet' is not allowed; allowed: "
+            r"\['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]",
         ),
         (
             lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]),
@@ -652,3 +653,11 @@ def test_captions_promise_a_spread_only_when_there_are_several_seeds():
     one, two = report.spread_macros("LT", 1), report.spread_macros("LT", 2)
     assert one == {"LTSpread": "one seed", "LTBandNote": "", "LTFirstSeedNote": ""}
     assert two["LTSpread"] == r"mean $\pm$ std over 2 seeds" and "bands: their range" in two["LTBandNote"]
+
+
+def test_the_configuration_reference_is_current():
+    """docs/configuration.md is generated from the schema: a key added, removed or redescribed shows here."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from config_reference import reference
+
+    assert (ROOT / "docs" / "configuration.md").read_text() == reference(), "run: python tools/config_reference.py"

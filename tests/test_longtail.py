@@ -336,7 +336,7 @@ def lt_recipe(**overrides):
 
 
 @pytest.mark.parametrize(
-    "loss,strategy", [(l, s) for l in losses.LOSSES for s in alignment.STRATEGIES if strategy_applies(l, s)]
+    "loss,strategy", [(loss, s) for loss in losses.LOSSES for s in alignment.STRATEGIES if strategy_applies(loss, s)]
 )
 def test_every_loss_composes_with_every_applicable_strategy(loss, strategy):
     train, test = tiny_sets()

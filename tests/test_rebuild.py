@@ -1,8 +1,8 @@
 """Rebuild only what changed: each edit must make Snakemake plan exactly the listed jobs, nothing more or less.
 
 The planned jobs are read from `snakemake -n` against the finished tiny workflow (two balanced runs: standard
-and extended, seed 0; two long-tail runs: IR 5, cross-entropy, strategies none and proj); every edit is undone afterwards. README.md's "What reruns when" table is generated from
-CASES and checked here.
+and extended, seed 0; two long-tail runs: IR 5, cross-entropy, strategies none and proj); every edit is undone
+afterwards. The table of docs/reruns.md is generated from CASES and checked here.
 """
 
 import copy
@@ -152,7 +152,7 @@ def restate_defaults(section: str) -> Callable[[Path], None]:
 
 @dataclass(frozen=True)
 class Case:
-    change: str  # as the README states it
+    change: str  # as docs/reruns.md states it
     apply: Callable[[Path], None]
     expected: set[Job]
     args: tuple[str, ...] = ()  # snakemake's arguments besides `--configfile tiny.yaml -n`
@@ -312,8 +312,8 @@ def rerun_table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_readme_table_matches_the_tested_cases():
-    assert rerun_table() in (ROOT / "README.md").read_text(), "regenerate with: python tests/test_rebuild.py"
+def test_the_docs_table_matches_the_tested_cases():
+    assert rerun_table() in (ROOT / "docs" / "reruns.md").read_text(), "regenerate with: python tests/test_rebuild.py"
 
 
 def test_scripts_get_every_value_through_params_or_inputs():

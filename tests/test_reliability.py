@@ -4,8 +4,8 @@ Kill scenarios run the real workflow: the feature-extraction job is SIGKILLed (a
 cluster preemption would), then the LaTeX compile is interrupted with Ctrl-C (SIGINT to the whole process
 group, as a terminal sends it); each time the same command is started again. The result must be
 byte-identical to the uninterrupted session run, which ran two runs in parallel on 2 cores while this one
-trains on 1 core until the first kill: that also checks determinism and concurrency. It runs the balanced study only (the runs it
-compares; the long-tail runs go through the same rules).
+trains on 1 core until the first kill: that also checks determinism and concurrency. It runs the balanced study
+only (the runs it compares; the long-tail runs go through the same rules).
 """
 
 import math
@@ -35,7 +35,8 @@ IMAGENET_LT = {
 BROKEN = [  # (edit of the default config, what the error must say)
     (
         {"data": {"dataset": "imagenet"}},
-        "data.dataset: 'imagenet' is not allowed; allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']",
+        "data.dataset: 'imagenet' is not allowed; "
+        "allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']",
     ),
     ({"ood": {"scores": {"odin": {}}}}, "ood.scores: 'odin' is not allowed"),
     (

@@ -1,6 +1,6 @@
 """The cluster path against a real SLURM scheduler: a single-node cluster on loopback with job accounting
 (tools/slurm/start.sh: munge, slurmdbd on a private MariaDB, slurmctld, slurmd with two fake GPUs as generic
-resources) runs the tiny workflow as README's "Running on a SLURM cluster" says: a site profile copied from
+resources) runs the tiny workflow as docs/slurm.md says: a site profile copied from
 `profiles/slurm` with its partition and account edited.
 
 Checks: the executor's default status command (sacct) is used; a running training job and a running feature
@@ -31,7 +31,8 @@ pytestmark = [
             all(shutil.which(d) for d in ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd"))
             and os.geteuid() == 0
         ),
-        reason="SLURM with accounting is not installed here (bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
+        reason="SLURM with accounting is not installed here "
+        "(bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
         "slurmdbd and mariadb-server with apt-get when run as root): the cluster integration test is skipped",
     ),
 ]
@@ -70,7 +71,7 @@ def job_records() -> dict[str, dict[str, str]]:
 
 
 def site_profile(workdir: Path) -> None:
-    """README's advice: a copy of profiles/slurm with the site's partition and account set."""
+    """docs/slurm.md: a copy of profiles/slurm with the site's partition and account set."""
     shutil.copytree(workdir / "profiles/slurm", workdir / "profiles/site")
     config_path = workdir / "profiles/site/config.yaml"
     text = config_path.read_text()
@@ -118,7 +119,7 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
         time.sleep(0.5)
     log = run.communicate(timeout=1200)[0]
     elapsed = time.perf_counter() - start
-    print(f"SLURM integration run: {elapsed:.0f} s")  # a figure for the README
+    print(f"SLURM integration run: {elapsed:.0f} s")  # printed for the log (pytest -s)
     assert run.returncode == 0, log[-5000:]
     assert set(cancelled) == set(CANCEL), f"never seen running: {set(CANCEL) - set(cancelled)}"
     assert "--slurm-status-command" not in " ".join(run.args) and "Falling back to 'squeue'" not in log
@@ -163,7 +164,7 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
 
 
 def test_without_accounting_squeue_status_still_works(cluster, tmp_path):
-    """For clusters without job accounting: the README's `--slurm-status-command squeue`, on a short target."""
+    """For clusters without job accounting: docs/slurm.md's `--slurm-status-command squeue`, on a short target."""
     workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
     run = snakemake(
         workdir, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue", "--until", "prepare_ood"

@@ -130,7 +130,7 @@ def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow)
     html = (workflow / "results/report.html").read_text()
 
     def variable(name: str) -> dict:
-        line = next(l.strip() for l in html.splitlines() if l.strip().startswith(f"var {name} = {{"))
+        line = next(x.strip() for x in html.splitlines() if x.strip().startswith(f"var {name} = {{"))
         return json.loads(line.removeprefix(f"var {name} = ").removesuffix(";"))
 
     entries, categories = variable("results"), variable("categories")

@@ -25,6 +25,7 @@ CIFAR = ("cifar10", "cifar100")
 SYNTHETIC_CIFAR = "synthetic_cifar"  # generated, CIFAR-shaped (data.synthetic.synthetic_cifar)
 IMAGENET_LT = "imagenet_lt"  # read from a local ImageNet folder and the ImageNet-LT split lists
 SYNTHETIC_OOD = ("photos", "noise")  # built from bundled data, in the in-distribution set's format
+NOISE_OOD = ("noise",)  # unstructured: far from the data in pixel space, not necessarily in feature space
 TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched into the data root by torchvision
 FOLDER_OOD = ("tinyimagenet", "places365")  # optional, read from a local image folder when present
 NEAR_OOD = ("cifar10", "cifar100", "tinyimagenet")  # OpenOOD v1.5's near-OOD sets; the others are far-OOD

@@ -44,7 +44,8 @@ def strategy_applies(loss: str, strategy: str) -> bool:
 def longtail_grid(
     ratios: Sequence[float], losses: Sequence[str], strategies: Sequence[str]
 ) -> list[tuple[str, str, str]]:
-    """(ratio name, loss, strategy) of every long-tail run group whose strategy applies to its loss (:func:`strategy_applies`)."""
+    """(ratio name, loss, strategy) of every long-tail run group whose strategy applies to its loss
+    (:func:`strategy_applies`)."""
     return [
         (f"{ratio:g}", loss, strategy)
         for ratio in ratios

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nclab import names
-from nclab.data import NEAR_OOD, SYNTHETIC_OOD, image_format
+from nclab.data import NEAR_OOD, NOISE_OOD, SYNTHETIC_OOD, image_format
 from nclab.runs import final_epochs
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
@@ -134,7 +134,10 @@ def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
     distinct = list(dict.fromkeys(clauses))
     where = distinct[0] if len(distinct) == 1 else "; ".join(f"{c} ({clauses.count(c)} runs)" for c in distinct)
     versions = ", ".join(sorted({str(s["torch"]) for s in setups}))
-    return f"Training ran on {where}, with PyTorch {latex_text(versions)}; features were extracted in fp32 on the same device"
+    return (
+        f"Training ran on {where}, with PyTorch {latex_text(versions)}; "
+        "features were extracted in fp32 on the same device"
+    )
 
 
 ID_DESCRIPTIONS = {
@@ -378,7 +381,7 @@ def paper_macros(
         final_loss = history[(history["schedule"] == s) & (history["epoch"] == spec["epochs"])]["train_loss"]
         m[macro_name(s, "FinalTrainLoss")] = fmt_sci(float(final_loss.mean()))
     m["BelowChanceSentence"] = below_chance_sentence(ood_metrics, ["schedule"], lambda key: escape(key[0]))
-    noise = ood_metrics[ood_metrics["ood"] == "noise"].groupby(["schedule", "method"])["auroc"].mean()
+    noise = ood_metrics[ood_metrics["ood"].isin(NOISE_OOD)].groupby(["schedule", "method"])["auroc"].mean()
     m["NoiseSentence"] = (
         f"Uniform noise is not an easy OOD set for these networks (AUROC {fmt(noise.min())} to {fmt(noise.max())} "
         "across scores and schedules): it is far from the data in pixel space, but a network need not map it far "
@@ -386,8 +389,10 @@ def paper_macros(
         if len(noise)
         else ""
     )
-    if {"standard", "extended"} <= set(schedules):
-        for column, name in (("nc1", "NCOne"), ("nc3", "NCThree")):
-            lower = _final_mean(collapse, "extended", column) < _final_mean(collapse, "standard", column)
-            m[macro_name("Extended", name, "Comparison")] = "lower" if lower else "higher"
+    epochs = {s: settings["schedule_specs"][s]["epochs"] for s in schedules}
+    longest, shortest = max(schedules, key=epochs.get), min(schedules, key=epochs.get)
+    m["LongestSchedule"], m["ShortestSchedule"] = escape(longest), escape(shortest)
+    for column, name in (("nc1", "NCOne"), ("nc3", "NCThree")):
+        lower = _final_mean(collapse, longest, column) < _final_mean(collapse, shortest, column)
+        m[macro_name("Longest", name, "Comparison")] = "lower" if lower else "higher"
     return m

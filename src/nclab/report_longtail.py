@@ -131,7 +131,8 @@ def published_note(
     return (
         rf"\emph{{Published}}: the baseline's overall test accuracy at the same setting ({setting}, same IR) "
         rf"in {sources}; $\Delta$ = ours $-$ published, on average ${np.nanmean(deltas):+.1f}$ points over "
-        rf"{len(deltas)} baseline{'s' if len(deltas) > 1 else ''} (from ${np.nanmin(deltas):+.1f}$ to ${np.nanmax(deltas):+.1f}$). "
+        rf"{len(deltas)} baseline{'s' if len(deltas) > 1 else ''} "
+        rf"(from ${np.nanmin(deltas):+.1f}$ to ${np.nanmax(deltas):+.1f}$). "
         rf"Remaining differences: {published.notes_text(notes)}."
     )
 

@@ -1,26 +1,6 @@
-"""What the SLURM path needs beyond what Snakemake and its executor plugin do alone.
-
-1. Per-run job groups (:func:`run_group`): one cluster submission bundles one run's CPU analysis.
-2. Job states that sacct reports with a suffix (:func:`first_word_states`).
-
-Per-run groups: a group name with wildcards (``group: "analysis_{schedule}_seed{seed}"``) gives one group per
-run, and Snakemake registers each such name as an instance of the pattern, so that ``--group-components`` set
-for the pattern applies to every run. But a long-tail run's schedule holds slashes (``longtail/ir10/ce/proj``),
-and a group job whose name holds one cannot be submitted (its job script is named after it): the submission
-raises, and plugin 2.8.0's error handler fails on group jobs in turn, so the workflow waits forever. A callable
-group can replace the slashes, but Snakemake does not register a callable's names as instances of anything;
-:func:`run_group` does it (``workflow.parent_groupids``, the mapping Snakemake fills for patterns).
-
-Suffixed states:
-
-With job accounting, ``sacct`` reports a job cancelled by a user (``scancel``, an administrator, a preemption
-policy) as ``CANCELLED by <uid>``. The executor plugin (2.8.0, the newest release when this was written) compares
-a state with its list of failed states (``CANCELLED``, ``FAILED``, ...) by exact match, so such a job is never
-seen as ended: the workflow waits forever, with no job in the queue. :func:`first_word_states` wraps the
-plugin's status query so that every state is reduced to its first word, SLURM's state name; a plugin that
-already handles the suffix is unaffected. The wrapper is installed only in the process that runs the executor
-(the Snakefile calls it; jobs never query states).
-"""
+"""What the SLURM path needs beyond what Snakemake and its executor plugin do alone: per-run job groups
+(:func:`run_group`: one cluster submission bundles one run's CPU analysis) and job states that sacct reports
+with a suffix (:func:`first_word_states`)."""
 
 from __future__ import annotations
 
@@ -32,14 +12,29 @@ PLUGIN = "snakemake_executor_plugin_slurm"
 
 def run_group(workflow: Any, group: str, run: str) -> str:
     """The group of one run, ``<group>_<run with / as ->``, registered as an instance of ``group`` so that
-    ``--group-components <group>=N`` merges a run's N unconnected parts into one submission."""
+    ``--group-components <group>=N`` merges a run's N unconnected parts into one submission.
+
+    A group name with wildcards would give one group per run, registered by Snakemake as an instance of the
+    pattern, but a long-tail run id holds slashes (``longtail/ir10/ce/proj``) and a group job whose name holds
+    one cannot be submitted (its job script is named after it; plugin 2.8.0's error handler then fails on group
+    jobs, and the workflow waits forever). Snakemake does not register a callable group's names as instances of
+    anything, so this does it (``workflow.parent_groupids``, the mapping Snakemake fills for patterns).
+    """
     name = f"{group}_{run.replace('/', '-')}"
     workflow.parent_groupids[name] = group
     return name
 
 
 def first_word_states() -> bool:
-    """Wrap the loaded SLURM executor plugin's status query; False when the plugin is not loaded."""
+    """Wrap the loaded SLURM executor plugin's status query so that every state is reduced to its first word,
+    SLURM's state name; False when the plugin is not loaded.
+
+    With job accounting, sacct reports a job cancelled by a user, an administrator or a preemption policy as
+    ``CANCELLED by <uid>``; plugin 2.8.0 compares states with its failed states (``CANCELLED``, ``FAILED``, ...)
+    by exact match, so such a job would never be seen as ended and the workflow would wait forever. A plugin
+    that already handles the suffix is unaffected. Installed only in the process that runs the executor (the
+    Snakefile calls it; jobs never query states).
+    """
     plugin = sys.modules.get(PLUGIN)
     query = getattr(plugin, "query_job_status", None)
     if query is None:

@@ -8,10 +8,10 @@ of Cao et al. 2019: 5 warm-up epochs, x0.01 at 80 % and 90 % of 200).
 
 Speed: the whole uint8 training set lives on the device and each batch is augmented there (random crop with
 zero padding, horizontal flip, normalisation); on CUDA the model runs channels_last under bf16 autocast,
-optionally compiled. (CPU runs keep the default layout: with torch 2.13.0, oneDNN corrupted memory when
-training channels_last networks as narrow as width 2.) Every random draw of an epoch (order, crop offsets,
-flips) is made at its start by one CPU generator and sent to the device at once, so a CPU and a GPU run
-follow the same sequence, differ only by precision, and the GPU never waits for a per-batch transfer.
+optionally compiled (CPU runs keep the default layout: :func:`memory_format`). Every random draw of an epoch
+(order, crop offsets, flips) is made at its start by one CPU generator and sent to the device at once, so a CPU
+and a GPU run follow the same sequence, differ only by precision, and the GPU never waits for a per-batch
+transfer.
 A resumable run saves its whole state (weights, optimiser, scheduler, generator, history) after every epoch
 and continues from it bit-exactly.
 """
@@ -179,7 +179,8 @@ def augment(images: torch.Tensor, padding: int, draws: Augmentation) -> torch.Te
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
-    """channels_last on CUDA (tensor-core friendly), the default layout on CPU (see the module docstring)."""
+    """channels_last on CUDA (tensor-core friendly); the default layout on CPU, where oneDNN (torch 2.13.0)
+    corrupted memory when training channels_last networks as narrow as width 2."""
     return torch.channels_last if device.type == "cuda" else torch.contiguous_format
 
 

@@ -1,0 +1,102 @@
+"""`make benchmark`: run every benchmark of this folder and write what each printed to one page.
+
+The page (docs/performance.md by default) is one table: per command, the figures it printed, under the date,
+the machine (CPU model, cores, memory, GPU) and the torch version they were measured with. Timings drift
+between machines; the page says where they come from rather than quoting them in prose.
+
+Usage: python benchmarks/record.py [PAGE] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PROGRESS = re.compile(r": \d+/\d+ \w+")  # a progress line ("2 worker(s): 60/600 images read"), not a figure
+COMMANDS = {  # name -> arguments of `python benchmarks/<name>.py`
+    "time_miniature": [],
+    "train_throughput": [],
+    "metrics_scale": [],
+    "imagenet_lt_decode": [],
+    "dry_run": [],
+}
+
+
+def machine() -> str:
+    """CPU model, cores, memory and GPU of this machine, and the torch version (no host name)."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    probe = (
+        "import torch; print(torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() "
+        "else 'no GPU')"
+    )
+    torch_line = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
+    version, _, gpu = torch_line.partition(" ")
+    return f"{model}, {os.cpu_count()} CPUs, {memory_gb:.0f} GB memory, {gpu or 'no GPU'}; torch {version}"
+
+
+def run(name: str, arguments: list[str]) -> tuple[str, list[str]]:
+    """The command line and the lines it printed (its error, if it failed)."""
+    command = ["python", f"benchmarks/{name}.py", *arguments]
+    print(f"running: {' '.join(command)}", flush=True)
+    result = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True)
+    lines = [line.rstrip() for line in result.stdout.splitlines() if line.strip() and not PROGRESS.search(line)]
+    if result.returncode != 0:
+        lines.append(f"FAILED (exit {result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
+    print("\n".join(lines), flush=True)
+    return " ".join(command), lines
+
+
+def page(rows: list[tuple[str, list[str]]], measured_on: str, date: str) -> str:
+    cell = lambda lines: "<br>".join(line.strip().replace("|", "\\|") for line in lines)  # noqa: E731
+    table = ["| command | measured |", "|---|---|"] + [f"| `{command}` | {cell(lines)} |" for command, lines in rows]
+    return "\n".join(
+        [
+            "# Performance",
+            "",
+            "Written by `make benchmark` (`python benchmarks/record.py`); do not edit by hand. Each command's own",
+            "docstring says what it measures. Timings drift between machines and runs: rerun it on yours.",
+            "",
+            f"- date: {date}",
+            f"- machine: {measured_on}",
+            "",
+            *table,
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("page", nargs="?", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--only", nargs="*", choices=sorted(COMMANDS), help="run these benchmarks only")
+    parser.add_argument(
+        "--args",
+        nargs="*",
+        default=[],
+        metavar="NAME=ARGS",
+        help='extra arguments of one benchmark, e.g. "metrics_scale=--train 600"',
+    )
+    args = parser.parse_args()
+    extra = {name: value.split() for name, _, value in (item.partition("=") for item in args.args)}
+    rows = [run(name, COMMANDS[name] + extra.get(name, [])) for name in (args.only or COMMANDS)]
+    date = datetime.date.today().isoformat()
+    args.page.write_text(page(rows, machine(), date))
+    print(f"wrote {args.page}")
+    if any(lines and lines[-1].startswith("FAILED") for _, lines in rows):
+        sys.exit("some benchmarks failed (see the page)")
+
+
+if __name__ == "__main__":
+    main()

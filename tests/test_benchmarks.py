@@ -1,0 +1,61 @@
+"""Every script of benchmarks/ runs, at a tiny size: a smoke test of its code path (its figures are not
+asserted: timings belong to docs/performance.md, written by `make benchmark`)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_ARGUMENTS = {  # benchmark -> arguments that make it run in seconds
+    "metrics_scale": ["--train", "600", "--test", "200", "--ood", "200", "--dim", "16", "--classes", "5"],
+    "train_throughput": ["--width", "2", "--batch-size", "16", "--batches", "2", "--warmup", "1", "--threads", "1"],
+    "imagenet_lt_decode": ["--images", "4", "--size", "16", "--threads", "1"],
+}
+WORKFLOW_ARGUMENTS = {  # those that run Snakemake
+    "dry_run": ["--repeat", "1", "synthetic-cifar"],
+    "time_miniature": [
+        "--cores",
+        "2",
+        "--configfile",
+        "tests/tiny.yaml",
+        "--target",
+        "results/runs/standard/seed0/history.csv",
+    ],
+}
+ELSEWHERE = {"scratch": "a module the tests import", "gpu_check": "tests/test_gpu_path.py runs make gpu-check"}
+
+
+def run(name: str, arguments: list[str]) -> str:
+    result = subprocess.run(
+        [sys.executable, f"benchmarks/{name}.py", *arguments], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_every_benchmark_has_a_smoke_test():
+    scripts = {path.stem for path in (ROOT / "benchmarks").glob("*.py")}
+    assert scripts == {*TINY_ARGUMENTS, *WORKFLOW_ARGUMENTS, *ELSEWHERE, "record"}
+
+
+@pytest.mark.parametrize("name", TINY_ARGUMENTS)
+def test_benchmark_runs_at_a_tiny_size(name):
+    assert run(name, TINY_ARGUMENTS[name]).strip()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("name", WORKFLOW_ARGUMENTS)
+def test_workflow_benchmark_runs_at_a_tiny_size(name):
+    assert run(name, WORKFLOW_ARGUMENTS[name]).strip()
+
+
+def test_make_benchmark_writes_one_table_with_date_machine_and_command(tmp_path):
+    page = tmp_path / "performance.md"
+    arguments = " ".join(TINY_ARGUMENTS["metrics_scale"])
+    run("record", [str(page), "--only", "metrics_scale", "--args", f"metrics_scale={arguments}"])
+    text = page.read_text()
+    assert "- date: " in text and "CPUs" in text and "torch " in text
+    row = next(line for line in text.splitlines() if line.startswith("| `python benchmarks/metrics_scale.py"))
+    assert "--train 600" in row and "total" in row and "peak RSS" in row
