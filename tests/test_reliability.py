@@ -38,7 +38,7 @@ BROKEN = [  # (edit of the default config, what the error must say)
         "data.dataset: 'imagenet' is not allowed; "
         "allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']",
     ),
-    ({"ood": {"scores": {"odin": {}}}}, "ood.scores: 'odin' is not allowed"),
+    ({"ood": {"scores": {"odin": {}}}}, "ood.scores: unknown keys ['odin']"),
     (
         {"figures": {"histograms": {"methods": ["odin"]}}},
         "figures.histograms.methods: ['odin'] are not among ood.scores",
