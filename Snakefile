@@ -38,7 +38,7 @@ wildcard_constraints:
     seed=r"\d+",
     dataset=DATASET,
     epoch=r"\d+",
-    method="|".join(SCORES),
+    method="|".join(METHODS),
     ood="|".join(OOD_SETS),
     source="|".join(TORCHVISION_SETS),
     figure="|".join(FIGURE_TABLE),

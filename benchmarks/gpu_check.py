@@ -59,7 +59,7 @@ WORKFLOW_ON_CPU = {  # (c) without a GPU: the synthetic preset shrunk to a CPU-s
     },
     "model": {"width": 4},
     "training": {"device": "cpu"},
-    "ood": {"scores": {"vim": {"dim": 16}, "neco": {"dim": 9}, "knn": {"k": 10}}},
+    "ood": {"hyperparameters": {"vim": {"dim": 16}, "vim_residual": {"dim": 16}, "neco": {"dim": 9}, "knn": {"k": 10}}},
 }
 
 

@@ -60,11 +60,17 @@ def main() -> None:
     metrics = collapse_metrics(dump, args.classes, ["svhn"])
     timings["NC1-NC5 metrics"] = time.perf_counter() - start
     train = Split(dump["train_features"], dump["train_logits"], dump["train_labels"])
-    hyper = {**default_config()["ood"]["scores"], "vim": {"dim": args.dim // 2}, "neco": {"dim": args.classes - 1}}
+    hyper = default_config()["ood"]["hyperparameters"]
+    sized = {
+        "vim": {"dim": args.dim // 2},
+        "vim_residual": {"dim": args.dim // 2},
+        "neco": {"dim": args.classes - 1},
+        "gen": {"top_m": min(100, args.classes)},
+    }  # as the CIFAR-100 preset sets them
     scores = {}
     for method in SCORES:
         start = time.perf_counter()
-        scorer = fit_score(method, train, weight, bias, **hyper[method])
+        scorer = fit_score(method, train, weight, bias, **{**hyper.get(method, {}), **sized.get(method, {})})
         scores[method] = {s: scorer(Split(dump[f"{s}_features"], dump[f"{s}_logits"])) for s in ("test", "svhn")}
         timings[f"score {method}"] = time.perf_counter() - start
     start = time.perf_counter()

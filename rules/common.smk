@@ -23,6 +23,7 @@ from nclab.data import (
     imagenet_lt_lists,
     needs_root,
 )
+from nclab.ood import SCORES as DETECTORS
 from nclab.plan import feature_dim, nclab_imports
 from nclab.runs import run_table
 from nclab.slurm_compat import run_group
@@ -45,7 +46,17 @@ def present_ood_sets():
 
 STUDIES = config["studies"]
 OOD_SETS = present_ood_sets()
-SCORES = list(config["ood"]["scores"])
+METHODS = config["ood"]["methods"]  # the detectors, in the order of the tables
+DETECTOR_HYPERPARAMETERS = {m: config["ood"]["hyperparameters"].get(m, {}) for m in METHODS}  # a job's params
+DETECTOR_FAMILIES = {m: DETECTORS[m].family for m in METHODS}  # params of the figures and tables that group them
+
+
+def among_methods(listed):
+    """The detectors of ``listed`` that ood.methods runs (a file that narrows ood.methods narrows these too)."""
+    return [m for m in listed if m in METHODS]
+
+
+HEADLINE_METHODS = among_methods(config["paper"]["headline_methods"])  # the main OOD table, ROC figure
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
 RUN_ID = "runs/{run}/seed{seed}"  # run: an id of the run table (RUNS, below)
@@ -139,15 +150,18 @@ def run_files(pattern, study="balanced"):
 
 def figure_options(name):
     """The configured values figure ``name`` depends on (its table entry's options): the study's schedules, OOD
-    sets, scores, losses and strategies, with the figure's own section of `figures` (if any) over them."""
+    sets, headline detectors (every detector and its family for the families figure), losses and strategies,
+    with the figure's own section of `figures` (if any) over them."""
     shared = {
         "schedules": SCHEDULES,
         "ood_sets": OOD_SETS,
-        "methods": SCORES,
+        "methods": HEADLINE_METHODS,
+        "families": DETECTOR_FAMILIES,
         "losses": LT["losses"],
         "strategies": LT["strategies"],
     }
     values = {**shared, **config["figures"].get(name, {})}
+    values["methods"] = among_methods(values["methods"])
     return {key: values[key] for key in FIGURE_TABLE[name].options}
 
 

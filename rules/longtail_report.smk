@@ -27,6 +27,7 @@ rule longtail_tables_and_macros:
         image_size=image_size(config["data"]),
         ratios=[float(r) for r in LT_RATIOS],
         headline_ood=config["paper"]["headline_ood"],
+        headline_methods=HEADLINE_METHODS,
         settings={
             **{
                 k: LT[k]

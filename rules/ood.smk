@@ -1,14 +1,17 @@
-# OOD detection at the end of each run: one score array per method, then the metric table of the run.
+# OOD detection at the end of each run: every configured detector in one job (the dump loaded once), one score
+# array per detector, then the metric table of the run.
 
 
-rule ood_score:
+rule ood_scores:
     input:
         dumps=rules.extract_features.output.dumps,
         code=code("ood_score"),
     output:
-        f"{RUN}/ood/scores/{{method}}.npz",
+        expand(f"{RUN}/ood/scores/{{method}}.npz", method=METHODS, allow_missing=True),
     log:
-        f"results/logs/{RUN_ID}/ood_score_{{method}}.log",
+        f"results/logs/{RUN_ID}/ood_scores.log",
+    benchmark:
+        f"results/benchmarks/{RUN_ID}/ood_scores.tsv"
     group:
         analysis_group
     conda:
@@ -17,7 +20,7 @@ rule ood_score:
         mem_mb=memory_mb("cpu_mem_mb"),
     params:
         epoch=lambda w: run_spec(w).final_epoch,
-        hyperparameters=lambda w: config["ood"]["scores"][w.method],
+        hyperparameters=DETECTOR_HYPERPARAMETERS,
         ood_sets=OOD_SETS,
     script:
         "../scripts/ood_score.py"
@@ -25,7 +28,7 @@ rule ood_score:
 
 rule ood_metrics:
     input:
-        scores=expand(f"{RUN}/ood/scores/{{method}}.npz", method=SCORES, allow_missing=True),
+        scores=rules.ood_scores.output,
         code=code("ood_metrics"),
     output:
         f"{RUN}/ood/metrics.csv",
@@ -38,7 +41,7 @@ rule ood_metrics:
     params:
         run_keys=lambda w: run_spec(w).keys,
         seed=lambda w: int(w.seed),
-        methods=SCORES,
+        methods=METHODS,
         ood_sets=OOD_SETS,
     script:
         "../scripts/ood_metrics.py"

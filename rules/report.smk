@@ -14,6 +14,7 @@ rule tables_and_macros:
     output:
         ood_auroc="results/report/tables/ood_auroc.tex",
         ood_full="results/report/tables/ood_full.tex",
+        detectors="results/report/tables/detectors.tex",
         collapse="results/report/tables/collapse.tex",
         ood_sets="results/report/tables/ood_sets.tex",
         published="results/report/tables/published.tex",
@@ -34,7 +35,10 @@ rule tables_and_macros:
             "width": config["model"]["width"],
             "feature_dim": feature_dim(config["model"]["arch"], config["model"]["width"]),
             "schedule_specs": config["schedules"],
-            "ood_hyperparameters": config["ood"]["scores"],
+            "ood_hyperparameters": DETECTOR_HYPERPARAMETERS,
+            "methods": METHODS,
+            "families": DETECTOR_FAMILIES,
+            "headline_methods": HEADLINE_METHODS,
         },
     script:
         "../scripts/tables.py"

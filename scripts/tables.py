@@ -8,8 +8,11 @@ from nclab.runs import final_epochs
 with logged(snakemake.log[0]):
     p = snakemake.params
     history, collapse, ood = (read_tables(snakemake.input[k]) for k in ("histories", "collapse", "ood"))
-    atomic_write_text(snakemake.output.ood_auroc, report.ood_auroc_table(ood, p.schedules, p.ood_sets))
-    atomic_write_text(snakemake.output.ood_full, report.ood_full_table(ood, p.schedules, p.headline_ood))
+    headline = p.settings["headline_methods"]
+    atomic_write_text(snakemake.output.ood_auroc, report.ood_auroc_table(ood, p.schedules, p.ood_sets, headline))
+    atomic_write_text(snakemake.output.ood_full, report.ood_full_table(ood, p.schedules, p.headline_ood, headline))
+    detectors = report.detectors_table(ood, p.schedules, p.ood_sets, p.settings["families"])
+    atomic_write_text(snakemake.output.detectors, detectors)
     atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}

@@ -58,12 +58,28 @@ def test_default_config_is_valid():
             r"training.device: 'tpu' is not allowed; allowed: \['auto', 'cpu', 'cuda'\]",
         ),
         (
-            lambda c: c["ood"]["scores"].update(odin={}),
-            r"ood.scores: unknown keys \['odin'\]; allowed: \['energy', 'knn'",
+            lambda c: c["ood"].update(methods=["msp", "odin"]),
+            r"ood.methods.1: 'odin' is not allowed; allowed: \['msp', 'maxlogit'",
         ),
         (
-            lambda c: c["ood"]["scores"].pop("knn"),
-            r"ood.scores: the paper's balanced-study section quotes each of .*\['knn'\] missing",
+            lambda c: c["ood"]["hyperparameters"].update(odin={}),
+            r"ood.hyperparameters: unknown keys \['odin'\]; allowed: \['ash_b', 'ash_p'",
+        ),
+        (
+            lambda c: c["ood"].update(methods=["entropy", "gen"]),
+            r"paper.headline_methods: none of \['msp', 'maxlogit', .*\] is among ood.methods \['entropy', 'gen'\]",
+        ),
+        (
+            lambda c: c["ood"]["hyperparameters"].update(react={"percentile": 100}),
+            r"ood.hyperparameters.react.percentile: 100 is greater than or equal to the maximum of 100",
+        ),
+        (
+            lambda c: c["ood"]["hyperparameters"].update(dice={"percentile": 0}),
+            r"ood.hyperparameters.dice.percentile: 0 is less than or equal to the minimum of 0",
+        ),
+        (
+            lambda c: c["ood"]["hyperparameters"].update(gen={"top_m": 100}),
+            r"ood.hyperparameters.gen.top_m: 100 must be an integer in 1..10 \(the class count\)",
         ),
         (
             lambda c: c["schedules"]["standard"].update(epochs=0),
@@ -82,10 +98,13 @@ def test_default_config_is_valid():
             r"schedules.standard.checkpoints: epochs \[50\] are beyond",
         ),
         (
-            lambda c: c["ood"]["scores"]["vim"].update(dim=64),
-            r"ood.scores.vim.dim: 64 must be an integer in 1..31 \(feature dimension 32",
+            lambda c: c["ood"]["hyperparameters"]["vim"].update(dim=64),
+            r"ood.hyperparameters.vim.dim: 64 must be an integer in 1..31 \(feature dimension 32",
         ),
-        (lambda c: c["ood"]["scores"]["knn"].update(kk=3), r"ood.scores.knn: unknown keys \['kk'\]; allowed: \['k'\]"),
+        (
+            lambda c: c["ood"]["hyperparameters"].update(knn={"kk": 3}),
+            r"ood.hyperparameters.knn: unknown keys \['kk'\]; allowed: \['k'\]",
+        ),
         (lambda c: c["paper"].update(headline_ood="svhn"), r"paper.headline_ood: 'svhn' is not among data.ood_sets"),
         (lambda c: c["longtail"].update(ratios=[10, 0.5]), r"longtail.ratios.1: 0.5 is less than the minimum of 1"),
         (
@@ -100,7 +119,10 @@ def test_default_config_is_valid():
             lambda c: c["longtail"].update(losses=["etf"], strategies=["proj"]),
             r"longtail.strategies: no strategy applies",
         ),
-        (lambda c: c["longtail"]["model"].update(width=2), r"ood.scores.vim.dim: 16 must be an integer in 1..7"),
+        (
+            lambda c: c["longtail"]["model"].update(width=2),
+            r"ood.hyperparameters.vim.dim: 16 must be an integer in 1..7",
+        ),
         (
             lambda c: c["longtail"]["schedule"].update(warmup_epochs=0),
             r"longtail.schedule.warmup_epochs: scheduler 'warmup_multistep' needs",
@@ -140,7 +162,7 @@ def test_auroc_table_bolds_the_best_and_reports_seed_spread():
             "auroc": [0.80, 0.82, 0.90, 0.94],
         }
     )
-    table = report.ood_auroc_table(metrics, ["standard"], ["photos"])
+    table = report.ood_auroc_table(metrics, ["standard"], ["photos"], ["msp", "energy"])
     assert r"Energy & \textbf{92.0 $\pm$ 2.8}" in table
     assert "MSP & 81.0 $\\pm$ 1.4" in table
     assert report.mean_std(np.array([0.5]), 100) == "50.0"
@@ -174,7 +196,7 @@ def fake_tables(config):
             ]
             metrics += [
                 {"schedule": schedule, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
-                for m in config["ood"]["scores"]
+                for m in config["ood"]["methods"]
                 for o in ood_sets
             ]
     return pd.DataFrame(history), pd.DataFrame(collapse), pd.DataFrame(metrics)
@@ -246,7 +268,10 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         "width": config["model"]["width"],
         "feature_dim": 8 * config["model"]["width"],
         "schedule_specs": config["schedules"],
-        "ood_hyperparameters": config["ood"]["scores"],
+        "ood_hyperparameters": {m: config["ood"]["hyperparameters"].get(m, {}) for m in config["ood"]["methods"]},
+        "methods": config["ood"]["methods"],
+        "families": {m: ood.SCORES[m].family for m in config["ood"]["methods"]},
+        "headline_methods": config["paper"]["headline_methods"],
         "dataset": config["data"]["dataset"],
         "num_classes": 10,
         "train_size": 50_000,
@@ -323,7 +348,7 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
             ]
             ood += [
                 {**keys, "seed": seed, "method": m, "ood": o, "auroc": rng.uniform()}
-                for m in config["ood"]["scores"]
+                for m in config["ood"]["methods"]
                 for o in config["data"]["ood_sets"]
             ]
     final, classes, ood = (pd.DataFrame(t) for t in (rows, classes, ood))
@@ -337,13 +362,14 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
     for table in (
         report_longtail.accuracy_table(final, matches),
         report_longtail.geometry_table(final),
-        report_longtail.ood_table(ood, config["paper"]["headline_ood"]),
+        report_longtail.ood_table(ood, config["paper"]["headline_ood"], config["paper"]["headline_methods"]),
     ):
         assert table.count(r"\\") == len(final[report_longtail.KEYS].drop_duplicates()) + 1  # a row per group
     settings = {
         **{k: lt[k] for k in ("profile", "shot_thresholds", "model", "schedule", "losses", "strategies", "alignment")},
         "feature_dim": 64,
         "headline_ood": config["paper"]["headline_ood"],
+        "headline_methods": config["paper"]["headline_methods"],
         "dataset": config["data"]["dataset"],
         "num_classes": 10,
         "test_size": 10_000,
@@ -380,12 +406,15 @@ def test_canonical_config_sorts_named_values_and_keeps_the_presentation_orders()
     config = {
         "training": {"momentum": 0.9, "lr": 0.1},
         "schedules": {"standard": {"epochs": 2, "checkpoints": [3, 1]}, "extended": {}},
-        "ood": {"scores": {"vim": {"dim": 2}, "msp": {}}},
+        "ood": {"hyperparameters": {"vim": {"dim": 2}, "msp": {}}},
         "data": {"ood_sets": ["b", "a"]},
     }
     result = canonical(config)
     assert list(result) == ["data", "ood", "schedules", "training"] and list(result["training"]) == ["lr", "momentum"]
-    assert list(result["schedules"]) == ["standard", "extended"] and list(result["ood"]["scores"]) == ["vim", "msp"]
+    assert list(result["schedules"]) == ["standard", "extended"] and list(result["ood"]["hyperparameters"]) == [
+        "msp",
+        "vim",
+    ]
     assert list(result["schedules"]["standard"]) == ["checkpoints", "epochs"]
     assert result["schedules"]["standard"]["checkpoints"] == [3, 1] and result["data"]["ood_sets"] == ["b", "a"]
     assert result == config  # same values
@@ -450,8 +479,8 @@ def mangled(config: dict, path: tuple) -> list[tuple[str, dict, str]]:
 @pytest.mark.parametrize("config_file", CONFIG_FILES)
 def test_every_value_of_every_config_is_type_and_range_checked(config_file, tmp_path, monkeypatch):
     """Each value a config file sets, given the wrong type, a negative number or an unknown key beside it, is
-    refused before any job runs, with the key named (issue: ood.scores.energy.temperature and ood.scores.knn.k
-    used to pass and fail only in the OOD-score jobs, after training)."""
+    refused before any job runs, with the key named (a bad
+    ood.hyperparameters.energy.temperature would otherwise fail only in the OOD-score jobs, after training)."""
     own = yaml.safe_load((ROOT / config_file).read_text())
     config = merge(DEFAULT, own)
     monkeypatch.chdir(tmp_path)
@@ -492,7 +521,8 @@ def test_every_registry_is_named_as_the_schema_names_it():
     from nclab import alignment, data, longtail, losses, models, names, plan, training
 
     schema, lt = SCHEMA_DOC["properties"], SCHEMA_DOC["properties"]["longtail"]["properties"]
-    assert list(schema["ood"]["properties"]["scores"]["properties"]) == list(ood.SCORES) == list(names.SCORES)
+    assert schema["ood"]["properties"]["methods"]["items"]["enum"] == list(ood.SCORES) == list(names.SCORES)
+    assert list(names.SCORE_CITATIONS) == list(ood.SCORES)
     assert {score.family for score in ood.SCORES.values()} <= set(names.SCORE_FAMILIES)
     assert lt["losses"]["items"]["enum"] == list(losses.LOSSES) == list(names.LOSSES)
     assert lt["strategies"]["items"]["enum"] == list(alignment.STRATEGIES) == list(names.STRATEGIES)
@@ -522,7 +552,7 @@ def test_each_hyperparameter_is_named_once_with_its_type_range_and_default(kind)
 
     lt = SCHEMA_DOC["properties"]["longtail"]["properties"]
     if kind == "ood score":
-        specs = SCHEMA_DOC["properties"]["ood"]["properties"]["scores"]["properties"]
+        specs = SCHEMA_DOC["properties"]["ood"]["properties"]["hyperparameters"]["properties"]
         functions = {name: [score.fit] for name, score in ood.SCORES.items()}
     elif kind == "loss":
         specs, functions = lt["loss_options"]["properties"], {name: [f] for name, f in losses.LOSSES.items()}
@@ -544,10 +574,14 @@ def test_each_hyperparameter_is_named_once_with_its_type_range_and_default(kind)
 
 def test_the_schemas_defaults_are_filled_in():
     config = copy.deepcopy(DEFAULT)
-    config["ood"]["scores"].update(knn={}, energy={})
+    config["ood"]["hyperparameters"].pop("knn", None)
+    config["ood"]["hyperparameters"].update(energy={})
     config["longtail"].update(alignment={"momentum": 0.9}, loss_options={})
     validate(config, SCHEMA)
-    assert config["ood"]["scores"]["knn"] == {"k": 50} and config["ood"]["scores"]["energy"] == {"temperature": 1.0}
+    hyper = config["ood"]["hyperparameters"]
+    assert (
+        hyper["knn"] == {"k": 50} and hyper["energy"] == {"temperature": 1.0} and hyper["react"] == {"percentile": 90}
+    )
     assert config["longtail"]["alignment"]["proj"] == {"gamma": 0.6}
     assert config["longtail"]["loss_options"]["ldam_drw"]["scale"] == 30.0
     assert config["schedules"]["standard"]["milestones"] == [] and config["schedules"]["standard"]["gamma"] == 0.1
@@ -661,3 +695,38 @@ def test_the_configuration_reference_is_current():
     from config_reference import reference
 
     assert (ROOT / "docs" / "configuration.md").read_text() == reference(), "run: python tools/config_reference.py"
+
+
+def test_a_second_config_file_narrows_the_detectors():
+    """Snakemake merges config files key by key and a list replaces a list: a file that lists only MSP runs MSP
+    alone, and the hyperparameters of the others stay available unused."""
+    from snakemake.utils import update_config
+
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, {"ood": {"methods": ["msp"]}, "figures": {"histograms": {"methods": ["msp"]}}})
+    validate(config, SCHEMA)  # the paper's headline detectors are those of paper.headline_methods it runs
+    assert config["ood"]["methods"] == ["msp"] and config["ood"]["hyperparameters"]["vim"] == {"dim": 16}
+
+
+def test_the_detector_table_groups_by_family_and_bolds_the_best_per_column():
+    rows = []
+    for seed in (0, 1):
+        for method, (auroc, fpr) in {"msp": (0.8, 0.5), "knn": (0.9, 0.6), "react": (0.7, 0.3)}.items():
+            rows.append(
+                {
+                    "schedule": "standard",
+                    "seed": seed,
+                    "method": method,
+                    "ood": "photos",
+                    "auroc": auroc,
+                    "fpr95": fpr,
+                    "fpr95_ood": fpr,
+                }
+            )
+    families = {"msp": "logit", "knn": "feature", "react": "shaping"}
+    table = report.detectors_table(pd.DataFrame(rows), ["standard"], ["photos"], families)
+    lines = table.splitlines()
+    order = [next(i for i, line in enumerate(lines) if line.startswith(label)) for label in ("MSP", "KNN", "ReAct")]
+    assert order == sorted(order) and r"\textit{activation shaping}" in table
+    assert r"KNN & \textbf{90.0 $\pm$ 0.0} & 60.0" in table  # best AUROC: the highest
+    assert r"ReAct & 70.0 $\pm$ 0.0 & \textbf{30.0 $\pm$ 0.0}" in table  # best FPR: the lowest

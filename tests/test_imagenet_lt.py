@@ -125,10 +125,11 @@ FAKE_CONFIG = {
         },
     },
     "ood": {
-        "scores": {"msp": {}, "energy": {"temperature": 1.0}, "vim": {"dim": 8}, "neco": {"dim": 5}, "knn": {"k": 5}}
+        "methods": ["msp", "energy", "vim", "neco", "knn"],
+        "hyperparameters": {"vim": {"dim": 8}, "neco": {"dim": 5}, "knn": {"k": 5}},
     },
     "figures": {"histograms": {"methods": ["energy"], "bins": 10}},
-    "paper": {"headline_ood": "places365"},
+    "paper": {"headline_ood": "places365", "headline_methods": ["msp", "energy", "vim", "neco", "knn"]},
 }
 
 

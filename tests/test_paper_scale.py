@@ -70,7 +70,7 @@ def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
             assert groups == len(lt["ratios"]) * (len(lt["losses"]) * len(lt["strategies"]) - 2)
     present_ood = [s for s in config["data"]["ood_sets"] if s != "places365"]
     assert counts["collapse_metrics"] == runs
-    assert counts["ood_score"] == runs * len(config["ood"]["scores"])
+    assert counts["ood_scores"] == runs
     assert counts["prepare_ood"] == len(present_ood)
     downloaded = [s for s in [config["data"]["dataset"], *config["data"]["ood_sets"]] if s in TORCHVISION_SETS]
     assert counts.get("fetch_raw", 0) == len(downloaded)  # once each, on the submit host

@@ -20,7 +20,6 @@ from nclab.contents import study_figures, study_tables
 
 pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
 
-SCORES = list(TINY["ood"]["scores"])
 RUNS = [("standard", "0"), ("extended", "0")]
 FIGURES = study_figures("balanced")
 LT_STRATEGIES = TINY["longtail"]["strategies"]
@@ -33,20 +32,21 @@ def job(rule: str, **wildcards: str) -> Job:
     return rule, frozenset(wildcards.items())
 
 
-def run_jobs(run: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
+RUN_RULES = ("train", "extract_features", "collapse_metrics", "ood_scores", "ood_metrics")
+
+
+def run_jobs(run: str, seed: str) -> set[Job]:
     """Everything downstream of one run's training, up to its own tables."""
-    return {
-        job(rule, run=run, seed=seed) for rule in ("train", "extract_features", "collapse_metrics", "ood_metrics")
-    } | {job("ood_score", run=run, seed=seed, method=m) for m in methods}
+    return {job(rule, run=run, seed=seed) for rule in RUN_RULES}
 
 
-def balanced_run_jobs(schedule: str, seed: str, methods: list[str] = SCORES) -> set[Job]:
+def balanced_run_jobs(schedule: str, seed: str) -> set[Job]:
     """A balanced run's jobs: those of any run, and its t-SNE."""
-    return run_jobs(schedule, seed, methods) | {job("tsne", run=schedule, seed=seed)}
+    return run_jobs(schedule, seed) | {job("tsne", run=schedule, seed=seed)}
 
 
-def lt_run_jobs(strategy: str, methods: list[str] = SCORES) -> set[Job]:
-    return run_jobs(f"longtail/ir5/ce/{strategy}", "0", methods)
+def lt_run_jobs(strategy: str) -> set[Job]:
+    return run_jobs(f"longtail/ir5/ce/{strategy}", "0")
 
 
 def figures(*names: str) -> set[Job]:
@@ -164,11 +164,10 @@ def _set(section: str, key: str, value: object) -> Callable[[dict], None]:
 
 CASES = [
     Case(
-        "an OOD-score hyperparameter (`ood.scores.vim.dim`)",
-        edit_config(lambda c: c["ood"]["scores"]["vim"].update(dim=12)),
-        {job("ood_score", run=s, seed=seed, method="vim") for s, seed in RUNS + LT_RUNS}
-        | {job("ood_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
-        | figures("roc")
+        "one detector's hyperparameter (`ood.hyperparameters.vim.dim`)",
+        edit_config(lambda c: c["ood"]["hyperparameters"]["vim"].update(dim=12)),
+        {job(rule, run=s, seed=seed) for s, seed in RUNS + LT_RUNS for rule in ("ood_scores", "ood_metrics")}
+        | figures("roc", "histograms", "detector_families")
         | REPORT
         | LT_REPORT,
     ),
@@ -305,7 +304,7 @@ def _describe(jobs: set[Job]) -> str:
 
 def rerun_table() -> str:
     lines = [
-        "| change | jobs Snakemake reruns (tiny test config: 2 balanced + 2 long-tail runs, 7 scores) |",
+        "| change | jobs Snakemake reruns (tiny test config: 2 balanced + 2 long-tail runs, every detector) |",
         "|---|---|",
     ]
     lines += [f"| {case.change} | {_describe(case.expected)} |" for case in CASES]

@@ -2,6 +2,7 @@
 
 Papyan, Han & Donoho, "Prevalence of neural collapse during the terminal phase of deep learning training",
 PNAS 2020 (NC1-NC4); Ammar et al., "NECO: NEural Collapse Based Out-of-distribution detection", ICLR 2024 (NC5).
+Further measures beside them (trace-ratio NC1, CDNV, GNC2, self-duality, ETF error) cite their sources below.
 The global mean is the mean of the class means (Papyan's convention), not the sample mean; under class
 imbalance this weighs every class equally, while Sigma_W stays the average over samples.
 
@@ -130,6 +131,69 @@ def alignment(weight: np.ndarray, geometry: ClassGeometry) -> np.ndarray:
     return np.sum(w * m, axis=1) / (np.linalg.norm(w, axis=1) * np.linalg.norm(m, axis=1))
 
 
+def nc1_trace_ratio(features: np.ndarray, labels: np.ndarray, geometry: ClassGeometry) -> float:
+    """Tr(Sigma_W) / Tr(Sigma_B) (Tirer, Huang & Niles-Weed, "Perturbation analysis of neural collapse", ICML 2023).
+
+    Tr(Sigma_W) is the mean over samples of ||h_i - mu_{y_i}||^2 and Tr(Sigma_B) the mean over classes of
+    ||mu_c - mu_G||^2: no d x d matrix is formed.
+    """
+    residuals = np.asarray(features, dtype=np.float64) - geometry.means[labels]
+    within = np.mean(np.sum(residuals**2, axis=1))
+    between = np.mean(np.sum(geometry.centred**2, axis=1))
+    return float(within / between)
+
+
+def _squared_distances(vectors: np.ndarray) -> np.ndarray:
+    """(C, C) matrix of ||v_c - v_c'||^2 from the Gram matrix (no C x C x d array)."""
+    squared_norms = np.sum(vectors**2, axis=1)
+    return np.maximum(squared_norms[:, None] + squared_norms[None, :] - 2 * vectors @ vectors.T, 0.0)
+
+
+def cdnv(features: np.ndarray, labels: np.ndarray, geometry: ClassGeometry) -> float:
+    """Class-distance normalised variance (Galanti, Gyorgy & Hutter, "On the role of neural collapse in transfer
+    learning", ICLR 2022): the mean over c != c' of (sigma_c^2 + sigma_c'^2) / (2 ||mu_c - mu_c'||^2), with
+    sigma_c^2 the mean over class-c samples of ||h - mu_c||^2.
+    """
+    num_classes = len(geometry.means)
+    residuals = np.asarray(features, dtype=np.float64) - geometry.means[labels]
+    variances = np.bincount(labels, weights=np.sum(residuals**2, axis=1), minlength=num_classes) / np.bincount(
+        labels, minlength=num_classes
+    )
+    off_diagonal = ~np.eye(num_classes, dtype=bool)
+    spreads = (variances[:, None] + variances[None, :])[off_diagonal]
+    return float(np.mean(spreads / (2 * _squared_distances(geometry.centred)[off_diagonal])))
+
+
+def gnc2(geometry: ClassGeometry) -> float:
+    """GNC2, hyperspherical uniformity (Liu et al., "Generalizing and decoupling neural collapse via hyperspherical
+    uniformity gap", ICLR 2023; measured as in Wu & Papyan, "Linguistic collapse", NeurIPS 2024): the standard
+    deviation (ddof 0) over the pairs c < c' of log(1 / ||u_c - u_c'||), u_c = mu~_c / ||mu~_c||.
+
+    0 when all pairwise distances are equal, as for a simplex ETF.
+    """
+    centred = geometry.centred
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    upper = np.triu_indices(len(unit), k=1)
+    return float(np.std(-0.5 * np.log(_squared_distances(unit)[upper])))
+
+
+def self_duality(weight: np.ndarray, geometry: ClassGeometry) -> float:
+    """|| W/||W||_F - M~^T/||M~||_F ||_F, the square root of :func:`nc3` (Papyan et al. 2020's NC3 in matrix form,
+    Kothapalli, "Neural collapse: a review on modelling principles and generalization", TMLR 2023)."""
+    return float(np.sqrt(nc3(weight, geometry)))
+
+
+def etf_error(geometry: ClassGeometry) -> float:
+    """|| G/||G||_F - (I - 11^T/C)/||I - 11^T/C||_F ||_F with G = M~^T M~ the (C, C) Gram matrix of the centred
+    means (the simplex-ETF error of Zhu et al., "A geometric analysis of neural collapse with unconstrained
+    features", NeurIPS 2021, applied to the means); ||I - 11^T/C||_F = sqrt(C - 1)."""
+    centred = geometry.centred
+    num_classes = len(centred)
+    gram = centred @ centred.T
+    target = (np.eye(num_classes) - 1.0 / num_classes) / np.sqrt(num_classes - 1)
+    return float(np.linalg.norm(gram / np.linalg.norm(gram) - target))
+
+
 def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: list[str]) -> dict[str, float]:
     """Every NC metric of one checkpoint, from its feature dump (train statistics, test for NCC/NC4)."""
     geometry = class_geometry(dump["train_features"], dump["train_labels"], num_classes)
@@ -143,6 +207,11 @@ def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: li
         "nc2_maxangle_features": max_angle(geometry.centred),
         "nc3": nc3(weight, geometry),
         "alignment_mean": float(np.mean(alignment(weight, geometry))),
+        "nc1_trace_ratio": nc1_trace_ratio(dump["train_features"], dump["train_labels"], geometry),
+        "cdnv": cdnv(dump["train_features"], dump["train_labels"], geometry),
+        "gnc2": gnc2(geometry),
+        "self_duality": self_duality(weight, geometry),
+        "etf_error": etf_error(geometry),
     }
     for split in ("train", "test"):
         features, logits, labels = (dump[f"{split}_{k}"] for k in ("features", "logits", "labels"))

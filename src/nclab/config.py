@@ -21,13 +21,9 @@ import yaml
 from nclab import data
 from nclab.plan import feature_dim, longtail_grid
 
-# The scores paper/balanced.tex describes and quotes one by one (the seed report's six, plus KNN).
-PAPER_SCORES = ("msp", "maxlogit", "energy", "mahalanobis", "vim", "neco", "knn")
-
-
-# Mappings whose key order means something: the order of the schedules and of the OOD scores in the paper's
-# tables and figures. Every other mapping of the config is a set of named values.
-ORDERED_MAPPINGS = {("schedules",), ("ood", "scores")}
+# Mappings whose key order means something: the order of the schedules in the paper's tables and figures.
+# Every other mapping of the config is a set of named values.
+ORDERED_MAPPINGS = {("schedules",)}
 
 
 class ConfigError(ValueError):
@@ -94,7 +90,8 @@ def fill_defaults(instance: Any, schema: dict, root: dict | None = None) -> None
     if not isinstance(instance, dict):
         return
     for key, spec in _properties(schema, root).items():
-        if key not in instance and "default" in spec:  # beside a $ref, or in a plain property
+        spec = {**(_referenced(spec, root) or {}), **spec}  # a default beside a $ref wins over the referenced one
+        if key not in instance and "default" in spec:
             instance[key] = copy.deepcopy(spec["default"])
         if key in instance:
             fill_defaults(instance[key], spec, root)
@@ -204,33 +201,40 @@ def semantic_errors(config: dict) -> list[str]:
         errors.append(
             "studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed (use studies: [longtail])"
         )
-    missing = [m for m in PAPER_SCORES if m not in config["ood"]["scores"]]
-    if "balanced" in config["studies"] and missing:
-        errors.append(
-            f"ood.scores: the paper's balanced-study section quotes each of {list(PAPER_SCORES)}; {missing} missing"
-        )
-    dims = {
-        "balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
-        "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"]),
-    }
-    dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network
-    for method, key, upper in (("vim", "dim", dim - 1), ("neco", "dim", dim)):
-        value = config["ood"]["scores"].get(method, {}).get(key)
-        if value is not None and value > upper:  # its type and lower bound are the schema's
-            errors.append(
-                f"ood.scores.{method}.{key}: {value!r} must be an integer in 1..{upper} "
-                f"(feature dimension {dim}, the smallest of the studies' networks)"
-            )
-    unknown = sorted(set(config["figures"]["histograms"]["methods"]) - set(config["ood"]["scores"]))
-    if unknown:
-        errors.append(
-            f"figures.histograms.methods: {unknown} are not among ood.scores {sorted(config['ood']['scores'])}"
-        )
+    errors += detector_errors(config)
     if config["paper"]["headline_ood"] not in config["data"]["ood_sets"]:
         errors.append(
             f"paper.headline_ood: {config['paper']['headline_ood']!r} is not among data.ood_sets "
             f"{sorted(config['data']['ood_sets'])}"
         )
+    return errors
+
+
+def detector_errors(config: dict) -> list[str]:
+    """The detectors' hyperparameters against the networks and the data; the lists of detectors the paper and
+    its figures show (those of them among ood.methods) must keep at least one."""
+    errors, methods, hyper = [], config["ood"]["methods"], config["ood"]["hyperparameters"]
+    dims = {
+        "balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
+        "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"]),
+    }
+    dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network
+    limits = {("vim", "dim"): dim - 1, ("neco", "dim"): dim, ("vim_residual", "dim"): dim - 1}
+    limits[("gen", "top_m")] = data.num_classes(config["data"])
+    for (method, key), upper in limits.items():
+        value = hyper.get(method, {}).get(key)
+        if method in methods and value is not None and value > upper:  # its type and lower bound are the schema's
+            what = "the class count" if key == "top_m" else f"feature dimension {dim}, the smallest of the networks"
+            errors.append(f"ood.hyperparameters.{method}.{key}: {value!r} must be an integer in 1..{upper} ({what})")
+    for key, listed in (
+        ("figures.histograms.methods", config["figures"]["histograms"]["methods"]),
+        ("paper.headline_methods", config["paper"]["headline_methods"]),
+    ):
+        if not set(listed) & set(methods):
+            errors.append(
+                f"{key}: none of {listed} is among ood.methods {methods}; list some of these (the figure or "
+                "table shows those of its list that ood.methods runs)"
+            )
     return errors
 
 

@@ -17,6 +17,7 @@ SOURCES = {  # what a figure reads: a table of every run of its study, or the fi
     "collapse": "collapse.csv",
     "classes": "classes.csv",
     "scores": "ood/scores/{method}.npz",
+    "ood_metrics": "ood/metrics.csv",
     "tsne": "tsne.npz",
 }
 FIRST_SEED_SOURCES = ("scores", "tsne")  # arrays: read from the first seed of each schedule
@@ -35,6 +36,7 @@ FIGURES = {
     "collapse_progression": FigureSpec("balanced", "collapse", ()),
     "ncc_agreement": FigureSpec("balanced", "collapse", ()),
     "nc5": FigureSpec("balanced", "collapse", ("ood_sets",)),
+    "detector_families": FigureSpec("balanced", "ood_metrics", ("schedules", "ood_sets", "families")),
     "roc": FigureSpec("balanced", "scores", ("schedules", "methods", "ood_sets")),
     "histograms": FigureSpec("balanced", "scores", ("schedules", "methods", "ood_sets", "bins")),
     "tsne": FigureSpec("balanced", "tsne", ("schedules",)),
@@ -54,6 +56,7 @@ TABLES = {  # path under results/report, without .tex
     "tables/collapse": TableSpec("balanced"),
     "tables/ood_auroc": TableSpec("balanced"),
     "tables/ood_full": TableSpec("balanced"),
+    "tables/detectors": TableSpec("balanced"),
     "tables/published": TableSpec("balanced"),
     "longtail/tables/accuracy": TableSpec("longtail"),
     "longtail/tables/geometry": TableSpec("longtail"),

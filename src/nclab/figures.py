@@ -172,6 +172,60 @@ def nc5(collapse: pd.DataFrame, *, ood_sets: list[str]) -> plt.Figure:
     return fig
 
 
+OOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def detector_families(
+    metrics: pd.DataFrame, *, schedules: list[str], ood_sets: list[str], families: Mapping[str, str]
+) -> plt.Figure:
+    """AUROC of every detector (rows, grouped by family with a label per group), one panel per schedule; one
+    marker per OOD set at the mean over seeds, with a bar over the range of seeds."""
+    order = [m for family in names.SCORE_FAMILIES for m in families if families[m] == family]
+    stats = _seed_mean(metrics, ["schedule", "ood", "method"], "auroc")
+    fig, axes = _panel_grid(len(schedules), 0.16 * len(order) + 0.9, max_columns=2)
+    for ax, schedule in zip(axes, schedules):
+        for i, ood in enumerate(ood_sets):
+            rows = stats[(stats["schedule"] == schedule) & (stats["ood"] == ood)].set_index("method").loc[order]
+            y = np.arange(len(order)) + (i - (len(ood_sets) - 1) / 2) * 0.8 / len(ood_sets)
+            ax.errorbar(
+                100 * rows["mean"],
+                y,
+                xerr=100 * np.abs(rows[["min", "max"]].to_numpy().T - rows["mean"].to_numpy()),
+                fmt=OOD_MARKERS[i % len(OOD_MARKERS)],
+                markersize=3.5,
+                elinewidth=0.8,
+                label=names.OOD_SETS[ood],
+            )
+        start = 0
+        for family in names.SCORE_FAMILIES:
+            size = sum(families[m] == family for m in order)
+            if size:
+                if start:
+                    ax.axhline(start - 0.5, color="0.8", linewidth=0.6)
+                ax.text(
+                    1.01,
+                    start + (size - 1) / 2,
+                    names.SCORE_FAMILIES[family],
+                    transform=ax.get_yaxis_transform(),
+                    rotation=-90,
+                    va="center",
+                    ha="left",
+                    fontsize="small",
+                    color="0.35",
+                )
+                start += size
+        ax.axvline(50, color="0.6", linestyle=":", linewidth=0.8)
+        ax.set(
+            yticks=np.arange(len(order)),
+            yticklabels=[names.SCORES[m] for m in order],
+            xlabel="AUROC (x100)",
+            title=schedule,
+            ylim=(len(order) - 0.5, -0.5),
+        )
+    axes[0].legend(loc="lower left", fontsize="small")
+    return fig
+
+
 def roc(scores: Mapping[str, ScoreSets], *, ood_sets: list[str]) -> plt.Figure:
     """ROC of every method, one panel per schedule and OOD set (schedule by schedule)."""
     from nclab.ood_metrics import auroc, roc_curve  # imported here: scikit-learn costs every other figure job 1.3 s
@@ -332,6 +386,7 @@ DRAWERS = {
     "collapse_progression": collapse_progression,
     "ncc_agreement": ncc_agreement,
     "nc5": nc5,
+    "detector_families": detector_families,
     "roc": roc,
     "histograms": histograms,
     "tsne": tsne,

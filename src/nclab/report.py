@@ -186,11 +186,10 @@ def ood_sets_table(sizes: Mapping[str, int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[str]) -> str:
-    """AUROC x 100 (mean +- std over seeds): columns OOD sets, one block of method rows per schedule;
-    the best method of each block and column in bold."""
+def ood_auroc_table(metrics: pd.DataFrame, schedules: list[str], ood_sets: list[str], methods: list[str]) -> str:
+    """AUROC x 100 (mean +- std over seeds) of ``methods``: columns OOD sets, one block of method rows per
+    schedule; the best method of each block and column in bold."""
     cells = metrics.groupby(["method", "schedule", "ood"], sort=False)["auroc"].apply(list)
-    methods = list(metrics["method"].unique())
     lines = [
         rf"\begin{{tabular}}{{l{'c' * len(ood_sets)}}}",
         r"\toprule",
@@ -219,9 +218,9 @@ OOD_METRIC_HEADERS = {
 }
 
 
-def ood_full_table(metrics: pd.DataFrame, schedules: list[str], ood: str) -> str:
-    """Every metric of :data:`OOD_METRIC_HEADERS` (x 100) on one OOD set, per schedule and method."""
-    subset = metrics[metrics["ood"] == ood]
+def ood_full_table(metrics: pd.DataFrame, schedules: list[str], ood: str, methods: list[str]) -> str:
+    """Every metric of :data:`OOD_METRIC_HEADERS` (x 100) of ``methods`` on one OOD set, per schedule."""
+    subset = metrics[(metrics["ood"] == ood) & metrics["method"].isin(methods)]
     lines = [
         rf"\begin{{tabular}}{{ll{'c' * len(OOD_METRIC_HEADERS)}}}",
         r"\toprule",
@@ -246,6 +245,11 @@ COLLAPSE_ROWS = (
     ("nc2_equiangular_classifier", "NC2 equiangularity $W$", 1.0),
     ("nc2_maxangle_features", "NC2 max-angle gap $\\tilde\\mu$", 1.0),
     ("nc3", "NC3", 1.0),
+    ("nc1_trace_ratio", "$\\mathrm{Tr}\\,\\Sigma_W / \\mathrm{Tr}\\,\\Sigma_B$", 1.0),
+    ("cdnv", "CDNV", 1.0),
+    ("gnc2", "GNC2 (log-kernel std)", 1.0),
+    ("etf_error", "ETF error $\\tilde\\mu$", 1.0),
+    ("self_duality", "self-duality $\\sqrt{\\mathrm{NC3}}$", 1.0),
     ("nc4_train", "NC4 train (\\%)", 100.0),
     ("nc4_test", "NC4 test (\\%)", 100.0),
     ("network_accuracy_test", "network test accuracy (\\%)", 100.0),
@@ -278,6 +282,67 @@ def _final_mean(collapse: pd.DataFrame, schedule: str, column: str) -> float:
 def _first_mean(collapse: pd.DataFrame, schedule: str, column: str) -> float:
     runs = collapse[collapse["schedule"] == schedule]
     return float(runs[runs["epoch"] == runs["epoch"].min()][column].mean())
+
+
+DETECTOR_COLUMNS = {
+    "auroc": ("AUROC", max),
+    "fpr95": (r"FPR\textsubscript{ID}", min),
+    "fpr95_ood": (r"FPR\textsubscript{OOD}", min),
+}  # the full table's metrics and what is best
+
+
+def detectors_table(
+    metrics: pd.DataFrame, schedules: list[str], ood_sets: list[str], families: Mapping[str, str]
+) -> str:
+    """Every detector (rows, grouped by family) against every OOD set (column groups: AUROC and both FPR@95,
+    x 100, mean +- std over seeds), one block per schedule; the best value of each block and column in bold."""
+    cells = metrics.groupby(["method", "schedule", "ood"], sort=False)
+    groups = {family: [m for m, f in families.items() if f == family] for family in names.SCORE_FAMILIES}
+    width = 1 + len(DETECTOR_COLUMNS) * len(ood_sets)
+    lines = [
+        rf"\begin{{tabular}}{{l{'r' * (width - 1)}}}",
+        r"\toprule",
+        " & "
+        + " & ".join(rf"\multicolumn{{{len(DETECTOR_COLUMNS)}}}{{c}}{{{names.OOD_SETS[o]}}}" for o in ood_sets)
+        + r" \\",
+        "Detector & " + " & ".join(label for _ in ood_sets for label, _ in DETECTOR_COLUMNS.values()) + r" \\",
+    ]
+    for schedule in schedules:
+        lines += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\emph{{{escape(schedule)}}}}} \\"]
+        means = {
+            (m, o, c): np.mean(cells.get_group((m, schedule, o))[c])
+            for m in families
+            for o in ood_sets
+            for c in DETECTOR_COLUMNS
+        }
+        best = {
+            (o, c): pick(v for (m, oo, cc), v in means.items() if (oo, cc) == (o, c) and np.isfinite(v))
+            for o in ood_sets
+            for c, (_, pick) in DETECTOR_COLUMNS.items()
+        }
+        for family, members in groups.items():
+            if not members:
+                continue
+            lines.append(rf"\multicolumn{{{width}}}{{l}}{{\quad\textit{{{names.SCORE_FAMILIES[family]}}}}} \\")
+            for method in members:
+                row = []
+                for ood in ood_sets:
+                    for column in DETECTOR_COLUMNS:
+                        text = mean_std(cells.get_group((method, schedule, ood))[column], 100)
+                        row.append(rf"\textbf{{{text}}}" if means[method, ood, column] == best[ood, column] else text)
+                lines.append(f"{names.SCORES[method]} & " + " & ".join(row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def detector_list(methods: list[str], families: Mapping[str, str]) -> str:
+    """The detectors of the study by family, each with its citation, as a sentence fragment of the paper."""
+    parts = []
+    for family, label in names.SCORE_FAMILIES.items():
+        members = [f"{names.SCORES[m]}~\\cite{{{names.SCORE_CITATIONS[m]}}}" for m in methods if families[m] == family]
+        if members:
+            parts.append(f"{label}: {', '.join(members)}")
+    return "; ".join(parts)
 
 
 def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], describe) -> str:
@@ -335,6 +400,10 @@ def paper_macros(
     }
     for ood, size in settings["ood_sizes"].items():
         m[macro_name("OOD", ood, "Size")] = thousands(size)
+    m["NumDetectors"] = str(len(settings["methods"]))
+    m["DetectorList"] = detector_list(settings["methods"], settings["families"])
+    m["HeadlineDetectors"] = ", ".join(names.SCORES[x] for x in settings["headline_methods"])
+    m["NumHeadlineDetectors"] = str(len(settings["headline_methods"]))
     for method, hyper in settings["ood_hyperparameters"].items():
         for key, value in hyper.items():
             m[macro_name(method, key)] = fmt_sci(value) if isinstance(value, float) else str(value)
@@ -376,10 +445,20 @@ def paper_macros(
         )
         for method, value in aurocs.items():
             m[macro_name(s, "Auroc", method)] = fmt(value)
+        m[macro_name(s, "HeadlineAurocs")] = ", ".join(
+            f"{names.SCORES[x]} {fmt(aurocs[x])}" for x in settings["headline_methods"]
+        )
         m[macro_name(s, "BestMethod")] = names.SCORES[aurocs.idxmax()]
         m[macro_name(s, "BestAuroc")] = fmt(aurocs.max())
         final_loss = history[(history["schedule"] == s) & (history["epoch"] == spec["epochs"])]["train_loss"]
         m[macro_name(s, "FinalTrainLoss")] = fmt_sci(float(final_loss.mean()))
+    m["MahalanobisSignSentence"] = (
+        r"The Mahalanobis AUROC of 0.149 in the seed report~\citep{gros2026report} is a sign error: an AUROC $a<0.5$ "
+        "from a score means its negation has AUROC $1-a$; with the score defined as the negative distance to the "
+        f"closest class mean it is {m[macro_name(schedules[0], 'Auroc', 'mahalanobis')]} here ({escape(schedules[0])})."
+        if "mahalanobis" in settings["methods"]
+        else ""
+    )
     m["BelowChanceSentence"] = below_chance_sentence(ood_metrics, ["schedule"], lambda key: escape(key[0]))
     noise = ood_metrics[ood_metrics["ood"].isin(NOISE_OOD)].groupby(["schedule", "method"])["auroc"].mean()
     m["NoiseSentence"] = (

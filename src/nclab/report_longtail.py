@@ -156,11 +156,10 @@ def geometry_table(final: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ood_table(ood: pd.DataFrame, headline: str) -> str:
-    """AUROC (x 100) of every score against the headline OOD set, per long-tail run group."""
-    subset = ood[ood["ood"] == headline]
+def ood_table(ood: pd.DataFrame, headline: str, methods: list[str]) -> str:
+    """AUROC (x 100) of ``methods`` against the headline OOD set, per long-tail run group."""
+    subset = ood[(ood["ood"] == headline) & ood["method"].isin(methods)]
     wide = subset.pivot_table(index=["seed", *KEYS], columns="method", values="auroc", sort=False).reset_index()
-    methods = list(subset["method"].unique())
     lines = [
         rf"\begin{{tabular}}{{lll{'c' * len(methods)}}}",
         r"\toprule",
@@ -407,9 +406,11 @@ def longtail_macros(
             value = _mean(final, ratio, base_loss, "none", column)
             m[f"LTBase{label}{name}"] = fmt(value) if np.isfinite(value) else "--"
         baseline = _rows(ood, ratio, base_loss, "none")
+        baseline = baseline[baseline["method"].isin(settings["headline_methods"])]
         best = baseline[baseline["ood"] == settings["headline_ood"]].groupby("method")["auroc"].mean()
         m[f"LTBaseBestAuroc{name}"] = fmt(best.max())
         m[f"LTBaseBestMethod{name}"] = names.SCORES[best.idxmax()]
+    m["LTHeadlineDetectors"] = ", ".join(names.SCORES[x] for x in settings["headline_methods"])
     per_class = _rows(classes, high, base_loss, "none").groupby("class")[["train_count", "alignment"]].mean()
     m["LTSizeAlignmentSpearman"] = fmt(float(spearmanr(per_class["train_count"], per_class["alignment"])[0]), 2)
     return m
