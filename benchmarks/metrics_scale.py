@@ -58,7 +58,7 @@ def main() -> None:
     timings: dict[str, float] = {}
     start = time.perf_counter()
     metrics = collapse_metrics(dump, args.classes, ["svhn"])
-    timings["NC1-NC5 metrics"] = time.perf_counter() - start
+    timings["NC metrics (all)"] = time.perf_counter() - start
     train = Split(dump["train_features"], dump["train_logits"], dump["train_labels"])
     hyper = default_config()["ood"]["hyperparameters"]
     sized = {

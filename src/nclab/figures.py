@@ -178,50 +178,43 @@ OOD_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 def detector_families(
     metrics: pd.DataFrame, *, schedules: list[str], ood_sets: list[str], families: Mapping[str, str]
 ) -> plt.Figure:
-    """AUROC of every detector (rows, grouped by family with a label per group), one panel per schedule; one
+    """AUROC of every detector (rows, grouped under a heading row per family), one panel per schedule; one
     marker per OOD set at the mean over seeds, with a bar over the range of seeds."""
-    order = [m for family in names.SCORE_FAMILIES for m in families if families[m] == family]
+    rows: list[tuple[str, str]] = []  # ("family", name) heading rows, then ("method", name) rows
+    for family, label in names.SCORE_FAMILIES.items():
+        members = [m for m in families if families[m] == family]
+        rows += [("family", label)] * bool(members) + [("method", m) for m in members]
+    position = {name: y for y, (kind, name) in enumerate(rows) if kind == "method"}
     stats = _seed_mean(metrics, ["schedule", "ood", "method"], "auroc")
-    fig, axes = _panel_grid(len(schedules), 0.16 * len(order) + 0.9, max_columns=2)
+    fig, axes = _panel_grid(len(schedules), 0.15 * len(rows) + 0.9, max_columns=2)
     for ax, schedule in zip(axes, schedules):
         for i, ood in enumerate(ood_sets):
-            rows = stats[(stats["schedule"] == schedule) & (stats["ood"] == ood)].set_index("method").loc[order]
-            y = np.arange(len(order)) + (i - (len(ood_sets) - 1) / 2) * 0.8 / len(ood_sets)
+            found = stats[(stats["schedule"] == schedule) & (stats["ood"] == ood) & stats["method"].isin(position)]
+            y = found["method"].map(position) + (i - (len(ood_sets) - 1) / 2) * 0.7 / len(ood_sets)
+            spread = np.abs(found[["min", "max"]].to_numpy().T - found["mean"].to_numpy())
             ax.errorbar(
-                100 * rows["mean"],
+                100 * found["mean"],
                 y,
-                xerr=100 * np.abs(rows[["min", "max"]].to_numpy().T - rows["mean"].to_numpy()),
+                xerr=100 * spread,
                 fmt=OOD_MARKERS[i % len(OOD_MARKERS)],
                 markersize=3.5,
                 elinewidth=0.8,
                 label=names.OOD_SETS[ood],
             )
-        start = 0
-        for family in names.SCORE_FAMILIES:
-            size = sum(families[m] == family for m in order)
-            if size:
-                if start:
-                    ax.axhline(start - 0.5, color="0.8", linewidth=0.6)
-                ax.text(
-                    1.01,
-                    start + (size - 1) / 2,
-                    names.SCORE_FAMILIES[family],
-                    transform=ax.get_yaxis_transform(),
-                    rotation=-90,
-                    va="center",
-                    ha="left",
-                    fontsize="small",
-                    color="0.35",
-                )
-                start += size
+        for y, (kind, _) in enumerate(rows):
+            if kind == "family" and y:
+                ax.axhline(y - 0.5, color="0.85", linewidth=0.6)
         ax.axvline(50, color="0.6", linestyle=":", linewidth=0.8)
         ax.set(
-            yticks=np.arange(len(order)),
-            yticklabels=[names.SCORES[m] for m in order],
+            yticks=range(len(rows)),
+            yticklabels=[name if kind == "family" else names.SCORES[name] for kind, name in rows],
             xlabel="AUROC (x100)",
             title=schedule,
-            ylim=(len(order) - 0.5, -0.5),
+            ylim=(len(rows) - 0.5, -0.5),
         )
+        for tick, (kind, _) in zip(ax.get_yticklabels(), rows):
+            tick.set_fontstyle("italic" if kind == "family" else "normal")
+        ax.tick_params(axis="y", length=0)
     axes[0].legend(loc="lower left", fontsize="small")
     return fig
 
