@@ -38,10 +38,10 @@ BROKEN = [  # (edit of the default config, what the error must say)
         "data.dataset: 'imagenet' is not allowed; "
         "allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']",
     ),
-    ({"ood": {"scores": {"odin": {}}}}, "ood.scores: unknown keys ['odin']"),
+    ({"ood": {"methods": ["msp", "odin"]}}, "ood.methods.1: 'odin' is not allowed"),
     (
         {"figures": {"histograms": {"methods": ["odin"]}}},
-        "figures.histograms.methods: ['odin'] are not among ood.scores",
+        "figures.histograms.methods: none of ['odin'] is among ood.methods",
     ),
     ({"schedules": {"standard": {"epochs": -5}}}, "schedules.standard.epochs: -5 is less than the minimum of 1"),
     ({"schedules": {"extended": {"epochs": 0}}}, "schedules.extended.epochs: 0 is less than the minimum of 1"),
@@ -56,7 +56,7 @@ BROKEN = [  # (edit of the default config, what the error must say)
         {"data": {"dataset": "cifar10", "ood_sets": ["svhn"], "folders": {}}},
         "data.root: required by ['cifar10', 'svhn']",
     ),
-    ({"ood": {"scores": {"vim": {"dim": 64}}}}, "ood.scores.vim.dim: 64 must be an integer in 1..31"),
+    ({"ood": {"hyperparameters": {"vim": {"dim": 64}}}}, "ood.hyperparameters.vim.dim: 64 must be an integer in 1..31"),
     ({"longtail": {"ratios": [10, 0.5]}}, "longtail.ratios.1: 0.5 is less than the minimum of 1"),
     ({"longtail": {"losses": ["ce", "focal"]}}, "longtail.losses.1: 'focal' is not allowed; allowed: ['ce'"),
     ({"longtail": {"schedule": {"checkpoints": [21]}}}, "longtail.schedule.checkpoints: epochs [21] are beyond"),

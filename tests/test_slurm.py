@@ -38,7 +38,7 @@ pytestmark = [
 ]
 GPU_RULES = {"train", "extract_features"}
 LOCAL_RULES = {"paper", "typeset_table", "all"}
-ANALYSIS_RULES = {"ood_score", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
+ANALYSIS_RULES = {"ood_scores", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
 # The long-tail study alone: its runs go through the same rules as the balanced ones (train, extract_features,
 # the analysis group), and their ids hold slashes, which the job and group names must survive.
 CLUSTER = {
@@ -148,9 +148,9 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
     runs = ["longtail-ir5-ce-none-seed0", "longtail-ir5-ce-proj-seed0"]
     analysis = "_".join(sorted(ANALYSIS_RULES))
     assert sorted(groups) == sorted(f"analysis_{run}_{analysis}" for run in runs)  # one submission per run
-    for (record,) in groups.values():  # 7 scores + collapse in two waves of 4 CPUs, then the metric table
-        assert (record["NumCPUs"], record["MinMemoryNode"]) == ("4", "8000M"), record  # 4 x cpu_mem_mb
-        assert record["TimeLimit"] == "01:30:00" and "gpu" not in record.get("TresPerJob", ""), record
+    for (record,) in groups.values():  # the detectors' job beside the collapse job, then the metric table
+        assert (record["NumCPUs"], record["MinMemoryNode"]) == ("2", "4000M"), record  # 2 x cpu_mem_mb
+        assert record["TimeLimit"] == "01:00:00" and "gpu" not in record.get("TresPerJob", ""), record
     first_tries = {rule: jobs[0] for rule, jobs in rules.items()}
     assert first_tries["longtail_tables_and_macros"]["TimeLimit"] == "00:30:00"  # the profile's runtime, kept
     assert first_tries["longtail_tables_and_macros"]["MinMemoryNode"] == "2000M"  # the profile's mem_mb, kept
