@@ -1,10 +1,10 @@
-"""Post-hoc OOD scores (docs/methods.md, section 2). Every score: higher = more in-distribution.
+"""Post-hoc OOD detectors (docs/methods.md, section 2). Every score: higher = more in-distribution.
 
-Each method is one function ``fit(train, weight, bias, *, hyperparameters) -> scorer`` fitted on ID training
-features only; the scorer maps a :class:`Split` to one score per sample. Add a method by writing such a
-function, one :class:`Score` record in :data:`SCORES`, its entry in the schema (``ood.scores``: its
-hyperparameters' types, ranges and defaults) and its display name in :mod:`nclab.names`; a test checks that
-the names agree.
+Each detector is one function ``fit(train, weight, bias, *, hyperparameters) -> scorer`` fitted on ID training
+features only; the scorer maps a :class:`Split` to one score per sample. Add a detector by writing such a
+function, one :class:`Score` record in :data:`SCORES`, its schema entry (its name in ``ood.methods``, its
+hyperparameters' types, ranges and defaults under ``ood.hyperparameters``) and its display name and citation
+in :mod:`nclab.names`; tests check that the names agree.
 """
 
 from __future__ import annotations
