@@ -16,6 +16,8 @@ import os
 import resource
 import time
 
+import yaml
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -87,6 +89,34 @@ def main() -> None:
         f"sanity: NC1 {metrics['nc1']:.3g}, AUROC energy {table['energy']['auroc']:.3f}, "
         f"knn {table['knn']['auroc']:.3f}"
     )
+    per_checkpoint = total - timings["NC metrics (all)"]  # what ood_trajectory spends on each checkpoint
+    print(f"trajectory: {per_checkpoint:.1f} s CPU per checkpoint (every detector, this one OOD set)")
+    for preset, checkpoints in trajectory_checkpoints().items():
+        print(
+            f"  {preset:<16} {checkpoints:4d} checkpoints (all seeds) -> {checkpoints * per_checkpoint / 3600:5.2f} "
+            "CPU-hours of ood_trajectory"
+        )
+
+
+def trajectory_checkpoints() -> dict[str, int]:
+    """The checkpoints ood_trajectory measures in each preset: every run's trajectory epochs, summed."""
+    from snakemake.utils import update_config
+
+    from nclab.config import REPOSITORY, default_config, validate
+    from nclab.runs import run_table
+
+    counts = {}
+    for path in sorted((REPOSITORY / "presets").glob("*.yaml")):
+        config = default_config()
+        update_config(config, yaml.safe_load(path.read_text()))
+        try:
+            validate(config, REPOSITORY / "schemas" / "config.schema.yaml")
+        except ValueError:  # a preset whose local data (ImageNet) is absent here: count it all the same
+            pass
+        every = config["ood"]["trajectory"]["every"]
+        runs = run_table(config, "data.npz", "lt{ratio}.npz").values()
+        counts[path.stem] = sum(len(set(r.checkpoints[::every]) | {r.checkpoints[-1]}) * len(r.seeds) for r in runs)
+    return counts
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from nclab.data import (
     needs_root,
 )
 from nclab.ood import SCORES as DETECTORS
-from nclab.plan import feature_dim, nclab_imports
+from nclab.plan import TRAJECTORY_MEASURES, feature_dim, nclab_imports
 from nclab.runs import run_table
 from nclab.slurm_compat import run_group
 
@@ -57,6 +57,18 @@ def among_methods(listed):
 
 
 HEADLINE_METHODS = among_methods(config["paper"]["headline_methods"])  # the main OOD table, ROC figure
+TRAJECTORY = config["ood"]["trajectory"]
+TRAJECTORY_HYPERPARAMETERS = {  # the detectors measured at every checkpoint (ood.trajectory.methods: all if null)
+    m: DETECTOR_HYPERPARAMETERS[m] for m in (TRAJECTORY["methods"] or METHODS)
+}
+
+
+def trajectory_epochs(wildcards):
+    """The checkpoints whose OOD metrics the trajectory holds: every ood.trajectory.every-th, and the last."""
+    checkpoints = run_spec(wildcards).checkpoints
+    return sorted(set(checkpoints[:: TRAJECTORY["every"]]) | {checkpoints[-1]})
+
+
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
 RUN_ID = "runs/{run}/seed{seed}"  # run: an id of the run table (RUNS, below)
@@ -157,6 +169,7 @@ def figure_options(name):
         "ood_sets": OOD_SETS,
         "methods": HEADLINE_METHODS,
         "families": DETECTOR_FAMILIES,
+        "headline_ood": config["paper"]["headline_ood"],
         "losses": LT["losses"],
         "strategies": LT["strategies"],
     }

@@ -9,6 +9,7 @@ rule longtail_tables_and_macros:
         compute=run_files("compute.json", "longtail"),
         classes=run_files("classes.csv", "longtail"),
         ood=run_files("ood/metrics.csv", "longtail"),
+        trajectories=run_files("ood/trajectory.csv", "longtail"),
         data=expand(LT_DATA, ratio=LT_RATIOS),
         published=PUBLISHED,
         code=code("longtail_tables"),

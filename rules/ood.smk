@@ -1,5 +1,5 @@
 # OOD detection at the end of each run: every configured detector in one job (the dump loaded once), one score
-# array per detector, then the metric table of the run.
+# array per detector, then the metric table of the run; and the metrics of every checkpoint (the trajectory).
 
 
 rule ood_scores:
@@ -45,3 +45,31 @@ rule ood_metrics:
         ood_sets=OOD_SETS,
     script:
         "../scripts/ood_metrics.py"
+
+
+rule ood_trajectory:
+    input:
+        dumps=rules.extract_features.output.dumps,
+        collapse=rules.collapse_metrics.output.metrics,
+        code=code("ood_trajectory"),
+    output:
+        f"{RUN}/ood/trajectory.csv",
+    log:
+        f"results/logs/{RUN_ID}/ood_trajectory.log",
+    benchmark:
+        f"results/benchmarks/{RUN_ID}/ood_trajectory.tsv"
+    group:
+        analysis_group
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=memory_mb("cpu_mem_mb"),
+    params:
+        run_keys=lambda w: run_spec(w).keys,
+        seed=lambda w: int(w.seed),
+        epochs=trajectory_epochs,
+        hyperparameters=TRAJECTORY_HYPERPARAMETERS,
+        ood_sets=OOD_SETS,
+        measures=[*TRAJECTORY_MEASURES, *(f"nc5_{ood}" for ood in OOD_SETS)],
+    script:
+        "../scripts/ood_trajectory.py"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from nclab import published, report
+from nclab import published, relation, report
 from nclab import report_longtail as lt
 from nclab.data import load_labels
 from nclab.io import atomic_write_text, logged, read_tables
@@ -33,6 +33,12 @@ with logged(snakemake.log[0]):
         "compute": report.read_setups(snakemake.input.compute),
     }
     macros = lt.longtail_macros(final, classes, ood, settings, matches)
+    trajectory = read_tables(snakemake.input.trajectories)
+    relations = relation.relation(trajectory, lt.KEYS, ["nc1"], p.headline_ood)
+    macros |= report.relation_macros(relations, "LT")
+    macros["LTAlignmentAurocSentence"] = report.across_runs_sentence(
+        final, ood, lt.KEYS, "alignment_mean", "the mean alignment", p.headline_ood, p.headline_methods
+    )
     print(f"{len(matches)} published baselines beside ours")
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

@@ -1,6 +1,6 @@
 """Snakemake entry point: the paper's LaTeX tables and its macros file of numbers."""
 
-from nclab import published, report
+from nclab import published, relation, report
 from nclab.data import load_id
 from nclab.io import atomic_write_text, load_npz, logged, read_tables
 from nclab.runs import final_epochs
@@ -13,6 +13,9 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.ood_full, report.ood_full_table(ood, p.schedules, p.headline_ood, headline))
     detectors = report.detectors_table(ood, p.schedules, p.ood_sets, p.settings["families"])
     atomic_write_text(snakemake.output.detectors, detectors)
+    trajectory = read_tables(snakemake.input.trajectories)
+    relations = relation.relation(trajectory, ["schedule"], relation.MEASURES, p.headline_ood)
+    atomic_write_text(snakemake.output.relation, report.relation_table(relations, p.settings["families"]))
     atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
@@ -40,6 +43,6 @@ with logged(snakemake.log[0]):
         "schedules": p.schedules,
         "compute": report.read_setups(snakemake.input.compute),
     }
-    macros = report.paper_macros(history, collapse, ood, settings)
+    macros = report.paper_macros(history, collapse, ood, settings) | report.relation_macros(relations)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(macros)} macros")

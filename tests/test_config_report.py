@@ -13,7 +13,7 @@ import pytest
 import yaml
 from scratch import stub_local_data
 
-from nclab import ood, published, report, report_longtail
+from nclab import ood, published, relation, report, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size, imagenet_lt_lists
 from nclab.plan import nclab_imports
@@ -282,6 +282,10 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         "compute": [CPU_SETUP],
     }
     macros = report.paper_macros(history, collapse, metrics, settings)
+    trajectory = fake_trajectory(collapse, config["ood"]["methods"], config["data"]["ood_sets"])
+    macros |= report.relation_macros(
+        relation.relation(trajectory, ["schedule"], relation.MEASURES, settings["headline_ood"])
+    )
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
     assert {m for m in used["paper"] if not m.startswith("LT")} - {"FloatBarrier"} <= set(macros)
     assert "{,}" in report.ood_sets_table(settings["ood_sizes"])
@@ -378,7 +382,37 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
         "smallest_class": 5,
         "compute": [GPU_SETUP],
     }
-    return report_longtail.longtail_macros(final, classes, ood, settings, matches)
+    macros = report_longtail.longtail_macros(final, classes, ood, settings, matches)
+    trajectory = fake_trajectory(final, config["ood"]["methods"], config["data"]["ood_sets"])
+    macros |= report.relation_macros(
+        relation.relation(trajectory, report_longtail.KEYS, ["nc1"], settings["headline_ood"]), "LT"
+    )
+    macros["LTAlignmentAurocSentence"] = report.across_runs_sentence(
+        final.assign(alignment_mean=rng.uniform(size=len(final))),
+        ood,
+        report_longtail.KEYS,
+        "alignment_mean",
+        "the mean alignment",
+        settings["headline_ood"],
+        settings["headline_methods"],
+    )
+    return macros
+
+
+def fake_trajectory(collapse: pd.DataFrame, methods: list[str], ood_sets: list[str]) -> pd.DataFrame:
+    """A trajectory table (ood/trajectory.csv) for every checkpoint row of ``collapse``: random AUROCs and NC
+    measures."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for _, checkpoint in collapse.iterrows():
+        measures = {m: rng.uniform(0.01, 1) for m in relation.MEASURES if m != "nc5"}
+        measures |= {f"nc5_{o}": rng.uniform() for o in ood_sets}
+        rows += [
+            {**checkpoint.to_dict(), **measures, "method": m, "ood": o, "auroc": rng.uniform()}
+            for m in methods
+            for o in ood_sets
+        ]
+    return pd.DataFrame(rows)
 
 
 def test_code_inputs_are_the_transitive_nclab_imports_of_the_script(tmp_path):

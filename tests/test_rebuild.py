@@ -32,7 +32,7 @@ def job(rule: str, **wildcards: str) -> Job:
     return rule, frozenset(wildcards.items())
 
 
-RUN_RULES = ("train", "extract_features", "collapse_metrics", "ood_scores", "ood_metrics")
+RUN_RULES = ("train", "extract_features", "collapse_metrics", "ood_scores", "ood_metrics", "ood_trajectory")
 
 
 def run_jobs(run: str, seed: str) -> set[Job]:
@@ -166,8 +166,12 @@ CASES = [
     Case(
         "one detector's hyperparameter (`ood.hyperparameters.vim.dim`)",
         edit_config(lambda c: c["ood"]["hyperparameters"]["vim"].update(dim=12)),
-        {job(rule, run=s, seed=seed) for s, seed in RUNS + LT_RUNS for rule in ("ood_scores", "ood_metrics")}
-        | figures("roc", "histograms", "detector_families")
+        {
+            job(rule, run=s, seed=seed)
+            for s, seed in RUNS + LT_RUNS
+            for rule in ("ood_scores", "ood_metrics", "ood_trajectory")
+        }
+        | figures("roc", "histograms", "detector_families", "ood_over_training", "collapse_vs_auroc")
         | REPORT
         | LT_REPORT,
     ),
@@ -217,8 +221,8 @@ CASES = [
     Case(
         "the code of one stage (`src/nclab/collapse.py`)",
         append_to("src/nclab/collapse.py", "\n# an edit\n"),
-        {job("collapse_metrics", run=s, seed=seed) for s, seed in RUNS + LT_RUNS}
-        | figures("collapse_progression", "ncc_agreement", "nc5", *LT_FIGURES)
+        {job(rule, run=s, seed=seed) for s, seed in RUNS + LT_RUNS for rule in ("collapse_metrics", "ood_trajectory")}
+        | figures("collapse_progression", "ncc_agreement", "nc5", "ood_over_training", "collapse_vs_auroc", *LT_FIGURES)
         | REPORT
         | LT_REPORT,
     ),

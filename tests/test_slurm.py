@@ -38,7 +38,12 @@ pytestmark = [
 ]
 GPU_RULES = {"train", "extract_features"}
 LOCAL_RULES = {"paper", "typeset_table", "all"}
-ANALYSIS_RULES = {"ood_scores", "ood_metrics", "collapse_metrics"}  # one group job per run (profiles/slurm)
+ANALYSIS_RULES = {
+    "ood_scores",
+    "ood_metrics",
+    "ood_trajectory",
+    "collapse_metrics",
+}  # one group job per run (profiles/slurm)
 # The long-tail study alone: its runs go through the same rules as the balanced ones (train, extract_features,
 # the analysis group), and their ids hold slashes, which the job and group names must survive.
 CLUSTER = {

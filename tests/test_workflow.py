@@ -159,3 +159,19 @@ def test_second_run_has_nothing_to_do(workflow):
 def test_lint_is_clean():
     result = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
     assert "Congratulations" in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def test_the_trajectory_holds_every_checkpoint_and_its_final_rows_equal_the_final_metrics(workflow):
+    """ood/trajectory.csv: every detector against every OOD set at every saved checkpoint, beside the NC measures
+    of that checkpoint; its final epoch's metrics are the run's metrics.csv."""
+    for run in ("runs/standard/seed0", "runs/longtail/ir5/ce/proj/seed0"):
+        folder = workflow / "results" / run
+        trajectory, metrics = pd.read_csv(folder / "ood/trajectory.csv"), pd.read_csv(folder / "ood/metrics.csv")
+        collapse = pd.read_csv(folder / "collapse.csv")
+        assert sorted(trajectory["epoch"].unique()) == sorted(collapse["epoch"])
+        assert len(trajectory) == len(collapse) * len(SCORES) * 2 and {"nc1", "cdnv", "nc5_photos"} <= set(trajectory)
+        final = trajectory[trajectory["epoch"] == trajectory["epoch"].max()]
+        columns = ["method", "ood", "auroc", "aupr_in", "aupr_out", "fpr95", "fpr95_ood"]
+        pd.testing.assert_frame_equal(
+            final[columns].reset_index(drop=True), metrics[columns].reset_index(drop=True), check_exact=False, rtol=1e-9
+        )

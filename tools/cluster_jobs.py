@@ -18,7 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_RULES = ("fetch_raw", "paper", "typeset_table", "all")
-ANALYSIS_RULES = ("ood_scores", "ood_metrics", "collapse_metrics")  # grouped per run; collapse_metrics: 1 per run
+# grouped per run (one submission each); collapse_metrics: 1 per run
+ANALYSIS_RULES = ("ood_scores", "ood_metrics", "ood_trajectory", "collapse_metrics")
 
 
 def stand_in_imagenet(folder: Path) -> list[str]:

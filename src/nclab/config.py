@@ -226,6 +226,8 @@ def detector_errors(config: dict) -> list[str]:
         if method in methods and value is not None and value > upper:  # its type and lower bound are the schema's
             what = "the class count" if key == "top_m" else f"feature dimension {dim}, the smallest of the networks"
             errors.append(f"ood.hyperparameters.{method}.{key}: {value!r} must be an integer in 1..{upper} ({what})")
+    if unknown := [m for m in config["ood"]["trajectory"]["methods"] or [] if m not in methods]:
+        errors.append(f"ood.trajectory.methods: {unknown} are not among ood.methods {methods}")
     for key, listed in (
         ("figures.histograms.methods", config["figures"]["histograms"]["methods"]),
         ("paper.headline_methods", config["paper"]["headline_methods"]),

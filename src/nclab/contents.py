@@ -18,6 +18,7 @@ SOURCES = {  # what a figure reads: a table of every run of its study, or the fi
     "classes": "classes.csv",
     "scores": "ood/scores/{method}.npz",
     "ood_metrics": "ood/metrics.csv",
+    "trajectory": "ood/trajectory.csv",
     "tsne": "tsne.npz",
 }
 FIRST_SEED_SOURCES = ("scores", "tsne")  # arrays: read from the first seed of each schedule
@@ -38,6 +39,8 @@ FIGURES = {
     "nc5": FigureSpec("balanced", "collapse", ("ood_sets",)),
     "detector_families": FigureSpec("balanced", "ood_metrics", ("schedules", "ood_sets", "families")),
     "roc": FigureSpec("balanced", "scores", ("schedules", "methods", "ood_sets")),
+    "ood_over_training": FigureSpec("balanced", "trajectory", ("schedules", "families", "headline_ood")),
+    "collapse_vs_auroc": FigureSpec("balanced", "trajectory", ("schedules", "families", "headline_ood")),
     "histograms": FigureSpec("balanced", "scores", ("schedules", "methods", "ood_sets", "bins")),
     "tsne": FigureSpec("balanced", "tsne", ("schedules",)),
     "longtail_vs_ratio": FigureSpec("longtail", "collapse", ("losses", "strategies")),
@@ -57,6 +60,7 @@ TABLES = {  # path under results/report, without .tex
     "tables/ood_auroc": TableSpec("balanced"),
     "tables/ood_full": TableSpec("balanced"),
     "tables/detectors": TableSpec("balanced"),
+    "tables/relation": TableSpec("balanced"),
     "tables/published": TableSpec("balanced"),
     "longtail/tables/accuracy": TableSpec("longtail"),
     "longtail/tables/geometry": TableSpec("longtail"),

@@ -219,6 +219,77 @@ def detector_families(
     return fig
 
 
+def _family_auroc(trajectory: pd.DataFrame, families: Mapping[str, str], ood: str) -> pd.DataFrame:
+    """Per run (schedule, seed), checkpoint and detector family: the mean AUROC (x 100) of the family's detectors
+    against ``ood``, with the checkpoint's NC1 and NC5 against ``ood``."""
+    rows = trajectory[trajectory["ood"] == ood].assign(family=lambda t: t["method"].map(families))
+    grouped = rows.groupby(["schedule", "seed", "epoch", "family"], sort=False)
+    return (
+        grouped.agg(auroc=("auroc", "mean"), nc1=("nc1", "first"), nc5=(f"nc5_{ood}", "first"))
+        .reset_index()
+        .assign(auroc=lambda t: 100 * t["auroc"])
+    )
+
+
+def ood_over_training(
+    trajectory: pd.DataFrame, *, schedules: list[str], families: Mapping[str, str], headline_ood: str
+) -> plt.Figure:
+    """AUROC against the headline OOD set at every checkpoint, mean over each family's detectors, one panel per
+    family, beside NC1 and NC5; one line per schedule (mean over seeds, range band)."""
+    table = _family_auroc(trajectory, families, headline_ood)
+    present = [f for f in names.SCORE_FAMILIES if f in set(table["family"])]
+    fig, axes = _panel_grid(len(present) + 2, 1.9)
+    for i, schedule in enumerate(schedules):
+        runs = table[table["schedule"] == schedule]
+        for ax, family in zip(axes, present):
+            _line_with_band(
+                ax, runs[runs["family"] == family], "auroc", schedule, color=f"C{i}", marker=".", markersize=3
+            )
+            ax.set(title=names.SCORE_FAMILIES[family], xlabel="epoch", ylabel="AUROC (x100)")
+        per_checkpoint = runs.drop_duplicates(["seed", "epoch"])
+        for ax, column, title in zip(axes[len(present) :], ("nc1", "nc5"), ("NC1", f"NC5, OOD = {headline_ood}")):
+            _line_with_band(ax, per_checkpoint, column, schedule, color=f"C{i}", marker=".", markersize=3)
+            ax.set(title=title, xlabel="epoch")
+    _log_y(axes[len(present)])
+    axes[0].legend()
+    return fig
+
+
+def collapse_vs_auroc(
+    trajectory: pd.DataFrame, *, schedules: list[str], families: Mapping[str, str], headline_ood: str
+) -> plt.Figure:
+    """Each run's trajectory over its checkpoints: NC1 (log axis) against the mean AUROC of each detector family
+    against the headline OOD set; colour = schedule, the final checkpoint marked."""
+    table = _family_auroc(trajectory, families, headline_ood)
+    present = [f for f in names.SCORE_FAMILIES if f in set(table["family"])]
+    fig, axes = _panel_grid(len(present), 2.3, max_columns=2)
+    for ax, family in zip(axes, present):
+        for i, schedule in enumerate(schedules):
+            for j, (_, run) in enumerate(
+                table[(table["family"] == family) & (table["schedule"] == schedule)]
+                .sort_values("epoch")
+                .groupby("seed")
+            ):
+                ax.plot(
+                    run["nc1"],
+                    run["auroc"],
+                    color=f"C{i}",
+                    marker=".",
+                    markersize=3,
+                    alpha=0.8,
+                    label=schedule if j == 0 else None,
+                )
+                ax.plot(run["nc1"].iloc[-1], run["auroc"].iloc[-1], color=f"C{i}", marker="o", markersize=5)
+        ax.set(
+            xscale="log",
+            xlabel="NC1 (lower = more collapse)",
+            ylabel="AUROC (x100)",
+            title=names.SCORE_FAMILIES[family],
+        )
+    axes[0].legend()
+    return fig
+
+
 def roc(scores: Mapping[str, ScoreSets], *, ood_sets: list[str]) -> plt.Figure:
     """ROC of every method, one panel per schedule and OOD set (schedule by schedule)."""
     from nclab.ood_metrics import auroc, roc_curve  # imported here: scikit-learn costs every other figure job 1.3 s
@@ -381,6 +452,8 @@ DRAWERS = {
     "nc5": nc5,
     "detector_families": detector_families,
     "roc": roc,
+    "ood_over_training": ood_over_training,
+    "collapse_vs_auroc": collapse_vs_auroc,
     "histograms": histograms,
     "tsne": tsne,
     "longtail_vs_ratio": longtail_vs_ratio,

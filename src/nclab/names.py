@@ -61,6 +61,15 @@ SCORE_FAMILIES = {  # nclab.ood.Score.family, in the order the paper groups them
     "shaping": "activation shaping",
     "collapse": "Neural-Collapse-inspired",
 }
+NC_MEASURES = {  # the NC measures related to OOD detection (nclab.relation), each lower with more collapse
+    "nc1": "NC1",
+    "nc2_equiangular_features": "NC2",
+    "nc3": "NC3",
+    "nc4_train": "NC4",
+    "nc5": "NC5",
+    "cdnv": "CDNV",
+    "gnc2": "GNC2",
+}
 LOSSES = {
     "ce": "CE",
     "logit_adjustment": "LA",

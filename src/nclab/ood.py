@@ -400,6 +400,10 @@ def fit_score(method: str, train: Split, weight: np.ndarray, bias: np.ndarray, *
     return SCORES[method].fit(train, weight, bias, **hyper)
 
 
+class NonFiniteScoresError(ValueError):
+    """A detector gave NaN or infinite scores (an early checkpoint's degenerate features, e.g. all zero)."""
+
+
 def score_applies(method: str, head: str) -> bool:
     """Whether ``method`` is the published score on a network with this classifier head: a score that assumes
     logits z = W h + b is not computed on heads whose logits are not (LDAM's normalised head, the fixed ETF)."""
@@ -417,5 +421,5 @@ def score_dump(dump: dict[str, np.ndarray], method: str, splits: list[str], **hy
     for split in splits:
         scores[split] = scorer(Split(dump[f"{split}_features"], dump[f"{split}_logits"]))
         if not np.all(np.isfinite(scores[split])):
-            raise ValueError(f"{method} gives non-finite scores on {split}")
+            raise NonFiniteScoresError(f"{method} gives non-finite scores on {split}")
     return scores

@@ -3,9 +3,13 @@ in :func:`fpr_at_ood_tpr`, FPR@95 the way OpenOOD v1.5's evaluator computes it (
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.metrics import roc_curve as sklearn_roc_curve
+
+from nclab.ood import NonFiniteScoresError, score_dump
 
 
 def _check(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -76,3 +80,20 @@ def metric_row(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float
     if np.isnan(id_scores).all() and np.isnan(ood_scores).all():
         return dict.fromkeys(METRICS, np.nan)
     return {name: fn(id_scores, ood_scores) for name, fn in METRICS.items()}
+
+
+def checkpoint_rows(
+    dump: dict[str, np.ndarray], hyperparameters: Mapping[str, Mapping[str, object]], ood_sets: list[str]
+) -> list[dict[str, object]]:
+    """Every metric of every detector (``hyperparameters``: detector -> its hyperparameters) against every OOD
+    set at one checkpoint, each detector fitted once on the dump's training split: as the final epoch's scores
+    and metrics are computed. A detector whose scores are not finite at this checkpoint gets NaN metrics."""
+    rows = []
+    for method, hyper in hyperparameters.items():
+        try:
+            scores = score_dump(dump, method, ["test", *ood_sets], **hyper)
+        except NonFiniteScoresError as err:
+            print(f"{err}: its metrics at this checkpoint are left empty")
+            scores = {split: np.full(len(dump[f"{split}_labels"]), np.nan) for split in ["test", *ood_sets]}
+        rows += [{"method": method, "ood": ood, **metric_row(scores["test"], scores[ood])} for ood in ood_sets]
+    return rows

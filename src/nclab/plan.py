@@ -29,6 +29,9 @@ def checkpoint_schedule(epochs: int, requested: Sequence[int]) -> list[int]:
     return sorted(set(requested) | {epochs})
 
 
+# The NC measures (columns of collapse.csv) set beside each checkpoint's OOD metrics in ood/trajectory.csv, each
+# lower with more collapse; NC5 is added per OOD set (nc5_<set>).
+TRAJECTORY_MEASURES = ("nc1", "nc2_equiangular_features", "nc3", "nc4_train", "cdnv", "gnc2")
 LOSS_HEADS = {"ldam_drw": "normed", "etf": "etf"}  # classifier head per loss; the others train a linear head
 HEADS_IGNORING_ROW_NORMS = ("normed", "etf")  # their logits depend on the directions of the w_c only
 AFFINE_HEADS = ("linear",)  # logits = W h + b exactly, as ViM's origin u = -pinv(W) b assumes

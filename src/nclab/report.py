@@ -13,6 +13,7 @@ import pandas as pd
 
 from nclab import names
 from nclab.data import NEAR_OOD, NOISE_OOD, SYNTHETIC_OOD, image_format
+from nclab.relation import bootstrap_over_runs, overall, verdict
 from nclab.runs import final_epochs
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
@@ -475,3 +476,114 @@ def paper_macros(
         lower = _final_mean(collapse, longest, column) < _final_mean(collapse, shortest, column)
         m[macro_name("Longest", name, "Comparison")] = "lower" if lower else "higher"
     return m
+
+
+def relation_table(table: pd.DataFrame, families: Mapping[str, str]) -> str:
+    """Mean within-run Spearman correlation between the negated NC measure (stronger collapse) and the AUROC,
+    per detector (rows, by family) and NC measure (columns); bold where its interval over seeds lies above 0,
+    italic where below."""
+    measures = list(dict.fromkeys(table["measure"]))
+    cells = table.set_index(["method", "measure"])
+    lines = [
+        rf"\begin{{tabular}}{{l{'r' * len(measures)}}}",
+        r"\toprule",
+        "Detector & " + " & ".join(names.NC_MEASURES[m] for m in measures) + r" \\",
+    ]
+    for family, label in names.SCORE_FAMILIES.items():
+        members = [m for m in families if families[m] == family and m in cells.index.get_level_values(0)]
+        if not members:
+            continue
+        lines += [r"\midrule", rf"\multicolumn{{{1 + len(measures)}}}{{l}}{{\textit{{{label}}}}} \\"]
+        for method in members:
+            row = []
+            for measure in measures:
+                evidence = cells.loc[(method, measure)]
+                text = fmt(evidence["mean"], 2) if np.isfinite(evidence["mean"]) else "--"
+                style = {"supported": r"\textbf", "contradicted": r"\textit"}.get(evidence["verdict"])
+                row.append(f"{style}{{{text}}}" if style else text)
+            lines.append(f"{names.SCORES[method]} & " + " & ".join(row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+VERDICT_WORDS = {"supported": "lies above 0", "contradicted": "lies below 0", "not resolved": "contains 0"}
+LONGEST_LIST = 6  # detectors named in a clause; a longer last group is counted ("the other 21 detectors")
+
+
+def verdict_phrase(by: Mapping[str, Sequence[str]]) -> str:
+    """'the interval lies above 0 for A and B; it contains 0 for the other 21 detectors': the detectors grouped
+    by verdict (its interval's position), a long last group counted rather than listed."""
+    groups = [(VERDICT_WORDS[v], list(by[v])) for v in VERDICT_WORDS if by.get(v)]
+    clauses = []
+    for i, (words, methods) in enumerate(groups):
+        last = i == len(groups) - 1
+        if last and len(methods) > LONGEST_LIST:
+            who = f"the other {len(methods)} detectors" if i else f"all {len(methods)} detectors"
+        else:
+            who = _detectors(methods)
+        clauses.append(f"{'the interval' if i == 0 else 'it'} {words} for {who}")
+    return "; ".join(clauses)
+
+
+def _detectors(methods: Sequence[str]) -> str:
+    shown = [names.SCORES[m] for m in methods]
+    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1] if shown else "none"
+
+
+def relation_macros(table: pd.DataFrame, prefix: str = "") -> dict[str, str]:
+    """The verdict of each NC measure over the detectors, and a sentence per measure naming the detectors by
+    verdict (macros ``<prefix>Relation<Measure>Verdict`` and ``...Sentence``)."""
+    m = {}
+    for measure, rows in table.groupby("measure", sort=False):
+        name = macro_name(prefix, "Relation", names.NC_MEASURES[measure])
+        by = {v: list(rows.loc[rows["verdict"] == v, "method"]) for v in rows["verdict"].unique()}
+        m[f"{name}Verdict"] = overall(list(rows["verdict"]))
+        if set(by) == {"no claim can be tested"}:
+            m[f"{name}Sentence"] = (
+                f"With one seed no interval can be formed, so the relation of {names.NC_MEASURES[measure]} with "
+                "detection cannot be tested here"
+            )
+            continue
+        m[f"{name}Sentence"] = f"For {names.NC_MEASURES[measure]}, " + verdict_phrase(by)
+    m[macro_name(prefix, "RelationClaimSentence")] = CLAIM_SENTENCES[
+        m[macro_name(prefix, "Relation", "NC1", "Verdict")]
+    ]
+    return m
+
+
+CLAIM_SENTENCES = {  # what the NC1 verdict means for the seed report's claim
+    "supported": "Within runs, the data thus agree with the seed report's claim that stronger collapse goes with "
+    "better detection, for NC1 and by the rule above.",
+    "contradicted": "Within runs, the data thus contradict the seed report's claim that stronger collapse goes "
+    "with better detection, for NC1 and by the rule above.",
+    "not resolved": "At this seed count the data neither support nor contradict the seed report's claim that "
+    "stronger collapse goes with better detection.",
+    "no claim can be tested": "A single seed cannot test the seed report's claim that stronger collapse goes with "
+    "better detection.",
+}
+
+
+def across_runs_sentence(
+    final: pd.DataFrame,
+    ood: pd.DataFrame,
+    keys: Sequence[str],
+    column: str,
+    label: str,
+    headline: str,
+    methods: Sequence[str],
+) -> str:
+    """Across runs at their final epoch: Spearman between ``column`` (higher = the quantity ``label``) and each
+    detector's AUROC against ``headline``, with a bootstrap interval over runs; the detectors by verdict."""
+    aurocs = ood[ood["ood"] == headline].pivot_table(index=[*keys, "seed"], columns="method", values="auroc")
+    values = final.set_index([*keys, "seed"])[column].reindex(aurocs.index)
+    by: dict[str, list[str]] = {}
+    for method in methods:
+        if method in aurocs:
+            evidence = bootstrap_over_runs(values, aurocs[method])
+            by.setdefault(verdict(evidence), []).append(method)
+    if set(by) <= {"no claim can be tested"}:
+        return f"Across runs, too few runs leave no interval for the relation of {label} with detection"
+    return (
+        f"Across the {len(aurocs)} runs at their final epoch, for the Spearman correlation between {label} and the "
+        f"AUROC against {escape(headline)} (95\\,\\% bootstrap interval over runs), " + verdict_phrase(by)
+    )
