@@ -7,7 +7,8 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 setup:
 	bash tools/setup.sh
 
-paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of config.yaml)
+paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of config.yaml); goes on after any interruption
+	python tools/unlock_if_stale.py
 	snakemake --cores all
 	@echo "paper: $(CURDIR)/results/paper/paper.pdf"
 

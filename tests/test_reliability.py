@@ -1,11 +1,11 @@
 """Never lose or corrupt a result: bad configs stop before any job, kills restart cleanly, runs reproduce.
 
-Kill scenarios run the real workflow: the feature-extraction job is SIGKILLed (as the OOM killer or a
-cluster preemption would), then the LaTeX compile is interrupted with Ctrl-C (SIGINT to the whole process
-group, as a terminal sends it); each time the same command is started again. The result must be
-byte-identical to the uninterrupted session run, which ran two runs in parallel on 2 cores while this one
-trains on 1 core until the first kill: that also checks determinism and concurrency. It runs the balanced study
-only (the runs it compares; the long-tail runs go through the same rules).
+Interruption scenarios run the real workflow: every kind of job is interrupted while it runs, with Ctrl-C
+(SIGINT to the whole process group, as a terminal sends it) or, for feature extraction, SIGKILL (as the OOM
+killer or a cluster preemption would), and each time the same command is started again. The result must be
+byte-identical to the uninterrupted session run, which ran two runs in parallel on 2 cores while this one runs
+on 1 core: that also checks determinism and concurrency. It runs the balanced study only (the runs it compares;
+the long-tail runs go through the same rules).
 """
 
 import math
@@ -120,16 +120,14 @@ def test_nan_in_any_nc_metric_is_an_error():
         collapse_metrics(dump, 4, ["noise"])
 
 
-def run_until(
-    workdir: Path, pattern: bytes, cwd_prefix: Path, interrupt: Callable, ready=lambda: True, cores: int = 1
-) -> int:
-    """Start the workflow; once a process matching ``pattern`` runs and ``ready()`` holds, ``interrupt`` it."""
+def start(workdir: Path, *args: str, cores: int = 1) -> subprocess.Popen:
+    """The workflow on the tiny config in its own process group, as a terminal starts it."""
     env = {**os.environ, "TMPDIR": str(workdir / "tmp")}
     output = workdir / "tmp" / "snakemake.out"  # a file, not a pipe: an undrained pipe blocks snakemake once full
-    with open(output, "w") as sink:  # SIGINT acts as in a terminal even where the tests run as a background
+    with open(output, "a") as sink:  # SIGINT acts as in a terminal even where the tests run as a background
         # job of a non-interactive shell, which ignores it (snakemake would inherit that and finish regardless)
-        run = subprocess.Popen(
-            [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", "tiny.yaml"],
+        return subprocess.Popen(
+            [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", "tiny.yaml", *args],
             cwd=workdir,
             env=env,
             stdout=sink,
@@ -137,14 +135,40 @@ def run_until(
             start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
+
+
+def interrupt_first(run: subprocess.Popen, workdir: Path, kinds: dict[bytes, Callable]) -> bytes | None:
+    """Wait until a job of one of ``kinds`` (a command-line pattern -> how to interrupt it) runs, interrupt it,
+    and return its kind; None when the run ended first."""
     deadline = time.time() + 600
-    while not (pids := processes(pattern, cwd_prefix)) or not ready():
-        assert run.poll() is None, f"finished before {pattern!r} could be interrupted:\n{output.read_text()[-3000:]}"
+    while run.poll() is None:
+        for kind, interrupt in kinds.items():
+            if pids := processes(kind, workdir):
+                interrupt(run, pids)
+                run.wait(timeout=300)
+                return kind
         assert time.time() < deadline
         time.sleep(0.02)
-    interrupt(run, pids)
-    run.wait(timeout=300)
-    return run.returncode
+    return None
+
+
+def ctrl_c(run: subprocess.Popen, pids: list[int]) -> None:
+    """Ctrl-C in a terminal: SIGINT to the workflow's whole process group."""
+    os.killpg(run.pid, signal.SIGINT)
+
+
+def ctrl_c_twice(run: subprocess.Popen, pids: list[int]) -> None:
+    """Ctrl-C, then Ctrl-C again while Snakemake cleans up."""
+    ctrl_c(run, pids)
+    time.sleep(0.2)
+    if run.poll() is None:
+        ctrl_c(run, pids)
+
+
+def sigkill_job(run: subprocess.Popen, pids: list[int]) -> None:
+    """The OOM killer or a preemption: SIGKILL to the job's processes only."""
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
 
 
 def dumps(workdir: Path) -> list[Path]:
@@ -152,44 +176,48 @@ def dumps(workdir: Path) -> list[Path]:
 
 
 CHECKPOINTS = {"standard": {"epoch1.npz", "epoch2.npz", "epoch3.npz"}, "extended": {"epoch2.npz", "epoch4.npz"}}
+JOB_KINDS = {  # every kind of job of the workflow, as its command line shows it, and how it is interrupted
+    b"prepare_id.py": ctrl_c,
+    b"prepare_ood.py": ctrl_c,
+    b"train.py": ctrl_c,
+    b"extract_features.py": sigkill_job,
+    b"collapse_metrics.py": ctrl_c,
+    b"ood_score.py": ctrl_c,
+    b"ood_metrics.py": ctrl_c,
+    b"ood_trajectory.py": ctrl_c,
+    b"tsne.py": ctrl_c,
+    b"figure.py": ctrl_c,
+    b"tables.py": ctrl_c,
+    b"wrapper.tex": ctrl_c,  # a table typeset alone for the HTML report
+    b"latexmk": ctrl_c,
+}
 
 
 @pytest.mark.workflow
-def test_killed_jobs_restart_to_the_numbers_of_an_uninterrupted_run(workflow, tmp_path):
-    workdir = tiny_workdir(tmp_path / "killed", {**TINY, "studies": ["balanced"]})  # the runs it compares
+def test_interrupted_at_every_kind_of_job_the_same_command_ends_with_an_uninterrupted_runs_artifacts(
+    workflow, tmp_path
+):
+    """Each kind of job is interrupted once while it runs (Ctrl-C; SIGKILL for feature extraction), each time
+    followed by the same command, until one ends; then Snakemake itself is killed outright during the report stage
+    (`make paper` releases the lock it leaves), and the report stage is interrupted five times in a row (the
+    last two with a second Ctrl-C during Snakemake's clean-up).
+    Every restart must go on, and the end must be byte-identical to the session's uninterrupted run (2 cores,
+    both studies; here 1 core, the balanced study)."""
+    workdir = tiny_workdir(tmp_path / "interrupted", {**TINY, "studies": ["balanced"]})  # the runs it compares
     (workdir / "tmp").mkdir()
-    started = {}
-
-    def extraction_under_way() -> bool:
-        started.setdefault("at", time.time())
-        return bool(dumps(workdir)) or time.time() - started["at"] > 2.5
-
-    def sigkill_job(run, pids):
-        for pid in pids:
-            os.kill(pid, signal.SIGKILL)
-
-    rc = run_until(workdir, b"extract_features.py", workdir, sigkill_job, extraction_under_way)
-    assert rc != 0
-    for schedule, expected in CHECKPOINTS.items():  # a run's dumps are all there (job done) or none (killed job)
-        present = {p.name for p in (workdir / "results/runs" / schedule / "seed0" / "features").glob("*.npz")}
-        assert present in (set(), expected), (schedule, present)
-
-    def ctrl_c(run, pids):
-        os.killpg(run.pid, signal.SIGINT)
-
-    rc = run_until(workdir, b"latexmk", workdir / "tmp", ctrl_c, cores=2)
-    assert rc != 0
-    assert not (workdir / "results/paper/paper.pdf").exists()
-
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "tiny.yaml"],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    for table in ("history.csv", "collapse.csv", "ood/metrics.csv"):
+    remaining = dict(JOB_KINDS)
+    while True:
+        kind = interrupt_first(start(workdir), workdir, remaining)
+        if kind is None:
+            break
+        del remaining[kind]
+        if kind == b"extract_features.py":  # a run's dumps are all there (job done) or none (killed job)
+            for schedule, expected in CHECKPOINTS.items():
+                present = {p.name for p in (workdir / "results/runs" / schedule / "seed0" / "features").glob("*.npz")}
+                assert present in (set(), expected), (schedule, present)
+    assert not remaining, f"never seen running: {sorted(remaining)}"
+    assert (workdir / "results/paper/paper.pdf").is_file()
+    for table in ("history.csv", "collapse.csv", "ood/metrics.csv", "ood/trajectory.csv"):
         for schedule in ("standard", "extended"):
             ours, theirs = (w / "results/runs" / schedule / "seed0" / table for w in (workdir, workflow))
             assert ours.read_bytes() == theirs.read_bytes(), f"{schedule}/{table} differs"
@@ -197,3 +225,33 @@ def test_killed_jobs_restart_to_the_numbers_of_an_uninterrupted_run(workflow, tm
         a, b = np.load(ours), np.load(theirs)
         assert all(np.array_equal(a[k], b[k]) for k in b.files), ours.name
     assert (workdir / "results/report/macros.tex").read_text() == (workflow / "results/report/macros.tex").read_text()
+    killed = start(workdir, "--forcerun", "tables_and_macros", cores=2)  # Snakemake itself killed outright:
+    assert interrupt_first(killed, workdir, {b"wrapper.tex": lambda run, pids: os.kill(run.pid, signal.SIGKILL)})
+    assert (workdir / ".snakemake/locks").is_dir() and any((workdir / ".snakemake/locks").iterdir())  # left behind
+    subprocess.run([sys.executable, ROOT / "tools/unlock_if_stale.py", workdir], check=True)  # as make paper does
+    assert start(workdir, cores=2).wait(timeout=600) == 0, (workdir / "tmp/snakemake.out").read_text()[-3000:]
+    for attempt in range(5):  # the report stage, where typeset tables and the compile run side by side
+        press = ctrl_c if attempt < 3 else ctrl_c_twice
+        report = {b"wrapper.tex": press, b"latexmk": press}
+        assert interrupt_first(start(workdir, "--forcerun", "tables_and_macros", cores=2), workdir, report), attempt
+        assert start(workdir, cores=2).wait(timeout=600) == 0, (workdir / "tmp/snakemake.out").read_text()[-3000:]
+        assert (workdir / "results/paper/paper.pdf").is_file()
+
+
+def test_a_lock_is_released_only_when_no_snakemake_works_in_the_folder(tmp_path):
+    """tools/unlock_if_stale.py: a lock without a live Snakemake in the folder is stale; with one, it is not."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from unlock_if_stale import stale_lock
+
+    assert not stale_lock(tmp_path)
+    (tmp_path / ".snakemake" / "locks").mkdir(parents=True)
+    (tmp_path / ".snakemake" / "locks" / "0.input.lock").write_text("x\n")
+    assert stale_lock(tmp_path)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "snakemake"], cwd=tmp_path)
+    try:
+        deadline = time.time() + 10
+        while stale_lock(tmp_path) and time.time() < deadline:  # until the process shows in /proc
+            time.sleep(0.05)
+        assert not stale_lock(tmp_path)
+    finally:
+        live.kill()
