@@ -557,6 +557,7 @@ def test_every_registry_is_named_as_the_schema_names_it():
     schema, lt = SCHEMA_DOC["properties"], SCHEMA_DOC["properties"]["longtail"]["properties"]
     assert schema["ood"]["properties"]["methods"]["items"]["enum"] == list(ood.SCORES) == list(names.SCORES)
     assert list(names.SCORE_CITATIONS) == list(ood.SCORES)
+    assert set(names.NC_MEASURES) == set(relation.MEASURES)  # the table orders them as relation.MEASURES does
     assert {score.family for score in ood.SCORES.values()} <= set(names.SCORE_FAMILIES)
     assert lt["losses"]["items"]["enum"] == list(losses.LOSSES) == list(names.LOSSES)
     assert lt["strategies"]["items"]["enum"] == list(alignment.STRATEGIES) == list(names.STRATEGIES)

@@ -181,9 +181,8 @@ def detector_families(
     """AUROC of every detector (rows, grouped under a heading row per family), one panel per schedule; one
     marker per OOD set at the mean over seeds, with a bar over the range of seeds."""
     rows: list[tuple[str, str]] = []  # ("family", name) heading rows, then ("method", name) rows
-    for family, label in names.SCORE_FAMILIES.items():
-        members = [m for m in families if families[m] == family]
-        rows += [("family", label)] * bool(members) + [("method", m) for m in members]
+    for family, members in names.by_family(families).items():
+        rows += [("family", names.SCORE_FAMILIES[family])] + [("method", m) for m in members]
     position = {name: y for y, (kind, name) in enumerate(rows) if kind == "method"}
     stats = _seed_mean(metrics, ["schedule", "ood", "method"], "auroc")
     fig, axes = _panel_grid(len(schedules), 0.15 * len(rows) + 0.9, max_columns=2)
@@ -237,7 +236,7 @@ def ood_over_training(
     """AUROC against the headline OOD set at every checkpoint, mean over each family's detectors, one panel per
     family, beside NC1 and NC5; one line per schedule (mean over seeds, range band)."""
     table = _family_auroc(trajectory, families, headline_ood)
-    present = [f for f in names.SCORE_FAMILIES if f in set(table["family"])]
+    present = list(names.by_family({m: families[m] for m in trajectory["method"].unique()}))
     fig, axes = _panel_grid(len(present) + 2, 1.9)
     for i, schedule in enumerate(schedules):
         runs = table[table["schedule"] == schedule]
@@ -261,7 +260,7 @@ def collapse_vs_auroc(
     """Each run's trajectory over its checkpoints: NC1 (log axis) against the mean AUROC of each detector family
     against the headline OOD set; colour = schedule, the final checkpoint marked."""
     table = _family_auroc(trajectory, families, headline_ood)
-    present = [f for f in names.SCORE_FAMILIES if f in set(table["family"])]
+    present = list(names.by_family({m: families[m] for m in trajectory["method"].unique()}))
     fig, axes = _panel_grid(len(present), 2.3, max_columns=2)
     for ax, family in zip(axes, present):
         for i, schedule in enumerate(schedules):

@@ -2,7 +2,7 @@
 
 Keys are the names of the registries and of the schema (a test checks that they agree). No training, feature or
 score job imports this module, so renaming a label replans only the figures, tables and paper. Schedules are
-shown by their config names.
+shown by their config names; detectors are grouped in the order of SCORE_FAMILIES (:func:`by_family`).
 """
 
 SCORES = {
@@ -70,6 +70,15 @@ NC_MEASURES = {  # the NC measures related to OOD detection (nclab.relation), ea
     "cdnv": "CDNV",
     "gnc2": "GNC2",
 }
+
+
+def by_family(families: dict[str, str]) -> dict[str, list[str]]:
+    """The detectors of ``families`` (detector -> family) grouped by family, in the order of SCORE_FAMILIES and
+    each family's in the order given; families without a detector left out."""
+    groups = {family: [m for m, f in families.items() if f == family] for family in SCORE_FAMILIES}
+    return {family: members for family, members in groups.items() if members}
+
+
 LOSSES = {
     "ce": "CE",
     "logit_adjustment": "LA",

@@ -298,7 +298,6 @@ def detectors_table(
     """Every detector (rows, grouped by family) against every OOD set (column groups: AUROC and both FPR@95,
     x 100, mean +- std over seeds), one block per schedule; the best value of each block and column in bold."""
     cells = metrics.groupby(["method", "schedule", "ood"], sort=False)
-    groups = {family: [m for m, f in families.items() if f == family] for family in names.SCORE_FAMILIES}
     width = 1 + len(DETECTOR_COLUMNS) * len(ood_sets)
     lines = [
         rf"\begin{{tabular}}{{l{'r' * (width - 1)}}}",
@@ -321,9 +320,7 @@ def detectors_table(
             for o in ood_sets
             for c, (_, pick) in DETECTOR_COLUMNS.items()
         }
-        for family, members in groups.items():
-            if not members:
-                continue
+        for family, members in names.by_family(families).items():
             lines.append(rf"\multicolumn{{{width}}}{{l}}{{\quad\textit{{{names.SCORE_FAMILIES[family]}}}}} \\")
             for method in members:
                 row = []
@@ -338,12 +335,12 @@ def detectors_table(
 
 def detector_list(methods: list[str], families: Mapping[str, str]) -> str:
     """The detectors of the study by family, each with its citation, as a sentence fragment of the paper."""
-    parts = []
-    for family, label in names.SCORE_FAMILIES.items():
-        members = [f"{names.SCORES[m]}~\\cite{{{names.SCORE_CITATIONS[m]}}}" for m in methods if families[m] == family]
-        if members:
-            parts.append(f"{label}: {', '.join(members)}")
-    return "; ".join(parts)
+    groups = names.by_family({m: families[m] for m in methods})
+    return "; ".join(
+        f"{names.SCORE_FAMILIES[family]}: "
+        + ", ".join(f"{names.SCORES[m]}~\\cite{{{names.SCORE_CITATIONS[m]}}}" for m in members)
+        for family, members in groups.items()
+    )
 
 
 def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], describe) -> str:
@@ -489,10 +486,9 @@ def relation_table(table: pd.DataFrame, families: Mapping[str, str]) -> str:
         r"\toprule",
         "Detector & " + " & ".join(names.NC_MEASURES[m] for m in measures) + r" \\",
     ]
-    for family, label in names.SCORE_FAMILIES.items():
-        members = [m for m in families if families[m] == family and m in cells.index.get_level_values(0)]
-        if not members:
-            continue
+    measured = set(cells.index.get_level_values(0))
+    for family, members in names.by_family({m: f for m, f in families.items() if m in measured}).items():
+        label = names.SCORE_FAMILIES[family]
         lines += [r"\midrule", rf"\multicolumn{{{1 + len(measures)}}}{{l}}{{\textit{{{label}}}}} \\"]
         for method in members:
             row = []
@@ -520,14 +516,14 @@ def verdict_phrase(by: Mapping[str, Sequence[str]]) -> str:
         if last and len(methods) > LONGEST_LIST:
             who = f"the other {len(methods)} detectors" if i else f"all {len(methods)} detectors"
         else:
-            who = _detectors(methods)
+            who = and_list([names.SCORES[m] for m in methods])
         clauses.append(f"{'the interval' if i == 0 else 'it'} {words} for {who}")
     return "; ".join(clauses)
 
 
-def _detectors(methods: Sequence[str]) -> str:
-    shown = [names.SCORES[m] for m in methods]
-    return ", ".join(shown[:-1]) + (" and " if len(shown) > 1 else "") + shown[-1] if shown else "none"
+def and_list(items: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def relation_macros(table: pd.DataFrame, prefix: str = "") -> dict[str, str]:

@@ -15,6 +15,7 @@ from nclab import names, published
 from nclab.longtail import GROUPS
 from nclab.report import (
     ID_DESCRIPTIONS,
+    and_list,
     below_chance_sentence,
     compute_sentence,
     escape,
@@ -272,11 +273,6 @@ def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     return "; ".join(parts) + "." if parts else "No alignment strategy is configured."
 
 
-def _and(names: list[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-
-
 def outcome(effect: Effect) -> str:
     """'raises', 'lowers' or 'not resolved' from the confidence interval; 'not tested' with one seed."""
     interval = effect.interval()
@@ -316,7 +312,7 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
         else:
             groups["not resolved"].append(s)
     found = "; ".join(
-        f"{key} for {_and([names.STRATEGIES[s] for s in strategies])}"
+        f"{key} for {and_list([names.STRATEGIES[s] for s in strategies])}"
         for key, strategies in groups.items()
         if strategies
     )
