@@ -14,6 +14,11 @@ from scratch import copy_workflow
 if "PYTEST_XDIST_WORKER" in os.environ:  # make test: two workers share the cores, so OpenMP threads (torch's, in
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the tests and their jobs) sleep rather than spin-wait
 
+# Snakemake's SLURM plugin runs `scontrol show config` at every start; an empty configuration makes it fail at
+# once, where a site's slurm.conf whose controller does not answer costs 10 s (docs/slurm.md). The SLURM tests
+# give their jobs the test cluster's own configuration.
+os.environ["SLURM_CONF"] = os.devnull
+
 ROOT = Path(__file__).resolve().parents[1]
 
 TINY = yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())  # the tiny study, also runnable by hand

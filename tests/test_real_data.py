@@ -8,6 +8,8 @@ those files, so the real parsing and verification code runs.
 import hashlib
 import pickle
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -187,3 +189,38 @@ def test_image_folder_is_sorted_recursive_and_names_bad_files(tmp_path):
     (tmp_path / "b" / "img0.png").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="img0.png"):
         real_data.image_folder(tmp_path)
+
+
+def test_plain_import_torchvision_works_in_the_environment():
+    """tools/setup.sh's .pth hook: a researcher's own script imports torchvision and runs a model."""
+    script = (
+        "import torch, torchvision\n"
+        "model = torchvision.models.resnet18(num_classes=10).eval()\n"
+        "print(tuple(model(torch.zeros(2, 3, 32, 32)).shape))"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "(2, 10)"
+
+
+def test_the_hook_is_what_makes_torchvision_import_beside_a_cpu_torch():
+    """Without nclab's hook the PyPI build of torchvision fails beside the CPU torch; the hook acts only then."""
+    script = (
+        "import sys\n"
+        "from nclab import torchvision_compat\n"
+        "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != '_TorchvisionHook']\n"
+        "try:\n"
+        "    import torchvision\n"
+        "except RuntimeError as err:\n"
+        "    print('fails:', err)\n"
+        "else:\n"
+        "    print('imports')"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    import torch
+
+    if torch.version.cuda is None and "torchvision::nms" not in run.stdout:
+        pytest.skip("this torchvision matches the CPU torch: the hook has nothing to do")
+    expected = "imports" if torch.version.cuda else "fails: operator torchvision::nms does not exist"
+    assert run.stdout.strip() == expected

@@ -1,7 +1,10 @@
 """The cluster path against a real SLURM scheduler: a single-node cluster on loopback with job accounting
 (tools/slurm/start.sh: munge, slurmdbd on a private MariaDB, slurmctld, slurmd with two fake GPUs as generic
 resources) runs the tiny workflow as docs/slurm.md says: a site profile copied from
-`profiles/slurm` with its partition and account edited.
+`profiles/slurm` with its partition and account edited. The cluster runs beside a site's SLURM: its
+configuration is private (SLURM_CONF), its ports free ones, and /etc/slurm must be byte-identical afterwards.
+Where the cluster cannot start (no daemons, not root, start-up failure), the tests are skipped with the reason;
+.ci/run sets NCLAB_REQUIRE_SLURM=1 to make that a failure.
 
 Checks: the executor's default status command (sacct) is used; a running training job and a running feature
 job, each cancelled once (sacct then reports `CANCELLED by 0`, which the executor plugin 2.8.0 alone never takes
@@ -24,18 +27,9 @@ import pytest
 import yaml
 from conftest import ROOT, TINY, tiny_workdir
 
-pytestmark = [
-    pytest.mark.workflow,
-    pytest.mark.skipif(
-        not (
-            all(shutil.which(d) for d in ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd"))
-            and os.geteuid() == 0
-        ),
-        reason="SLURM with accounting is not installed here "
-        "(bash tools/setup.sh --with-slurm installs slurm-wlm, munge, "
-        "slurmdbd and mariadb-server with apt-get when run as root): the cluster integration test is skipped",
-    ),
-]
+pytestmark = pytest.mark.workflow
+DAEMONS = ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd")
+SITE_CONF = Path("/etc/slurm")  # a site's SLURM configuration, if any: never read, written or left changed
 GPU_RULES = {"train", "extract_features"}
 LOCAL_RULES = {"paper", "typeset_table", "all"}
 ANALYSIS_RULES = {
@@ -57,17 +51,58 @@ CANCEL = ("train", "extract_features")  # one job of each cancelled once, while 
 ONE_THREAD = {variable: "1" for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def unavailable() -> str | None:
+    """Why the test cluster cannot start here, or None."""
+    missing = [d for d in DAEMONS if not shutil.which(d)]
+    if missing:
+        return (
+            f"SLURM with accounting is not installed here ({', '.join(missing)} not found; bash tools/setup.sh "
+            "--with-slurm installs slurm-wlm, munge, slurmdbd and mariadb-server with apt-get when run as root)"
+        )
+    if os.geteuid() != 0:
+        return "the test cluster's daemons start as root, and this is not root"
+    return None
+
+
+def not_here(reason: str) -> None:
+    """Skip with the reason; under NCLAB_REQUIRE_SLURM=1 (.ci/run) fail instead, so CI cannot skip silently."""
+    message = f"the SLURM integration tests cannot run here: {reason}"
+    if os.environ.get("NCLAB_REQUIRE_SLURM") == "1":
+        pytest.fail(message + " (NCLAB_REQUIRE_SLURM=1)")
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster(tmp_path_factory) -> dict[str, str]:
+    """The environment of a client of the test cluster: SLURM_CONF names its private configuration, its `srun`
+    comes first on PATH, and no other SLURM_ variable is passed on (inside a site's job, the executor would
+    otherwise drop SLURM_CONF)."""
+    if reason := unavailable():
+        not_here(reason)
+    site_before = files_under(SITE_CONF)
     state = tmp_path_factory.mktemp("slurm")
-    subprocess.run(["bash", str(ROOT / "tools/slurm/start.sh"), str(state)], check=True, timeout=180)
-    yield state
+    start = subprocess.run(
+        ["bash", str(ROOT / "tools/slurm/start.sh"), str(state)], capture_output=True, text=True, timeout=180
+    )
+    if start.returncode != 0:
+        subprocess.run(["bash", str(ROOT / "tools/slurm/stop.sh"), str(state)], timeout=120)
+        not_here(f"tools/slurm/start.sh failed ({start.stderr.strip()[-500:]}); its logs are in {state}/log")
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
+    path = f"{state / 'bin'}{os.pathsep}{environment['PATH']}"  # its srun keeps SLURM_CONF (tools/slurm/start.sh)
+    yield {**environment, **ONE_THREAD, "SLURM_CONF": str(state / "etc/slurm.conf"), "PATH": path}
     subprocess.run(["bash", str(ROOT / "tools/slurm/stop.sh"), str(state)], timeout=120)
+    assert files_under(SITE_CONF) == site_before, f"{SITE_CONF} changed during the SLURM tests"
 
 
-def job_records() -> dict[str, dict[str, str]]:
+def job_records(cluster: dict[str, str]) -> dict[str, dict[str, str]]:
     """Every job the scheduler knows (finished ones included): id -> fields of `scontrol show job`."""
-    out = subprocess.run(["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-o"], capture_output=True, text=True, check=True, env=cluster
+    ).stdout
     records = {}
     for line in out.splitlines():
         fields = dict(re.findall(r"(\w+)=(\S*)", line))
@@ -88,7 +123,7 @@ def site_profile(workdir: Path) -> None:
     assert (resources["slurm_partition"], resources["slurm_account"]) == ("gpu", "nclab-test")
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
+def snakemake(cluster: dict[str, str], workdir: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen(
         [
             sys.executable,
@@ -104,7 +139,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, **ONE_THREAD},
+        env=cluster,
     )
 
 
@@ -112,14 +147,14 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
     workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
     site_profile(workdir)
     start = time.perf_counter()
-    run = snakemake(workdir, "--workflow-profile", "profiles/site")
+    run = snakemake(cluster, workdir, "--workflow-profile", "profiles/site")
     cancelled: dict[str, str] = {}
     while run.poll() is None and len(cancelled) < len(CANCEL):
-        queue = subprocess.run(["squeue", "-h", "-o", "%i %k %T"], capture_output=True, text=True).stdout
+        queue = subprocess.run(["squeue", "-h", "-o", "%i %k %T"], capture_output=True, text=True, env=cluster).stdout
         for job_id, comment, state in (line.split() for line in queue.splitlines()):
             rule = next((r for r in CANCEL if comment.startswith(f"rule_{r}")), None)
             if rule and rule not in cancelled and state == "RUNNING":
-                subprocess.run(["scancel", job_id], check=True)
+                subprocess.run(["scancel", job_id], check=True, env=cluster)
                 cancelled[rule] = job_id
         time.sleep(0.5)
     log = run.communicate(timeout=1200)[0]
@@ -132,11 +167,15 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
 
     for job_id in cancelled.values():  # what sacct says of them: the state the plugin alone never ends
         state = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id], capture_output=True, text=True, check=True
+            ["sacct", "-X", "-n", "-P", "-o", "State", "-j", job_id],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=cluster,
         ).stdout.strip()
         assert state.startswith("CANCELLED by "), state
     submitted = re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/(rule|group)_([\w-]+?)/", log)
-    records = job_records()
+    records = job_records(cluster)
     rules, groups = {}, {}
     for job_id, kind, name in submitted:
         assert job_id in records, f"no scheduler record of job {job_id} ({name})"
@@ -172,7 +211,14 @@ def test_without_accounting_squeue_status_still_works(cluster, tmp_path):
     """For clusters without job accounting: docs/slurm.md's `--slurm-status-command squeue`, on a short target."""
     workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
     run = snakemake(
-        workdir, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue", "--until", "prepare_ood"
+        cluster,
+        workdir,
+        "--workflow-profile",
+        "profiles/slurm",
+        "--slurm-status-command",
+        "squeue",
+        "--until",
+        "prepare_ood",
     )
     log = run.communicate(timeout=600)[0]
     assert run.returncode == 0, log[-5000:]

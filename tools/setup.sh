@@ -4,6 +4,7 @@
 #    the torch build that fits the machine: the CUDA build when an NVIDIA GPU answers (nvidia-smi), the CPU
 #    build otherwise (no CUDA packages pulled); NCLAB_TORCH=cuda or NCLAB_TORCH=cpu forces either, and
 #    `bash tools/setup.sh --print-torch-build` only prints the choice;
+#  - an import hook (a .pth file) so that `import torchvision` works in any Python of .venv beside a CPU torch;
 #  - TeX Live with latexmk, installed with apt-get when run as root, otherwise a message saying what to install;
 #  - with --with-slurm only (`make test`; `make paper` does not need it): SLURM, munge and job accounting
 #    (slurmdbd, MariaDB) for the cluster integration test (tests/test_slurm.py), with apt-get when run as root;
@@ -50,6 +51,11 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ "$(cat "$stamp")"
   "${pip[@]}" --no-deps --editable .  # the nclab package that the workflow's scripts import
   echo "$build" > "$stamp"
 fi
+
+# `import torchvision` in every Python of the environment, a researcher's scripts included: nclab's import hook
+# (src/nclab/torchvision_compat.py), which acts only where torchvision's compiled part does not match torch
+"$venv/bin/python" -c 'import pathlib, sysconfig; from nclab import torchvision_compat as c
+pathlib.Path(sysconfig.get_paths()["purelib"], "nclab-torchvision.pth").write_text(c.PTH_LINE)'
 
 tex_packages="latexmk texlive-latex-recommended texlive-latex-extra texlive-science lmodern poppler-utils"
 if ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null || ! kpsewhich placeins.sty >/dev/null; then

@@ -7,34 +7,43 @@
 # Usage: tools/slurm/start.sh STATE_DIR   (as root; needs the Debian packages slurm-wlm, munge, slurmdbd and
 #        mariadb-server, which `bash tools/setup.sh --with-slurm` installs)
 # Stop:  tools/slurm/stop.sh STATE_DIR   (every daemon by the PID it wrote under STATE_DIR)
-# The configuration goes to /etc/slurm (the default path, which the executor's job steps need: they run
-# `srun` without SLURM_CONF); an existing configuration that is not this script's is never touched.
-# MinJobAge=3600 also keeps every finished job, with its state and resources, visible to squeue/scontrol for
-# an hour (for clusters without accounting the executor can use squeue, which the plugin deems reliable from
-# MinJobAge >= 120 s), long enough for tests to read the records.
+# Everything lives in STATE_DIR: the configuration (STATE_DIR/etc/slurm.conf, with gres.conf and slurmdbd.conf
+# beside it), spool, logs, PID files and the database, so a site's /etc/slurm is never read or written, and the
+# daemons listen on free loopback ports, not a site's. Daemons and clients find the configuration through
+# SLURM_CONF, which sbatch passes on to the jobs. The executor's job-step plugin (0.6.1) then drops every SLURM_
+# variable but the job's identity before its `srun`, SLURM_CONF included, so STATE_DIR/bin holds an `srun` that
+# restores it and runs the real one. Point clients at the cluster with
+#        export SLURM_CONF=STATE_DIR/etc/slurm.conf PATH=STATE_DIR/bin:$PATH
 set -euo pipefail
 state=$(realpath -m "${1:?usage: start.sh STATE_DIR}")
-conf=/etc/slurm
-marker="# written by nclab tools/slurm/start.sh"
-if [ -f "$conf/slurm.conf" ] && ! grep -qx "$marker" "$conf/slurm.conf"; then
-  echo "$conf/slurm.conf exists and is not a test cluster's: refusing to replace it" >&2
-  exit 1
-fi
-mkdir -p "$state"/{spool,ctld,log} "$conf"
+conf=$state/etc
+export SLURM_CONF=$conf/slurm.conf
+mkdir -p "$state"/{spool,ctld,log,bin} "$conf"
+cat > "$state/bin/srun" <<SCRIPT
+#!/bin/sh
+SLURM_CONF=$SLURM_CONF exec $(command -v srun) "\$@"
+SCRIPT
+chmod +x "$state/bin/srun"
 cpus=$(( $(nproc) > 8 ? $(nproc) : 8 ))  # at least 8 declared (config_overrides), as a real node has
 mem_mb=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
-db_port=3306 dbd_port=6819
+# four free loopback ports (the kernel's choice), for slurmctld, slurmd, slurmdbd and MariaDB
+read -r ctld_port slurmd_port dbd_port db_port < <(python3 -c '
+import socket
+sockets = [socket.socket() for _ in range(4)]
+for s in sockets:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in sockets))')
 for i in 0 1; do  # slurmd rejects regular files as GPU devices: character devices like /dev/null
   [ -e "$state/gpu$i" ] || mknod "$state/gpu$i" c 1 3
 done
 cat > "$conf/gres.conf" <<CONF
-$marker
+# the nclab test cluster of tools/slurm/start.sh
 AutoDetect=off
 NodeName=localhost Name=gpu File=$state/gpu0
 NodeName=localhost Name=gpu File=$state/gpu1
 CONF
 cat > "$conf/slurm.conf" <<CONF
-$marker
+# the nclab test cluster of tools/slurm/start.sh
 ClusterName=nclab-test
 SlurmctldHost=localhost
 SlurmUser=root
@@ -51,8 +60,8 @@ ReturnToService=2
 SlurmdParameters=config_overrides
 SchedulerType=sched/backfill
 GresTypes=gpu
-SlurmctldPort=6817
-SlurmdPort=6818
+SlurmctldPort=$ctld_port
+SlurmdPort=$slurmd_port
 StateSaveLocation=$state/ctld
 SlurmdSpoolDir=$state/spool
 SlurmctldPidFile=$state/slurmctld.pid
@@ -70,7 +79,6 @@ NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb Gres=gpu:2 S
 PartitionName=main Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=localhost MaxTime=INFINITE State=UP
 CONF
-echo "$conf" > "$state/conf-dir"
 
 # munge with the system's key and folders (the munge user must be able to read them); a key if none exists
 if [ ! -f /etc/munge/munge.key ]; then
@@ -102,7 +110,7 @@ GRANT ALL ON slurm_acct_db.* TO 'slurm'@'localhost';
 GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
 SQL
 cat > "$conf/slurmdbd.conf" <<CONF
-$marker
+# the nclab test cluster of tools/slurm/start.sh
 AuthType=auth/munge
 DbdHost=localhost
 DbdPort=$dbd_port
@@ -128,6 +136,7 @@ sacctmgr -i add user root account=nclab-test cluster=nclab-test >/dev/null 2>&1 
 for _ in $(seq 100); do  # the node is idle within a second or two
   if sinfo -h -N -o %t 2>/dev/null | grep -qx idle; then
     echo "SLURM cluster up (partitions main and gpu, 2 fake GPUs, accounting, account nclab-test); state in $state"
+    echo "export SLURM_CONF=$SLURM_CONF PATH=$state/bin:\$PATH"
     exit 0
   fi
   sleep 0.2

@@ -18,8 +18,4 @@ if [ ${#pids[@]} -gt 0 ]; then
     sleep 0.1
   done
 fi
-marker="# written by nclab tools/slurm/start.sh"
-for file in /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf; do
-  if [ -f "$file" ] && grep -qx "$marker" "$file"; then rm -f "$file"; fi
-done
 echo "SLURM cluster in $state stopped"
