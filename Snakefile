@@ -54,6 +54,7 @@ include: "rules/ood.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
 include: "rules/longtail_report.smk"
+include: "rules/external.smk"
 include: "rules/paper.smk"
 
 

@@ -32,7 +32,8 @@ def copy_workflow(source: Path, destination: Path) -> None:
 
 def stub_local_data(workdir: Path, config: dict[str, Any]) -> None:
     """Create, empty, the local data a preset's config names (the Tiny ImageNet folder, ImageNet-LT's folder and
-    split lists), so that ``snakemake -n`` plans its whole DAG without the data; Places365 stays absent."""
+    split lists, the checkpoints of models trained elsewhere), so that ``snakemake -n`` plans its whole DAG
+    without the data; Places365 stays absent."""
     folders = config["data"].get("folders", {})
     if "tinyimagenet" in folders:
         (workdir / folders["tinyimagenet"]).mkdir(parents=True, exist_ok=True)
@@ -41,3 +42,8 @@ def stub_local_data(workdir: Path, config: dict[str, Any]) -> None:
         for path in imagenet_lt_lists(workdir / config["data"]["imagenet_lt"]["lists"]).values():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch()
+    for model in config.get("external", {}).get("models", {}).values():
+        files = model["checkpoints"]
+        for path in [files] if isinstance(files, str) else files:
+            (workdir / path).parent.mkdir(parents=True, exist_ok=True)
+            (workdir / path).touch()

@@ -136,6 +136,9 @@ LT = config["longtail"]
 LT_DATA = f"results/data/longtail/{DATASET}/{LT['profile']}-ir{{ratio}}-seed{LT['subset_seed']}.npz"
 RUNS = run_table(config, f"results/data/{DATASET}.npz", LT_DATA)
 LT_RUNS = [run for run, spec in RUNS.items() if spec.study == "longtail"]
+EXTERNAL = config["external"]["models"] if "external" in STUDIES else {}  # models trained elsewhere, by name
+EXTERNAL_RUN_PATTERN = "|".join(re.escape(r) for r, s in RUNS.items() if s.study == "external") or "(?!)"
+TRAINED_RUN_PATTERN = "|".join(re.escape(r) for r, s in RUNS.items() if s.study != "external") or "(?!)"
 LT_RATIOS = sorted({f"{RUNS[run].keys['ratio']:g}" for run in LT_RUNS}, key=float)  # as named in paths
 
 

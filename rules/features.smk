@@ -14,6 +14,8 @@ rule extract_features:
         f"results/logs/{RUN_ID}/features.log",
     benchmark:
         f"results/benchmarks/{RUN_ID}/features.tsv"
+    wildcard_constraints:
+        run=TRAINED_RUN_PATTERN,
     conda:
         "../envs/torch.yaml"
     threads: 1

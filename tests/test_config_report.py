@@ -13,9 +13,9 @@ import pytest
 import yaml
 from scratch import stub_local_data
 
-from nclab import ood, published, relation, report, report_longtail
+from nclab import ood, published, relation, report, report_external, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
-from nclab.data import image_size, imagenet_lt_lists
+from nclab.data import image_size
 from nclab.plan import nclab_imports
 from nclab.runs import final_epochs, run_table
 
@@ -243,24 +243,24 @@ CONFIG_FILES = [
 def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatch):
     """The paper compiles for the miniature, the tiny study and every preset: each command it cites gets a value."""
     config = merge(DEFAULT, yaml.safe_load((ROOT / config_file).read_text()))  # as Snakemake merges config files
-    if config["data"]["dataset"] == "imagenet_lt":  # its local folders, relative to the working directory
-        monkeypatch.chdir(tmp_path)
-        (tmp_path / config["data"]["imagenet_lt"]["root"]).mkdir(parents=True)
-        for lists in imagenet_lt_lists(config["data"]["imagenet_lt"]["lists"]).values():
-            lists.parent.mkdir(parents=True, exist_ok=True)
-            lists.touch()
+    monkeypatch.chdir(tmp_path)  # the local data and checkpoints it names, relative to the working directory
+    stub_local_data(tmp_path, config)
     validate(config, SCHEMA)
     used = {
         study: set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
-        for study in ("balanced", "longtail")
+        for study in ("balanced", "longtail", "external")
     }
     used["paper"] = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
     defined = set()
     if "longtail" in config["studies"]:
         defined |= set(fake_longtail_macros(config))
         assert used["longtail"] - {"Cref", "Citet", "Delta", "Sigma"} <= defined
-    if "balanced" not in config["studies"]:
         assert {m for m in used["paper"] if m.startswith("LT")} <= defined
+    if "external" in config["studies"]:
+        defined |= set(fake_external_macros(config))
+        assert used["external"] <= defined
+        assert {m for m in used["paper"] if m.startswith("Ext") and not m.startswith("Extended")} <= defined
+    if "balanced" not in config["studies"]:
         return
     history, collapse, metrics = fake_tables(config)
     settings = {
@@ -287,7 +287,8 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         relation.relation(trajectory, ["schedule"], relation.MEASURES, settings["headline_ood"])
     )
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
-    assert {m for m in used["paper"] if not m.startswith("LT")} - {"FloatBarrier"} <= set(macros)
+    external = {m for m in used["paper"] if m.startswith("Ext") and not m.startswith("Extended")}
+    assert {m for m in used["paper"] if not m.startswith("LT")} - external - {"FloatBarrier"} <= set(macros)
     assert "{,}" in report.ood_sets_table(settings["ood_sizes"])
 
 
@@ -319,6 +320,30 @@ def test_final_epochs_are_each_runs_last_epoch_for_every_seed():
     final = final_epochs(longtail, "longtail")
     assert final.groupby("ratio")["epoch"].unique().map(list).to_dict() == {10.0: [2], 100.0: [5]}
     assert len(final) == 4
+
+
+def fake_external_macros(config: dict) -> dict[str, str]:
+    """The external section's macros from made-up metrics of the configured models, OOD sets and detectors."""
+    models, methods = list(config["external"]["models"]), config["ood"]["methods"]
+    provenance = [
+        {"model": m, "architecture": "resnet18", "checkpoints": [{"epoch": 1, "path": "a.pt", "sha256": "0" * 64}]}
+        for m in models
+    ]
+    metrics = pd.DataFrame(
+        [
+            {"model": m, "method": d, "ood": o, "auroc": 0.7}
+            for m in models
+            for d in methods
+            for o in config["data"]["ood_sets"]
+        ]
+    )
+    settings = {
+        "dataset": config["data"]["dataset"],
+        "ood_sets": config["data"]["ood_sets"],
+        "headline_ood": config["paper"]["headline_ood"],
+        "families": {m: ood.SCORES[m].family for m in methods},
+    }
+    return report_external.external_macros(provenance, {m: None for m in models}, metrics, settings)
 
 
 def fake_longtail_macros(config: dict) -> dict[str, str]:
@@ -481,7 +506,7 @@ def wrong_type(value: object) -> object:
     if isinstance(value, (int, float)):
         return "1.0"
     if isinstance(value, str):
-        return [value]
+        return 12  # not [value]: a single path may also be given as a list of paths (external checkpoints)
     if isinstance(value, list):
         return value[0] if value else 1
     return 12  # None or an empty mapping
@@ -543,7 +568,7 @@ def test_no_computing_job_imports_the_display_names():
     collapse and OOD jobs import nclab.names neither directly nor through another module."""
     from nclab.plan import nclab_imports
 
-    drawing = {"figure", "tables", "longtail_tables"}
+    drawing = {"figure", "tables", "longtail_tables", "external_tables"}
     for script in sorted((ROOT / "scripts").glob("*.py")):
         imported = nclab_imports(script, ROOT / "src" / "nclab")
         assert ("names" in imported) == (script.stem in drawing), script.name

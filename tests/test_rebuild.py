@@ -150,6 +150,28 @@ def restate_defaults(section: str) -> Callable[[Path], None]:
     return apply
 
 
+EXTERNAL_RULES = ("extract_external_features", "collapse_metrics", "ood_scores", "ood_metrics", "ood_trajectory")
+
+
+def add_external_model(workdir: Path) -> None:
+    """An nclab network for the digits saved elsewhere, added to the study as a model trained elsewhere."""
+    from external_checkpoints import save_nclab_checkpoint
+
+    save_nclab_checkpoint(workdir / "elsewhere" / "digits.pt", in_channels=1)
+    model = {
+        "architecture": "nclab.resnet18",
+        "width": 4,
+        "num_classes": 10,
+        "checkpoints": "elsewhere/digits.pt",
+        "image_size": 8,
+        "mean": [0.3],
+        "std": [0.4],
+    }
+    edit_config(lambda c: c.update(studies=["balanced", "longtail", "external"], external={"models": {"net": model}}))(
+        workdir
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     change: str  # as docs/reruns.md states it
@@ -242,6 +264,13 @@ CASES = [
         set(),
     ),
     Case("the training code (`src/nclab/training.py`)", append_to("src/nclab/training.py", "\n# an edit\n"), EVERY_RUN),
+    Case(
+        "a model trained elsewhere added (`studies`, `external.models`)",
+        add_external_model,
+        {job(rule, run="external/net", seed="0") for rule in EXTERNAL_RULES}
+        | {job("external_tables_and_macros"), job("paper"), job("all")}
+        | tables("external"),
+    ),
     Case(
         "config.yaml reordered (`training.lr` and `training.momentum` lines swapped)",
         swap_lines("config.yaml", "  lr:", "  momentum:"),

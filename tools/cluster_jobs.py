@@ -1,6 +1,7 @@
 """How many jobs each preset submits to a SLURM cluster through profiles/slurm, from Snakemake's dry run.
 
-Usage: python tools/cluster_jobs.py [PRESET ...]   (default: every file of presets/; a few seconds each)
+Usage: python tools/cluster_jobs.py [PRESET ...]   (default: every paper-scale file of presets/, that is all but
+       external-example, whose checkpoint a user saves first; a few seconds each)
 
 Per preset: the jobs of the whole workflow, the ones that run on the login node (localrules), and the
 submissions, one per job without job groups, and with the profile's per-run analysis groups (the OOD scores,
@@ -17,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "presets" / "external-example.yaml"
 LOCAL_RULES = ("fetch_raw", "paper", "typeset_table", "all")
 # grouped per run (one submission each); collapse_metrics: 1 per run
 ANALYSIS_RULES = ("ood_scores", "ood_metrics", "ood_trajectory", "collapse_metrics")
@@ -47,7 +49,7 @@ def job_counts(preset: Path) -> dict[str, int]:
 
 
 def main(presets: list[str]) -> None:
-    paths = [Path(p) for p in presets] or sorted((ROOT / "presets").glob("*.yaml"))
+    paths = [Path(p) for p in presets] or sorted(set((ROOT / "presets").glob("*.yaml")) - {EXAMPLE})
     print(f"{'preset':<18} {'runs':>5} {'jobs':>6} {'local':>6} {'submitted':>10} {'grouped':>8}")
     for path in paths:
         counts = job_counts(path)

@@ -201,6 +201,8 @@ def semantic_errors(config: dict) -> list[str]:
         errors.append(
             "studies: 'balanced' needs a balanced training set; ImageNet-LT is long-tailed (use studies: [longtail])"
         )
+    if "external" in config["studies"]:
+        errors += external_errors(config)
     errors += detector_errors(config)
     if config["paper"]["headline_ood"] not in config["data"]["ood_sets"]:
         errors.append(
@@ -208,6 +210,42 @@ def semantic_errors(config: dict) -> list[str]:
             f"{sorted(config['data']['ood_sets'])}"
         )
     return errors
+
+
+def external_errors(config: dict) -> list[str]:
+    """The external models against the data: class count, channels, files present, epochs (the checks that need
+    the network run in the feature job, before it reads any data: nclab.external)."""
+    models = config["external"]["models"]
+    if not models:
+        return ["external.models: studies lists external, so name at least one model (docs/external.md)"]
+    errors, spec = [], config["data"]
+    classes, channels = data.num_classes(spec), data.channels(spec["dataset"])
+    for name, model in models.items():
+        key = f"external.models.{name}"
+        if model["num_classes"] != classes:
+            errors.append(
+                f"{key}.num_classes: {model['num_classes']}, but data.dataset {spec['dataset']!r} has {classes} classes"
+            )
+        for stat in ("mean", "std"):
+            if len(model[stat]) != channels:
+                errors.append(
+                    f"{key}.{stat}: {len(model[stat])} values, but data.dataset {spec['dataset']!r} has "
+                    f"{channels}-channel images"
+                )
+        files = external_checkpoints(model)
+        for position, path in enumerate(files):
+            if not Path(path).is_file():
+                errors.append(f"{key}.checkpoints[{position}]: checkpoint {path} not found")
+        epochs = model["epochs"]
+        if epochs is not None and (len(epochs) != len(files) or any(a >= b for a, b in zip(epochs, epochs[1:]))):
+            errors.append(f"{key}.epochs: {epochs} must be increasing, one per checkpoint ({len(files)})")
+    return errors
+
+
+def external_checkpoints(model: dict) -> list[str]:
+    """An external model's checkpoint files, in order (one file or a list)."""
+    files = model["checkpoints"]
+    return [files] if isinstance(files, str) else list(files)
 
 
 def detector_errors(config: dict) -> list[str]:
@@ -218,8 +256,9 @@ def detector_errors(config: dict) -> list[str]:
         "balanced": feature_dim(config["model"]["arch"], config["model"]["width"]),
         "longtail": feature_dim(config["longtail"]["model"]["arch"], config["longtail"]["model"]["width"]),
     }
-    dim = min(dims[study] for study in config["studies"])  # the OOD scores serve every study's network
-    limits = {("vim", "dim"): dim - 1, ("neco", "dim"): dim, ("vim_residual", "dim"): dim - 1}
+    trained = [dims[study] for study in config["studies"] if study in dims]  # external networks: checked in the job
+    dim = min(trained, default=None)  # the OOD scores serve every study's network
+    limits = {("vim", "dim"): dim - 1, ("neco", "dim"): dim, ("vim_residual", "dim"): dim - 1} if dim else {}
     limits[("gen", "top_m")] = data.num_classes(config["data"])
     for (method, key), upper in limits.items():
         value = hyper.get(method, {}).get(key)

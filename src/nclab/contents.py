@@ -22,7 +22,11 @@ SOURCES = {  # what a figure reads: a table of every run of its study, or the fi
     "tsne": "tsne.npz",
 }
 FIRST_SEED_SOURCES = ("scores", "tsne")  # arrays: read from the first seed of each schedule
-STUDY_TITLES = {"balanced": "Balanced training", "longtail": "Long-tailed learning"}  # the report's categories
+STUDY_TITLES = {  # the report's categories
+    "balanced": "Balanced training",
+    "longtail": "Long-tailed learning",
+    "external": "Models trained elsewhere",
+}
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ TABLES = {  # path under results/report, without .tex
     "longtail/tables/accuracy": TableSpec("longtail"),
     "longtail/tables/geometry": TableSpec("longtail"),
     "longtail/tables/ood": TableSpec("longtail"),
+    "external/tables/provenance": TableSpec("external"),
+    "external/tables/checkpoints": TableSpec("external"),
+    "external/tables/detectors": TableSpec("external"),
 }
 
 

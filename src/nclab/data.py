@@ -48,6 +48,11 @@ def image_format(name: str) -> str:
     return "digits" if name == "digits" else "rgb32"
 
 
+def channels(name: str) -> int:
+    """The image channels of an in-distribution dataset: 1 for the grayscale digits, 3 otherwise."""
+    return 1 if image_format(name) == "digits" else 3
+
+
 def ood_candidates(dataset: str) -> list[str]:
     """The OOD sets that can be prepared in the format of the in-distribution ``dataset``."""
     if dataset == IMAGENET_LT:

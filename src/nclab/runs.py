@@ -1,7 +1,8 @@
 """The study's runs, one entry each, built from the validated config (torch-free: the Snakefile reads it).
 
 A run is one network trained once per seed: a balanced schedule (``standard``) or a long-tail setting
-(``longtail/ir10/ce/proj``: imbalance ratio, loss, alignment strategy). Its id names its folder under
+(``longtail/ir10/ce/proj``: imbalance ratio, loss, alignment strategy); or a model trained elsewhere
+(``external/<name>``), analysed from its checkpoints as one seed, 0. Its id names its folder under
 ``results/runs`` and is the workflow's ``run`` wildcard; its entry holds everything its training and feature
 extraction depend on, and its identity as table columns (``keys``), which the jobs write into every table, so
 that nothing is parsed back from a path.
@@ -12,21 +13,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
+from nclab.config import external_checkpoints
 from nclab.plan import LOSS_HEADS, checkpoint_schedule, longtail_grid
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RUN_KEYS = {"balanced": ("schedule",), "longtail": ("ratio", "loss", "strategy")}  # a study's identity columns
+RUN_KEYS = {
+    "balanced": ("schedule",),
+    "longtail": ("ratio", "loss", "strategy"),
+    "external": ("model",),
+}  # a study's identity columns
 
 
 @dataclass(frozen=True)
 class Run:
-    study: str  # "balanced" or "longtail"
-    keys: Mapping[str, Any]  # its identity as table columns: schedule, or ratio (float), loss and strategy
+    study: str  # "balanced", "longtail" or "external"
+    keys: Mapping[str, Any]  # its identity as table columns: schedule; ratio (float), loss and strategy; model
     data: str  # the training data file (the test set comes with it)
     recipe: Mapping[str, Any]  # nclab.training.Recipe's fields and the checkpoint epochs; the seed comes apart
-    model: Mapping[str, Any]  # nclab.models.build_model's arch, width, head (and the normed head's scale)
+    model: Mapping[str, Any]  # nclab.models.build_model's arch, width, head (and the normed head's scale); for
+    # an external model its config entry, with ``checkpoints`` a list
     seeds: tuple[int, ...]
 
     @property
@@ -36,6 +43,14 @@ class Run:
     @property
     def final_epoch(self) -> int:
         return int(self.recipe["epochs"])
+
+
+def external_run(name: str, model: Mapping[str, Any], data_file: str) -> Run:
+    """A model trained elsewhere: its checkpoints at their epochs (1, 2, ... unless given), one seed."""
+    files = external_checkpoints(dict(model))
+    epochs = list(model["epochs"] or range(1, len(files) + 1))
+    recipe = {"checkpoints": epochs, "epochs": epochs[-1]}
+    return Run("external", {"model": name}, data_file, recipe, {**model, "checkpoints": files, "epochs": epochs}, (0,))
 
 
 def longtail_id(ratio: str, loss: str, strategy: str) -> str:
@@ -98,6 +113,9 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
             runs[longtail_id(ratio, loss, strategy)] = Run(
                 "longtail", keys, longtail_data.format(ratio=ratio), recipe, longtail_model(config, loss), lt_seeds
             )
+    if "external" in config["studies"]:
+        for name, model in config["external"]["models"].items():
+            runs[f"external/{name}"] = external_run(name, model, data_file)
     return runs
 
 

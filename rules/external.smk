@@ -1,0 +1,64 @@
+# Models trained elsewhere (config `external`, docs/external.md): the feature dumps of their checkpoints and where
+# these came from; the same per-run analysis as a trained run follows (rules/collapse.smk, rules/ood.smk); then
+# the section's tables and macros.
+
+
+rule extract_external_features:
+    input:
+        checkpoints=lambda w: run_spec(w).model["checkpoints"],
+        data=lambda w: run_spec(w).data,
+        ood=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
+        code=code("extract_external_features"),
+    output:
+        dumps=directory(f"{RUN}/features"),
+        provenance=f"{RUN}/provenance.json",
+    log:
+        f"results/logs/{RUN_ID}/features.log",
+    benchmark:
+        f"results/benchmarks/{RUN_ID}/features.tsv"
+    wildcard_constraints:
+        run=EXTERNAL_RUN_PATTERN,
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS_PER_JOB,
+        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+        mem_mb=memory_mb("mem_mb"),
+        runtime=lambda w, attempt: 60 * attempt,
+    params:
+        name=lambda w: run_spec(w).keys["model"],
+        model=lambda w: {k: v for k, v in run_spec(w).model.items() if k != "description"},
+        dataset=DATASET,
+        ood_sets=OOD_SETS,
+        device=config["training"]["device"],
+    script:
+        "../scripts/extract_external_features.py"
+
+
+rule external_tables_and_macros:
+    input:
+        collapse=run_files("collapse.csv", "external"),
+        ood=run_files("ood/metrics.csv", "external"),
+        trajectories=run_files("ood/trajectory.csv", "external"),
+        provenance=run_files("provenance.json", "external"),
+        code=code("external_tables"),
+    output:
+        provenance="results/report/external/tables/provenance.tex",
+        checkpoints="results/report/external/tables/checkpoints.tex",
+        detectors="results/report/external/tables/detectors.tex",
+        macros="results/report/external/macros.tex",
+    log:
+        "results/logs/report/external_tables_and_macros.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        models=list(EXTERNAL),
+        descriptions={name: model["description"] for name, model in EXTERNAL.items()},
+        dataset=DATASET,
+        ood_sets=OOD_SETS,
+        families=DETECTOR_FAMILIES,
+        headline_ood=config["paper"]["headline_ood"],
+        headline_methods=HEADLINE_METHODS,
+    script:
+        "../scripts/external_tables.py"

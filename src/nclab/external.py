@@ -1,0 +1,246 @@
+"""Models trained elsewhere: their checkpoints, read safely, and their penultimate features.
+
+An external model (config ``external.models``, docs/external.md) is an architecture, either any torchvision
+classification model by name (``resnet18``, ``wide_resnet50_2``, ``vit_b_16``, ...) or one of nclab's networks
+(``nclab.resnet18``, ``nclab.resnet32``, ``nclab.resnet50``, linear head), with its checkpoints. The features h
+are the input of the model's final linear layer, W and b that layer's weight and bias, found from the module
+tree (the one ``nn.Linear`` with ``num_classes`` outputs) or named by ``final_layer``. The logits are the
+model's output, which must equal W h + b.
+
+Preprocessing: uint8 images scaled to [0, 1], resized to ``image_size`` (bilinear, antialiased) where the
+dataset's side differs, then normalised with the configured ``mean`` and ``std``.
+
+Every check that needs the network (the file's format, its keys, the final layer, the image size) runs in
+:func:`load_external` before any data is read, and its error names the config key and the file at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nclab.models import build_model
+from nclab.torchvision_compat import import_torchvision
+
+NCLAB_PREFIX = "nclab."
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
+NCLAB_WIDTHS = {"resnet18": 64, "resnet32": 16, "resnet50": 64}  # the standard networks' first-stage widths
+
+
+class ExternalModelError(ValueError):
+    """A checkpoint or setting of an external model that cannot be used; the message names the key and file."""
+
+
+@dataclass
+class ExternalModel:
+    """The network with one checkpoint's weights loaded, its final linear layer, and the preprocessing."""
+
+    name: str
+    network: nn.Module
+    final_layer: nn.Linear
+    image_size: int
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+def sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """The weights in ``path``: a state dict, or a checkpoint holding one under ``state_dict`` or ``model``,
+    read with ``weights_only=True`` (no code runs), less a wrapper's prefix such as ``module.``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ExternalModelError(f"{key}: checkpoint {path} not found")
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ExternalModelError(
+            f"{key}: {path} needs pickle to load (it holds more than tensors, e.g. a whole model saved with "
+            "torch.save(model)), and nclab loads only with weights_only=True; save model.state_dict() instead. "
+            f"torch said: {str(err).splitlines()[0]}"
+        ) from err
+    except Exception as err:  # truncated or foreign files raise several types
+        raise ExternalModelError(f"{key}: cannot read checkpoint {path}: {err}") from err
+    if isinstance(content, Mapping):
+        for entry in ("state_dict", "model"):
+            if isinstance(content.get(entry), Mapping):
+                content = content[entry]
+                break
+    if (
+        not isinstance(content, Mapping)
+        or not content
+        or not all(isinstance(v, torch.Tensor) for v in content.values())
+    ):
+        raise ExternalModelError(
+            f"{key}: {path} holds no state dict (a mapping of parameter names to tensors, alone or under a "
+            "'state_dict' or 'model' entry)"
+        )
+    state = dict(content)
+    for prefix in WRAPPER_PREFIXES:
+        if all(k.startswith(prefix) for k in state):
+            state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def build_network(spec: Mapping[str, Any], in_channels: int, key: str) -> nn.Module:
+    """The untrained network of ``spec["architecture"]`` with ``spec["num_classes"]`` outputs."""
+    arch, num_classes = spec["architecture"], spec["num_classes"]
+    if arch.startswith(NCLAB_PREFIX):
+        name = arch[len(NCLAB_PREFIX) :]
+        if name not in NCLAB_WIDTHS:
+            raise ExternalModelError(
+                f"{key}.architecture: unknown nclab network {arch!r}; allowed: "
+                f"{[NCLAB_PREFIX + n for n in NCLAB_WIDTHS]}"
+            )
+        width = spec.get("width") or NCLAB_WIDTHS[name]
+        return build_model(name, num_classes=num_classes, in_channels=in_channels, width=width)
+    tv = import_torchvision()
+    known = tv.models.list_models(module=tv.models)
+    if arch not in known:
+        raise ExternalModelError(
+            f"{key}.architecture: {arch!r} is neither a torchvision classification model (e.g. resnet18, "
+            f"wide_resnet50_2, densenet121, vit_b_16; {len(known)} in all) nor one of nclab's "
+            f"({', '.join(NCLAB_PREFIX + n for n in NCLAB_WIDTHS)})"
+        )
+    try:
+        return tv.models.get_model_builder(arch)(weights=None, num_classes=num_classes)
+    except Exception as err:
+        raise ExternalModelError(f"{key}: torchvision cannot build {arch!r}: {err}") from err
+
+
+def final_linear(network: nn.Module, spec: Mapping[str, Any], key: str) -> nn.Linear:
+    """The layer whose input is the penultimate feature: ``spec["final_layer"]`` if given, otherwise the one
+    ``nn.Linear`` with ``num_classes`` outputs."""
+    modules = dict(network.named_modules())
+    if spec.get("final_layer"):
+        layer = modules.get(spec["final_layer"])
+        if not isinstance(layer, nn.Linear):
+            linear = [n for n, m in modules.items() if isinstance(m, nn.Linear)]
+            raise ExternalModelError(
+                f"{key}.final_layer: {spec['final_layer']!r} is not a linear layer of {spec['architecture']} "
+                f"(its linear layers: {linear or 'none'})"
+            )
+        return layer
+    candidates = [n for n, m in modules.items() if isinstance(m, nn.Linear) and m.out_features == spec["num_classes"]]
+    if len(candidates) != 1:
+        found = "none" if not candidates else ", ".join(candidates)
+        raise ExternalModelError(
+            f"{key}: no final linear layer found in {spec['architecture']}: nn.Linear layers with "
+            f"{spec['num_classes']} outputs: {found}. Name the one whose input is the feature with "
+            f"{key}.final_layer"
+        )
+    return modules[candidates[0]]
+
+
+def load_weights(network: nn.Module, state: Mapping[str, torch.Tensor], path: str | Path, key: str) -> None:
+    """Every weight of the checkpoint into ``network``: the same keys, the same shapes."""
+    expected = network.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise ExternalModelError(
+            f"{key}: the keys of {path} do not match the architecture ({len(missing)} missing, first: "
+            f"{missing[:5]}; {len(unexpected)} unexpected, first: {unexpected[:5]}); check "
+            f"{key.rsplit('.', 1)[0]}.architecture"
+        )
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in expected.items()
+        if state[k].shape != v.shape
+    ]
+    if wrong:
+        raise ExternalModelError(
+            f"{key}: {path} has other shapes than the architecture with the configured num_classes "
+            f"({len(wrong)} tensors, first: {wrong[:3]})"
+        )
+    network.load_state_dict(state)
+
+
+@torch.no_grad()
+def check_input(model: ExternalModel, in_channels: int, key: str) -> None:
+    """One image through the network: it must take ``image_size`` and give logits equal to W h + b."""
+    model.network.eval()
+    x = torch.zeros(2, in_channels, model.image_size, model.image_size)
+    try:
+        logits, features = forward(model, x)
+    except Exception as err:
+        raise ExternalModelError(
+            f"{key}.image_size: {model.network.__class__.__name__} cannot take {in_channels}x{model.image_size}"
+            f"x{model.image_size} images: {str(err).splitlines()[0]}"
+        ) from err
+    direct = model.final_layer(features)
+    if logits.shape != direct.shape or not torch.allclose(logits, direct, atol=1e-4, rtol=1e-4):
+        raise ExternalModelError(
+            f"{key}.final_layer: the model's output is not its final linear layer's output: the layer found is "
+            "not the last one; name it with final_layer"
+        )
+
+
+def forward(model: ExternalModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and penultimate features (the final linear layer's input, flattened) of a normalised batch."""
+    captured: list[torch.Tensor] = []
+    hook = model.final_layer.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0]))
+    try:
+        logits = model.network(x)
+    finally:
+        hook.remove()
+    return logits, captured[-1].flatten(1)
+
+
+def load_external(
+    name: str, spec: Mapping[str, Any], checkpoint: str | Path, in_channels: int, position: int = 0
+) -> ExternalModel:
+    """External model ``name`` with ``checkpoint``'s weights, every check of this module passed."""
+    key = f"external.models.{name}"
+    state = read_state_dict(checkpoint, f"{key}.checkpoints[{position}]")
+    network = build_network(spec, in_channels, key)
+    layer = final_linear(network, spec, key)
+    load_weights(network, state, checkpoint, f"{key}.checkpoints[{position}]")
+    model = ExternalModel(
+        name,
+        network,
+        layer,
+        spec["image_size"],
+        torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1),
+        torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1),
+    )
+    check_input(model, in_channels, key)
+    return model
+
+
+def preprocess(images: torch.Tensor, model: ExternalModel) -> torch.Tensor:
+    """uint8 images (N, C, H, W) to the network's input: [0, 1], resized to image_size, normalised."""
+    x = images.float() / 255
+    if x.shape[-1] != model.image_size or x.shape[-2] != model.image_size:
+        size = (model.image_size, model.image_size)
+        x = nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+    return (x - model.mean.to(x.device)) / model.std.to(x.device)
+
+
+@torch.no_grad()
+def extract(model: ExternalModel, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features and logits (fp32) of uint8 images, network in eval mode, on the device that holds
+    it; the arrays come back to the CPU."""
+    model.network.eval()
+    device = next(model.network.parameters()).device
+    features, logits = [], []
+    for start in range(0, len(images), batch_size):
+        x = preprocess(torch.from_numpy(images[start : start + batch_size]).to(device), model)
+        z, h = forward(model, x)
+        features.append(h.float().cpu().numpy())
+        logits.append(z.float().cpu().numpy())
+    return np.concatenate(features), np.concatenate(logits)

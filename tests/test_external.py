@@ -1,0 +1,236 @@
+"""Models trained elsewhere (nclab.external, docs/external.md): checkpoints saved by torchvision code and by nclab,
+loaded safely; their features equal the network's penultimate output computed directly, W and b its final
+layer's; every bad input stops before any data is read, naming the key and the file; and the real workflow runs
+from them to the PDF."""
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from conftest import ROOT, TINY, snakemake
+from external_checkpoints import (
+    NCLAB,
+    TV,
+    save_nclab_checkpoint,
+    save_torchvision_checkpoints,
+    torchvision_resnet18,
+)
+from scratch import copy_workflow
+from test_config_report import merge
+
+from nclab import data
+from nclab.config import ConfigError, validate
+from nclab.external import ExternalModelError, extract, load_external, sha256
+from nclab.io import epoch_file, load_dump
+from nclab.models import build_model
+from nclab.torchvision_compat import import_torchvision
+
+tv = import_torchvision()
+IMAGES = np.random.default_rng(0).integers(0, 256, (12, 3, 32, 32), dtype=np.uint8)
+SCHEMA = ROOT / "schemas" / "config.schema.yaml"
+EXAMPLE = yaml.safe_load((ROOT / "presets" / "external-example.yaml").read_text())
+
+
+def normalised(images: np.ndarray, size: int = 32) -> torch.Tensor:
+    """The documented preprocessing, written out: [0, 1], resize where needed, CIFAR mean and std."""
+    x = torch.from_numpy(images).float() / 255
+    if size != x.shape[-1]:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True)
+    mean, std = torch.tensor(TV["mean"]).view(1, 3, 1, 1), torch.tensor(TV["std"]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+@torch.no_grad()
+def resnet_penultimate(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """torchvision's ResNet up to the pooled feature, layer by layer (its forward, less the fc)."""
+    x = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+    x = model.layer4(model.layer3(model.layer2(model.layer1(x))))
+    return torch.flatten(model.avgpool(x), 1)
+
+
+@pytest.mark.parametrize("steps", [0, 3], ids=["random", "trained"])
+def test_torchvision_features_and_head_are_the_penultimate_output_and_fc(tmp_path, steps):
+    reference = torchvision_resnet18(steps=steps)
+    path = tmp_path / "model.pt"
+    torch.save(reference.state_dict(), path)
+    model = load_external("tv", {**TV, "final_layer": None}, path, in_channels=3)
+    features, logits = extract(model, IMAGES, batch_size=5)
+    expected = resnet_penultimate(reference, normalised(IMAGES))
+    np.testing.assert_allclose(features, expected.numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_allclose(logits, reference.fc(expected).detach().numpy(), atol=1e-5, rtol=1e-5)
+    assert model.final_layer.weight.equal(reference.fc.weight) and model.final_layer.bias.equal(reference.fc.bias)
+
+
+def test_an_image_size_other_than_the_datas_is_resized_as_documented(tmp_path):
+    reference = torchvision_resnet18()
+    torch.save(reference.state_dict(), tmp_path / "model.pt")
+    model = load_external("tv", {**TV, "image_size": 48}, tmp_path / "model.pt", in_channels=3)
+    features, _ = extract(model, IMAGES)
+    expected = resnet_penultimate(reference, normalised(IMAGES, 48))
+    np.testing.assert_allclose(features, expected.numpy(), atol=1e-5, rtol=1e-5)
+
+
+def test_nclab_checkpoints_and_wrapped_state_dicts_load(tmp_path):
+    path = save_nclab_checkpoint(tmp_path / "nclab.pt")  # {"state_dict": ..., "mean", "std", "epoch"}
+    torch.manual_seed(1)
+    reference = build_model("resnet18", num_classes=10, in_channels=3, width=4).eval()
+    model = load_external("net", NCLAB, path, in_channels=3)
+    features, _ = extract(model, IMAGES)
+    with torch.no_grad():
+        np.testing.assert_allclose(features, reference.features(normalised(IMAGES)).numpy(), atol=1e-5)
+    wrapped = tmp_path / "wrapped.pt"  # DataParallel's prefix under a "model" entry
+    state = {f"module.{k}": v for k, v in torchvision_resnet18().state_dict().items()}
+    torch.save({"model": state, "optimizer": {"lr": torch.tensor(0.1)}}, wrapped)
+    assert load_external("tv", TV, wrapped, in_channels=3).final_layer.out_features == 10
+
+
+def error_of(tmp_path: Path, spec: dict, content=None, in_channels: int = 3) -> str:
+    path = tmp_path / "model.pt"
+    if content is not None:
+        torch.save(content, path)
+    with pytest.raises(ExternalModelError) as caught:
+        load_external("mine", spec, path, in_channels, position=1)
+    return str(caught.value)
+
+
+def test_a_missing_checkpoint_is_named(tmp_path):
+    assert "external.models.mine.checkpoints[1]: checkpoint" in error_of(tmp_path, TV)
+    assert "not found" in error_of(tmp_path, TV)
+
+
+def test_a_file_that_needs_pickle_is_refused(tmp_path):
+    message = error_of(tmp_path, TV, torchvision_resnet18())  # torch.save(model): a pickled module
+    assert "external.models.mine.checkpoints[1]" in message and "needs pickle" in message
+    assert "weights_only=True" in message and "state_dict()" in message
+
+
+def test_keys_that_do_not_match_the_architecture_are_listed(tmp_path):
+    state = tv.models.resnet34(num_classes=10).state_dict()
+    message = error_of(tmp_path, TV, state)
+    assert "keys of" in message and "do not match the architecture" in message
+    assert "unexpected, first: ['layer1.2.conv1.weight'" in message and "external.models.mine.architecture" in message
+    message = error_of(tmp_path, {**TV, "architecture": "resnet34"}, tv.models.resnet18(num_classes=10).state_dict())
+    assert "missing, first: ['layer1.2.conv1.weight'" in message
+
+
+def test_a_class_count_that_differs_from_the_checkpoints_is_refused(tmp_path):
+    message = error_of(tmp_path, TV, tv.models.resnet18(num_classes=100).state_dict())
+    assert "other shapes" in message and "fc.weight: (100, 512) in the file, (10, 512) in the model" in message
+
+
+def test_a_model_without_a_final_linear_layer_is_refused(tmp_path):
+    squeeze = {**TV, "architecture": "squeezenet1_0"}  # its classifier is a convolution
+    message = error_of(tmp_path, squeeze, tv.models.squeezenet1_0(num_classes=10).state_dict())
+    assert "no final linear layer found in squeezenet1_0" in message and "final_layer" in message
+    message = error_of(tmp_path, {**TV, "final_layer": "layer4"}, torchvision_resnet18().state_dict())
+    assert "external.models.mine.final_layer: 'layer4' is not a linear layer" in message and "'fc'" in message
+
+
+def test_an_image_size_the_architecture_cannot_take_is_refused(tmp_path):
+    vit = {**TV, "architecture": "vit_b_16"}  # 224 x 224 only
+    message = error_of(tmp_path, vit, tv.models.vit_b_16(num_classes=10).state_dict())
+    assert message.startswith("external.models.mine.image_size: VisionTransformer cannot take 3x32x32 images")
+
+
+def test_an_unknown_architecture_is_refused(tmp_path):
+    message = error_of(tmp_path, {**TV, "architecture": "resnet19"}, torchvision_resnet18().state_dict())
+    assert "external.models.mine.architecture: 'resnet19' is neither a torchvision" in message
+
+
+def external_config(**model: object) -> dict:
+    """The example preset over config.yaml (as Snakemake merges them), its model's entry changed by ``model``."""
+    config = merge(yaml.safe_load((ROOT / "config.yaml").read_text()), copy.deepcopy(EXAMPLE))
+    config["external"]["models"] = {"mine": {**TV, "checkpoints": "tests/tiny.yaml", **model}}  # a file that exists
+    return config
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"checkpoints": ["tests/tiny.yaml", "absent.pt"]},
+            "external.models.mine.checkpoints[1]: checkpoint absent.pt not found",
+        ),
+        (
+            {"num_classes": 100},
+            "external.models.mine.num_classes: 100, but data.dataset 'synthetic_cifar' has 10 classes",
+        ),
+        (
+            {"mean": [0.5]},
+            "external.models.mine.mean: 1 values, but data.dataset 'synthetic_cifar' has 3-channel images",
+        ),
+        ({"epochs": [3, 2]}, "external.models.mine.epochs: [3, 2] must be increasing, one per checkpoint (1)"),
+        ({"architecture": 18}, "external.models.mine.architecture"),
+    ],
+)
+def test_config_errors_name_the_key_before_any_job(change, message):
+    with pytest.raises(ConfigError) as caught:
+        validate(external_config(**change), SCHEMA)
+    assert message in str(caught.value)
+
+
+def test_the_example_preset_is_valid_once_its_checkpoint_exists(tmp_path, monkeypatch):
+    config = merge(yaml.safe_load((ROOT / "config.yaml").read_text()), copy.deepcopy(EXAMPLE))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"external.models.resnet18.checkpoints\[0\]: checkpoint "):
+        validate(copy.deepcopy(config), SCHEMA)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "resnet18.pt").touch()
+    validate(config, SCHEMA)
+    assert config["external"]["models"]["resnet18"]["final_layer"] is None
+
+
+@pytest.mark.workflow
+def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(tmp_path):
+    workdir = tmp_path / "workflow"
+    workdir.mkdir()
+    copy_workflow(ROOT, workdir)
+    tv_files = save_torchvision_checkpoints(workdir / "checkpoints")
+    nclab_file = save_nclab_checkpoint(workdir / "checkpoints" / "nclab.pt")
+    config = {
+        **TINY,
+        "studies": ["external"],
+        "data": {
+            "dataset": "synthetic_cifar",
+            "ood_sets": ["photos", "noise"],
+            "synthetic": {
+                "synthetic_cifar": {"num_classes": 10, "train_per_class": 20, "test_per_class": 10},
+                "photos": {"count": 60, "patch_size": 32},
+                "noise": {"count": 60},
+            },
+        },
+        "external": {
+            "models": {
+                "tv-resnet18": {**TV, "checkpoints": [str(p.relative_to(workdir)) for p in tv_files]},
+                "nclab-net": {**NCLAB, "checkpoints": "checkpoints/nclab.pt", "epochs": [5], "description": "ours"},
+            }
+        },
+    }
+    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert (workdir / "results/paper/paper.pdf").read_bytes().startswith(b"%PDF")
+
+    run = workdir / "results/runs/external/tv-resnet18/seed0"
+    _, test_set, _ = data.load_id(workdir / "results/data/synthetic_cifar.npz")
+    reference = torchvision_resnet18(steps=3)  # the second checkpoint, saved with DataParallel's prefix
+    dump = load_dump(epoch_file(run / "features", 2, ".npz"))
+    expected = resnet_penultimate(reference, normalised(test_set.images))
+    np.testing.assert_allclose(dump["test_features"], expected.numpy(), atol=1e-5, rtol=1e-5)
+    np.testing.assert_array_equal(dump["weight"], reference.fc.weight.detach().numpy())
+    np.testing.assert_array_equal(dump["bias"], reference.fc.bias.detach().numpy())
+    provenance = json.loads((run / "provenance.json").read_text())
+    assert [(c["epoch"], c["sha256"]) for c in provenance["checkpoints"]] == [
+        (1, sha256(tv_files[0])),
+        (2, sha256(tv_files[1])),
+    ]
+    collapse = (workdir / "results/runs/external/nclab-net/seed0/collapse.csv").read_text().splitlines()
+    assert len(collapse) == 2 and collapse[1].startswith("nclab-net,0,5,")  # model, seed, epoch: one checkpoint
+    tables = (workdir / "results/report/external/tables/provenance.tex").read_text()
+    assert sha256(nclab_file) in tables and sha256(tv_files[1]) in tables
+    macros = (workdir / "results/report/external/macros.tex").read_text()
+    assert r"\newcommand{\ExtModels}{2 models}" in macros and "nclab-net: ours." in macros
