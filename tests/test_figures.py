@@ -109,6 +109,4 @@ def test_the_paper_includes_exactly_the_figures_and_tables_of_the_table(study):
     text = (PAPER / f"{study}.tex").read_text()
     included = re.findall(r"\\includegraphics(?:\[[^]]*\])?\{figures/(\w+)\.pdf\}", text)
     assert sorted(included) == sorted(contents.study_figures(study))
-    assert sorted(re.findall(r"\\input\{((?:\w+/)?tables/\w+)\.tex\}", text)) == sorted(
-        contents.study_tables(study)
-    )
+    assert sorted(re.findall(r"\\input\{((?:\w+/)?tables/\w+)\.tex\}", text)) == sorted(contents.study_tables(study))

@@ -58,7 +58,7 @@ def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
         for line in out.splitlines()
         if len(line.split()) == 2 and line.split()[1].isdigit()
     }
-    seeds = len(config["training"]["seeds"])
+    seeds = len(config.get("training", {}).get("seeds", [0]))
     if config["studies"] == ["external"]:
         runs = len(config["external"]["models"])
         assert counts["extract_external_features"] == runs and "train" not in counts
