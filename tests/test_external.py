@@ -234,3 +234,9 @@ def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(tmp_
     assert sha256(nclab_file) in tables and sha256(tv_files[1]) in tables
     macros = (workdir / "results/report/external/macros.tex").read_text()
     assert r"\newcommand{\ExtModels}{2 models}" in macros and "nclab-net: ours." in macros
+    report = snakemake(workdir, "--report", "results/report.html")  # the HTML report's section
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (workdir / "results/report.html").read_text()
+    assert "Models trained elsewhere" in html and "nclab did not train them" in html
+    for table in ("provenance", "checkpoints", "detectors"):
+        assert f"results/report/external/tables/{table}.pdf" in html

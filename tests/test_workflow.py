@@ -16,6 +16,8 @@ from conftest import TINY, report_caption, snakemake
 from nclab import contents, longtail
 from nclab.config import default_config
 
+TINY_STUDIES = TINY.get("studies", default_config()["studies"])  # the tiny study's: balanced and longtail
+
 pytestmark = pytest.mark.workflow  # every test here runs Snakemake (or SLURM)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,9 +44,9 @@ def test_every_artifact_is_produced(workflow):
         metrics = pd.read_csv(run / "ood" / "metrics.csv")
         assert len(metrics) == len(SCORES) * 2 and metrics[["auroc", "fpr95"]].notna().all().all()
         assert metrics["auroc"].between(0, 1).all()
-    for name in contents.FIGURES:
+    for name in (name for study in TINY_STUDIES for name in contents.study_figures(study)):
         assert (results / "report" / "figures" / f"{name}.pdf").stat().st_size > 1000
-    for table in contents.TABLES:  # typeset alone for the HTML report
+    for table in (t for study in TINY_STUDIES for t in contents.study_tables(study)):  # alone, for the HTML report
         assert (results / "report" / f"{table}.pdf").read_bytes().startswith(b"%PDF")
 
 
@@ -135,15 +137,24 @@ def test_the_html_report_holds_every_figure_and_table_with_its_caption(workflow)
         return json.loads(line.removeprefix(f"var {name} = ").removesuffix(";"))
 
     entries, categories = variable("results"), variable("categories")
-    expected = {f"results/report/figures/{n}.pdf": report_caption("figure", n) for n in contents.FIGURES}
-    expected |= {f"results/report/{t}.pdf": report_caption("table", t) for t in contents.TABLES}
+    expected = {
+        f"results/report/figures/{n}.pdf": report_caption("figure", n)
+        for study in TINY_STUDIES
+        for n in contents.study_figures(study)
+    }
+    expected |= {
+        f"results/report/{t}.pdf": report_caption("table", t)
+        for study in TINY_STUDIES
+        for t in contents.study_tables(study)
+    }
     assert set(entries) == set(expected) | {"results/paper/paper.pdf"}
     for path, entry in entries.items():
         assert entry["data_uri"].startswith("data:application/pdf;") and len(entry["data_uri"]) > 10_000, path
         caption = re.sub(r"<[^>]+>", "", html_module.unescape(entry["caption"]))  # rst rendered as HTML
         assert " ".join(expected.get(path, "The paper compiled").split()) in " ".join(caption.split()), path
-    for study, title in contents.STUDY_TITLES.items():
-        assert categories[title] == {
+    assert set(categories) == {contents.STUDY_TITLES[study] for study in TINY_STUDIES}
+    for study in TINY_STUDIES:
+        assert categories[contents.STUDY_TITLES[study]] == {
             "Figures": sorted(f"results/report/figures/{n}.pdf" for n in contents.study_figures(study)),
             "Tables": sorted(f"results/report/{t}.pdf" for t in contents.study_tables(study)),
         }
