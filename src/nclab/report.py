@@ -54,9 +54,13 @@ def thousands(count: int) -> str:
     return f"{count:,}".replace(",", "{,}")
 
 
+def count_phrase(count: int, noun: str) -> str:
+    """'one seed' or '3 seeds': the paper never prints a template plural like 'seed(s)'."""
+    return f"one {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def seeds_phrase(count: int) -> str:
-    """'one seed' or 'n seeds': the paper never prints a template plural like 'seed(s)'."""
-    return "one seed" if count == 1 else f"{count} seeds"
+    return count_phrase(count, "seed")
 
 
 def spread_macros(prefix: str, seeds: int) -> dict[str, str]:
@@ -293,16 +297,11 @@ DETECTOR_COLUMNS = {
 
 
 def detectors_table(
-    metrics: pd.DataFrame,
-    blocks: list[str],
-    ood_sets: list[str],
-    families: Mapping[str, str],
-    key: str = "schedule",
+    metrics: pd.DataFrame, schedules: list[str], ood_sets: list[str], families: Mapping[str, str]
 ) -> str:
     """Every detector (rows, grouped by family) against every OOD set (column groups: AUROC and both FPR@95,
-    x 100, mean +- std over seeds), one block per value of column ``key`` (schedules, or external models); the
-    best value of each block and column in bold."""
-    cells = metrics.groupby(["method", key, "ood"], sort=False)
+    x 100, mean +- std over seeds), one block per schedule; the best value of each block and column in bold."""
+    cells = metrics.groupby(["method", "schedule", "ood"], sort=False)
     width = 1 + len(DETECTOR_COLUMNS) * len(ood_sets)
     lines = [
         rf"\begin{{tabular}}{{l{'r' * (width - 1)}}}",
@@ -312,10 +311,10 @@ def detectors_table(
         + r" \\",
         "Detector & " + " & ".join(label for _ in ood_sets for label, _ in DETECTOR_COLUMNS.values()) + r" \\",
     ]
-    for block in blocks:
-        lines += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\emph{{{escape(block)}}}}} \\"]
+    for schedule in schedules:
+        lines += [r"\midrule", rf"\multicolumn{{{width}}}{{l}}{{\emph{{{escape(schedule)}}}}} \\"]
         means = {
-            (m, o, c): np.mean(cells.get_group((m, block, o))[c])
+            (m, o, c): np.mean(cells.get_group((m, schedule, o))[c])
             for m in families
             for o in ood_sets
             for c in DETECTOR_COLUMNS
@@ -331,7 +330,7 @@ def detectors_table(
                 row = []
                 for ood in ood_sets:
                     for column in DETECTOR_COLUMNS:
-                        text = mean_std(cells.get_group((method, block, ood))[column], 100)
+                        text = mean_std(cells.get_group((method, schedule, ood))[column], 100)
                         row.append(rf"\textbf{{{text}}}" if means[method, ood, column] == best[ood, column] else text)
                 lines.append(f"{names.SCORES[method]} & " + " & ".join(row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from nclab import names
-from nclab.report import ID_DESCRIPTIONS, and_list, detector_list, fmt, latex_text
+from nclab.report import ID_DESCRIPTIONS, and_list, count_phrase, detector_list, fmt, latex_text
 
 CHECKPOINT_COLUMNS = (  # the NC measures of each checkpoint: column, header, scale, digits
     ("nc1", "NC1", 1.0, 3),
@@ -17,11 +17,6 @@ CHECKPOINT_COLUMNS = (  # the NC measures of each checkpoint: column, header, sc
     ("nc4_test", r"NC4\textsubscript{test}", 100.0, 1),
     ("network_accuracy_test", r"acc.\textsubscript{test}", 100.0, 1),
 )
-
-
-def count_phrase(count: int, noun: str) -> str:
-    """'one model' or '3 models': never a template plural."""
-    return f"one {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _texttt(text: str) -> str:
