@@ -111,6 +111,18 @@ def test_scores_rank_id_above_far_ood(problem, method):
     assert auroc(-id_scores, -ood_scores) < 0.4  # a sign error shows as AUROC < 0.5
 
 
+@pytest.mark.parametrize("method", ["react", "ash_b", "ash_p", "ash_s", "scale"])
+def test_an_all_zero_feature_is_shaped_to_zero_not_nan(problem, method):
+    """A dead network's all-zero post-ReLU feature: every shaping keeps it zero, so its score is the energy of
+    the bias (ASH-S and SCALE divide by the kept entries' sum, which is 0 there)."""
+    from scipy.special import logsumexp
+
+    train, _, _, weight, bias = problem
+    scorer = ood.fit_score(method, train, weight, bias, percentile=90)
+    zero = np.zeros((2, train.features.shape[1]))
+    np.testing.assert_allclose(scorer(ood.Split(zero, zero @ weight.T + bias)), logsumexp(bias))
+
+
 def test_registry_checks_hyperparameters(problem):
     assert ood.hyperparameters("knn") == ["k"]
     with pytest.raises(ValueError, match=r"unknown: \['dim'\]"):

@@ -283,6 +283,14 @@ def _largest(h: np.ndarray, kept: int) -> np.ndarray:
     return mask
 
 
+def _sum_ratio(h: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """sum(h) / sum(kept entries) per row, the exponent of ASH-S and SCALE; 0 where the kept entries sum to 0
+    (an all-zero post-ReLU feature, which a dead network gives), so that such a row keeps its zero feature
+    instead of 0 * exp(0 / 0) = NaN."""
+    total, top = h.sum(axis=1, keepdims=True), kept.sum(axis=1, keepdims=True)
+    return np.divide(total, top, out=np.zeros_like(total), where=top != 0)
+
+
 def _shaped_energy(shape: Callable[[np.ndarray], np.ndarray], weight: np.ndarray, bias: np.ndarray) -> Scorer:
     """energy(W shape(h) + b): the score of every activation-shaping method, on the pooled features."""
     w, b = np.asarray(weight, np.float64), np.asarray(bias, np.float64)
@@ -315,7 +323,7 @@ def ash_s(train: Split, weight: np.ndarray, bias: np.ndarray, *, percentile: flo
 
     def shape(h: np.ndarray) -> np.ndarray:
         pruned = np.where(_largest(h, kept), h, 0.0)
-        return pruned * np.exp(h.sum(axis=1, keepdims=True) / pruned.sum(axis=1, keepdims=True))
+        return pruned * np.exp(_sum_ratio(h, pruned))
 
     return _shaped_energy(shape, weight, bias)
 
@@ -325,8 +333,7 @@ def scale(train: Split, weight: np.ndarray, bias: np.ndarray, *, percentile: flo
     kept = _kept(np.shape(train.features)[1], percentile)
 
     def shape(h: np.ndarray) -> np.ndarray:
-        top = np.where(_largest(h, kept), h, 0.0).sum(axis=1, keepdims=True)
-        return h * np.exp(h.sum(axis=1, keepdims=True) / top)
+        return h * np.exp(_sum_ratio(h, np.where(_largest(h, kept), h, 0.0)))
 
     return _shaped_energy(shape, weight, bias)
 
