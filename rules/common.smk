@@ -32,20 +32,21 @@ DATASET = config["data"]["dataset"]
 PUBLISHED = "paper/published_results.csv"  # published numbers set beside ours (docs/methods.md, section 6)
 
 
-def present_ood_sets():
-    """The configured OOD sets, less the optional folder sets whose folder is absent (with a warning)."""
-    present = []
+def skipped_ood_sets():
+    """The configured optional folder OOD sets whose folder is absent, with the reason (warned here, and named in
+    the paper and the HTML report)."""
+    skipped = {}
     for name in config["data"]["ood_sets"]:
         folder = config["data"]["folders"].get(name)
         if name in FOLDER_OOD and not Path(folder).is_dir():
-            print(f"nclab: optional OOD set {name!r} skipped: folder {folder} not found", file=sys.stderr)
-            continue
-        present.append(name)
-    return present
+            skipped[name] = f"folder {folder} not found"
+            print(f"nclab: optional OOD set {name!r} skipped: {skipped[name]}", file=sys.stderr)
+    return skipped
 
 
 STUDIES = config["studies"]
-OOD_SETS = present_ood_sets()
+SKIPPED_OOD_SETS = skipped_ood_sets()
+OOD_SETS = [name for name in config["data"]["ood_sets"] if name not in SKIPPED_OOD_SETS]
 METHODS = config["ood"]["methods"]  # the detectors, in the order of the tables
 DETECTOR_HYPERPARAMETERS = {m: config["ood"]["hyperparameters"].get(m, {}) for m in METHODS}  # a job's params
 DETECTOR_FAMILIES = {m: DETECTORS[m].family for m in METHODS}  # params of the figures and tables that group them

@@ -17,6 +17,7 @@ rule longtail_tables_and_macros:
         accuracy=f"{LT_REPORT}/tables/accuracy.tex",
         geometry=f"{LT_REPORT}/tables/geometry.tex",
         ood=f"{LT_REPORT}/tables/ood.tex",
+        effects=f"{LT_REPORT}/tables/effects.tex",
         macros=f"{LT_REPORT}/macros.tex",
     log:
         "results/logs/report/longtail_tables_and_macros.log",

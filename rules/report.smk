@@ -31,6 +31,7 @@ rule tables_and_macros:
         schedule_epochs={name: spec["epochs"] for name, spec in config["schedules"].items()},
         schedules=SCHEDULES,
         ood_sets=OOD_SETS,
+        skipped_ood_sets=SKIPPED_OOD_SETS,
         headline_ood=config["paper"]["headline_ood"],
         settings=lambda w: {
             **{k: v for k, v in config["training"].items() if k != "seeds"},

@@ -18,6 +18,7 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.accuracy, lt.accuracy_table(final, matches))
     atomic_write_text(snakemake.output.geometry, lt.geometry_table(final))
     atomic_write_text(snakemake.output.ood, lt.ood_table(ood, p.headline_ood, p.headline_methods))
+    atomic_write_text(snakemake.output.effects, lt.effects_table(lt.strategy_effects(final)))
     subsets = {ratio: load_labels(path) for ratio, path in zip(p.ratios, snakemake.input.data)}
     train_labels, test_labels, num_classes = subsets[max(subsets)]  # every subset shares the balanced test set
     settings = {

@@ -19,7 +19,7 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
-    atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes))
+    atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes, p.skipped_ood_sets))
     matches = published.balanced_matches(
         published.load(snakemake.input.published), p.dataset, p.arch, p.ood_sets, list(ood["method"].unique())
     )
@@ -28,8 +28,12 @@ with logged(snakemake.log[0]):
     )
     notes = published.differences(comparison, lambda row: [row["our_epochs"]])
     setting = published.setting_label(p.dataset, p.arch)
+    missing = published.missing_groups(published.load(snakemake.input.published), p.dataset, p.arch, p.ood_sets)
     atomic_write_text(
-        snakemake.output.published, published.balanced_comparison(comparison, notes, setting, report.escape)
+        snakemake.output.published,
+        published.balanced_comparison(
+            comparison, notes, setting, report.escape, published.missing_groups_sentence(missing, p.dataset)
+        ),
     )
     print(f"{len(comparison)} published numbers beside ours")
     settings = {
@@ -39,6 +43,7 @@ with logged(snakemake.log[0]):
         "train_size": len(train.labels),
         "test_size": len(test.labels),
         "ood_sizes": ood_sizes,
+        "skipped_ood_sets": p.skipped_ood_sets,
         "headline_ood": p.headline_ood,
         "schedules": p.schedules,
         "compute": report.read_setups(snakemake.input.compute),

@@ -69,6 +69,7 @@ TABLES = {  # path under results/report, without .tex
     "longtail/tables/accuracy": TableSpec("longtail"),
     "longtail/tables/geometry": TableSpec("longtail"),
     "longtail/tables/ood": TableSpec("longtail"),
+    "longtail/tables/effects": TableSpec("longtail"),
     "external/tables/provenance": TableSpec("external"),
     "external/tables/checkpoints": TableSpec("external"),
     "external/tables/detectors": TableSpec("external"),

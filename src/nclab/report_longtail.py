@@ -4,7 +4,7 @@ alignment and NC geometry, OOD detection under imbalance, and the strategies' ef
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,16 +13,21 @@ from scipy.stats import t as t_distribution
 
 from nclab import names, published
 from nclab.longtail import GROUPS
+from nclab.ranking import leader
 from nclab.report import (
     ID_DESCRIPTIONS,
+    MINIATURE_DATASETS,
+    MINIATURE_LIMITATION,
     and_list,
     below_chance_sentence,
     compute_sentence,
     escape,
     fmt,
     fmt_sci,
+    leader_sentence,
     mean_std,
-    percent,
+    presence_flags,
+    seeds_limitation,
     seeds_phrase,
     spread_macros,
     thousands,
@@ -89,10 +94,16 @@ def _block_rows(
     return lines
 
 
+ACCURACY_DIGITS = 1  # decimals of the accuracy table (in %), and of the text that quotes it
+GEOMETRY_DIGITS = 2  # decimals of the geometry table, and of the text that quotes it
+
+
 def accuracy_table(final: pd.DataFrame, published_rows: pd.DataFrame) -> str:
     """Test accuracy (%) overall and per shot group; where published baselines match the setting
     (:func:`nclab.published.longtail_matches`), the published overall accuracy and ours minus it."""
-    columns = [("network_accuracy_test", 100, 1)] + [(f"accuracy_{g}", 100, 1) for g in GROUPS]
+    columns = [("network_accuracy_test", 100, ACCURACY_DIGITS)] + [
+        (f"accuracy_{g}", 100, ACCURACY_DIGITS) for g in GROUPS
+    ]
     first = published_rows.set_index(["imbalance_ratio", "method"])
 
     def published_cells(ratio: float, loss: str, strategy: str) -> str:
@@ -141,10 +152,11 @@ def published_note(
 def geometry_table(final: pd.DataFrame) -> str:
     """Alignment a_c (mean, per group), minority collapse and NC1-NC3 at the final epoch; two decimals, so that
     eight mean +- std columns stay readable at the text width."""
+    d = GEOMETRY_DIGITS
     columns = (
-        [("alignment_mean", 1, 2)]
-        + [(f"alignment_{g}", 1, 2) for g in GROUPS]
-        + [("minority_collapse", 1, 2), ("nc1", 1, 2), ("nc2_equiangular_classifier", 1, 2), ("nc3", 1, 2)]
+        [("alignment_mean", 1, d)]
+        + [(f"alignment_{g}", 1, d) for g in GROUPS]
+        + [("minority_collapse", 1, d), ("nc1", 1, d), ("nc2_equiangular_classifier", 1, d), ("nc3", 1, d)]
     )
     lines = [
         r"\begin{tabular}{lllcccccccc}",
@@ -245,32 +257,31 @@ def _setting(setting: tuple[float, str]) -> str:
     return f"IR {_ratio(setting[0])} with {names.LOSSES[setting[1]]}"
 
 
-def _evidence(effect: Effect, digits: int = 1) -> str:
-    """'+1.2 (95 % CI [a, b])' with several seeds, '+1.2 (from a to b)' with one."""
-    interval = effect.interval()
-    if interval is None:
-        return (
-            f"{_signed(effect.mean, digits)} (from {_signed(effect.deltas.min(), digits)} to "
-            f"{_signed(effect.deltas.max(), digits)})"
-        )
-    return (
-        f"{_signed(effect.mean, digits)} (95\\,\\% CI [{_signed(interval[0], digits)}, {_signed(interval[1], digits)}])"
-    )
-
-
-def effects_sentence(effects: Mapping[str, Mapping[str, Effect]]) -> str:
-    """Every strategy's mean change against its baselines, with its spread and the largest few-shot loss."""
-    parts = []
+def effects_table(effects: Mapping[str, Mapping[str, Effect]]) -> str:
+    """Each strategy's paired changes against its baselines (same IR, loss and seed): overall and few-shot accuracy
+    (points) with their 95 % interval over the pairs (their range with one seed), the pairs it raises, the worst
+    few-shot change, and the mean changes of few-shot alignment and NC3; the verdict of :func:`verdict`."""
+    lines = [
+        r"\begin{tabular}{lcccccccl}",
+        r"\toprule",
+        r"Strategy & pairs & $\Delta$ overall & interval & $\Delta$ few & interval & worst $\Delta$ few & "
+        r"$\Delta a$ few & $\Delta$ NC3 \\",
+        r"\midrule",
+    ]
     for strategy, e in effects.items():
+        cells = [str(len(e["overall"].deltas))]
+        for key in ("overall", "few"):
+            interval = e[key].interval() or (e[key].deltas.min(), e[key].deltas.max())
+            cells += [_signed(e[key].mean), f"[{_signed(interval[0])}, {_signed(interval[1])}]"]
         worst, where = e["few"].worst()
-        parts.append(
-            f"{names.STRATEGIES[strategy]} changes the overall accuracy by {_evidence(e['overall'])} points "
-            f"(higher in {int(np.sum(e['overall'].deltas > 0))} of {len(e['overall'].deltas)} pairs), "
-            f"the few-shot accuracy by {_evidence(e['few'])} points (at worst {_signed(worst)} at "
-            f"{_setting(where)}), the few-shot alignment by {_signed(e['alignment_few'].mean, 3)} and NC3 "
-            f"by {_signed(e['nc3'].mean, 3)}"
-        )
-    return "; ".join(parts) + "." if parts else "No alignment strategy is configured."
+        cells += [
+            f"{_signed(worst)} ({_setting(where)})",
+            _signed(e["alignment_few"].mean, 3),
+            _signed(e["nc3"].mean, 3),
+        ]
+        lines.append(f"{names.STRATEGIES[strategy]} & " + " & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
 
 
 def outcome(effect: Effect) -> str:
@@ -281,27 +292,21 @@ def outcome(effect: Effect) -> str:
     return "raises" if interval[0] > 0 else "lowers" if interval[1] < 0 else "not resolved"
 
 
-def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) -> str:
+def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     """The test of the claim of Wang et al. (accuracy up, mostly on tail classes), worded by a rule that cannot
     overclaim: with one seed, no claim is tested; otherwise a strategy supports the claim when the 95 % CIs of
     its overall and few-shot changes are above zero and its few-shot gain is the larger, contradicts it when
-    the overall CI is below zero, and leaves it not resolved otherwise. ``evidence``: the mean changes with their
-    intervals (or ranges) follow; without, the verdict names only its number of settings and seeds (for a text
-    that gives the changes just before)."""
+    the overall CI is below zero, and leaves it not resolved otherwise. The changes themselves are in
+    :func:`effects_table`."""
     if not effects:
         return r"No alignment strategy is configured, so the claim of \citet{spa2025} is not tested"
     first = next(iter(effects.values()))["overall"]
     settings, seeds = len(set(first.settings)), first.seeds
-    changes = "; ".join(
-        f"{names.STRATEGIES[s]} {_evidence(e['overall'])} overall and {_evidence(e['few'])} few-shot"
-        for s, e in effects.items()
-    )
     if seeds < 2:
-        claim = (
+        return (
             rf"With one seed per run, no claim about the strategies can be tested (the claim of "
             rf"\citet{{spa2025}}, over {settings} settings)"
         )
-        return f"{claim}; the accuracy changes by, in points: {changes}" if evidence else claim
     groups: dict[str, list[str]] = {"supported": [], "contradicted": [], "not resolved": []}
     for s, e in effects.items():
         overall, few = outcome(e["overall"]), outcome(e["few"])
@@ -316,11 +321,116 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]], evidence: bool = True) 
         for key, strategies in groups.items()
         if strategies
     )
-    claim = (
+    return (
         rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
         rf"of \citet{{spa2025}} is {found}"
     )
-    return f"{claim}: accuracy changes, in points, {changes}" if evidence else claim
+
+
+NON_AFFINE_HEADS = {"ldam_drw": "normalised head of LDAM-DRW", "etf": "fixed ETF head of ETF+DR"}
+
+
+def line_styles_note(losses: Sequence[str], strategies: Sequence[str]) -> str:
+    """What colour and line style mean in the long-tail figures, naming only what varies."""
+    keys = []
+    if len(strategies) > 1:
+        keys.append("colour: strategy")
+    if len(losses) > 1:
+        keys.append("line style: loss")
+    if len(losses) == 1:
+        keys.append(f"loss: {names.LOSSES[losses[0]]}")
+    if len(strategies) == 1:
+        keys.append(f"strategy: {names.STRATEGIES[strategies[0]]}")
+    return "; ".join(keys)
+
+
+def threshold_note(thresholds: Mapping[str, int]) -> str:
+    """The shot groups' thresholds beside the published ones (100 and 20 on CIFAR-LT and ImageNet-LT)."""
+    if (thresholds["many"], thresholds["few"]) == (100, 20):
+        return "as on CIFAR-LT and ImageNet-LT"
+    return "CIFAR-LT and ImageNet-LT use 100 and 20; this build's classes are smaller, so its thresholds are lower"
+
+
+DOMINANCE = 10.0  # one seed's value this many times every other seed's dominates the mean
+
+
+def outlier_sentence(final: pd.DataFrame) -> str:
+    """The cells of the geometry table (NC1, NC3) whose mean one seed dominates (its value over
+    :data:`DOMINANCE` times every other seed's), named with each seed's value; '' where none."""
+    cases = []
+    for (ratio, loss, strategy), rows in final.groupby(KEYS, sort=False):
+        for column, label in (("nc1", "NC1"), ("nc3", "NC3")):
+            values = rows.set_index("seed")[column].dropna().sort_index()
+            if len(values) < 2:
+                continue
+            top = values.idxmax()
+            if (values.drop(top) * DOMINANCE < values[top]).all():
+                seeds = and_list([f"{fmt(v, GEOMETRY_DIGITS)} (seed {s})" for s, v in values.items()])
+                cases.append(
+                    f"{label} of {names.STRATEGIES[strategy]} with {names.LOSSES[loss]} at IR {_ratio(ratio)}: {seeds}"
+                )
+    if not cases:
+        return ""
+    where = "this cell of" if len(cases) == 1 else f"{len(cases)} cells of"
+    return f"One seed dominates the mean of {where} \\cref{{tab:lt-geometry}}: " + "; ".join(cases) + "."
+
+
+RECONSTRUCTED = {"reg": "SpA-Reg", "slerp": "SpA-SLERP"}  # strategies whose formulas were not public
+STRATEGY_HYPERPARAMETERS = {"reg": r"$\lambda$", "proj": r"$\gamma$", "slerp": "$t$"}
+
+
+def reconstruction_sentence(strategies: Sequence[str], losses: Sequence[str]) -> str:
+    """Which configured strategies are our reconstructions, and which do not combine with the fixed ETF head."""
+    ours = [RECONSTRUCTED[s] for s in strategies if s in RECONSTRUCTED]
+    text = ""
+    if ours:
+        text = (
+            rf"\textbf{{{and_list(ours)} {'is our reconstruction' if len(ours) == 1 else 'are our reconstructions'}}}: "
+            "the paper's formulas were not public when this workflow was written, so "
+            f"{'its' if len(ours) == 1 else 'their'} numbers test our reading of the idea, not the authors' code."
+        )
+    moving = [names.STRATEGIES[s] for s in strategies if s in ("proj", "slerp")]
+    if moving and "etf" in losses:
+        verb = "moves" if len(moving) == 1 else "move"
+        text += f" {and_list(moving)} {verb} the classifier, which ETF+DR keeps fixed; those runs do not exist."
+    return text.strip()
+
+
+def normalised_heads_sentence(losses: Sequence[str]) -> str:
+    """How the classifier quantities are computed on heads whose logits depend on the directions of W only."""
+    heads = [NON_AFFINE_HEADS[x] for x in losses if x in NON_AFFINE_HEADS]
+    if not heads:
+        return ""
+    return (
+        f"The logits of the {and_list(heads)} depend on the directions of the $w_c$ only, so for "
+        f"{'this head' if len(heads) == 1 else 'these heads'} every classifier quantity (NC2's classifier equinorm, "
+        r"NC3, $\|w_c\|$) is computed on the row-normalised $W$: the raw row norms of a normalised head are an "
+        "optimisation artefact, not geometry the network uses."
+    )
+
+
+def discussion(settings: Mapping[str, object], published_rows: pd.DataFrame, differences: str) -> str:
+    """The long-tail discussion: what the published comparison means at this scale, what our reconstructions and
+    untuned hyperparameters imply; only what applies to this build."""
+    parts = []
+    if settings["dataset"] in MINIATURE_DATASETS:
+        parts.append(
+            "The comparison with published numbers is only meaningful for the paper-scale presets: the miniature's "
+            "images are too easy and its schedules too short for absolute numbers to transfer, but the mechanisms "
+            "(misalignment growing with imbalance, which strategies move it) are measured the same way."
+        )
+    elif not published_rows.empty:
+        parts.append(rf"Published baselines are set beside ours in \cref{{tab:lt-accuracy}}{differences}.")
+    ours = [RECONSTRUCTED[s] for s in settings["strategies"] if s in RECONSTRUCTED]
+    if ours:
+        parts.append(
+            f"Our {and_list(ours)} may differ from the authors' version{'s' if len(ours) > 1 else ''}; a negative "
+            "result for them is a result about our reconstruction."
+        )
+    tuned = [STRATEGY_HYPERPARAMETERS[s] for s in settings["strategies"] if s in STRATEGY_HYPERPARAMETERS]
+    if tuned:
+        parts.append(f"The strategies add hyperparameters ({', '.join(tuned)}, the EMA momentum) that we did not tune.")
+    return " ".join(parts)
 
 
 def longtail_macros(
@@ -329,15 +439,15 @@ def longtail_macros(
     ood: pd.DataFrame,
     settings: Mapping[str, object],
     published_rows: pd.DataFrame,
-) -> dict[str, str]:
+) -> dict[str, str | bool]:
     """The numbers the long-tail section cites (prefix LT); ``published_rows``: the published baselines that
     match the setting (:func:`nclab.published.longtail_matches`)."""
     ratios = sorted(final["ratio"].unique())
     low, high = ratios[0], ratios[-1]
     base_loss = settings["losses"][0]
-    schedule, seeds = settings["schedule"], final["seed"].nunique()
+    schedule, seed_ids = settings["schedule"], sorted(final["seed"].unique())
     effects = strategy_effects(final)
-    m = {
+    m: dict[str, str | bool] = {
         "LTImbalance": (
             f"a training set long-tailed as published, imbalance ratio {_ratio(high)}"
             if settings["profile"] == "given"
@@ -355,8 +465,14 @@ def longtail_macros(
         "LTWarmup": str(schedule["warmup_epochs"]),
         "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule["milestones"]),
         "LTGamma": fmt_sci(schedule["gamma"]),
-        "LTSeeds": seeds_phrase(seeds),
-        **spread_macros("LT", seeds),
+        "LTSeeds": seeds_phrase(len(seed_ids)),
+        **spread_macros("LT", seed_ids),
+        "LTScaleLimitation": MINIATURE_LIMITATION["longtail"] if settings["dataset"] in MINIATURE_DATASETS else "",
+        "LTSeedsLimitation": seeds_limitation(len(seed_ids), "The long-tail study"),
+        "LTSeedsCount": seeds_limitation(len(seed_ids), "The long-tail study", short=True),
+        "LTLineStyles": line_styles_note(settings["losses"], settings["strategies"]),
+        "LTThresholdNote": threshold_note(settings["shot_thresholds"]),
+        "LTOutlierSentence": outlier_sentence(final),
         "LTNumRuns": str(len(final)),
         "LTLosses": ", ".join(names.LOSSES[x] for x in settings["losses"]),
         "LTStrategies": ", ".join(names.STRATEGIES[x] for x in settings["strategies"]),
@@ -369,9 +485,10 @@ def longtail_macros(
         ),
         "LTSmallestClass": str(settings["smallest_class"]),
         "LTBaseLoss": names.LOSSES[base_loss],
-        "LTStrategyEffects": effects_sentence(effects),
-        "LTVerdict": verdict(effects, evidence=False),
-        "LTVerdictWithEvidence": verdict(effects),
+        "LTVerdict": verdict(effects),
+        "LTEffectsInterval": (
+            r"its 95\,\% $t$-interval over the pairs" if len(seed_ids) > 1 else "its range over the pairs (one seed)"
+        ),
         "LTHeadlineOOD": escape(settings["headline_ood"]),
         "LTIDDescription": id_description(settings["dataset"], settings["image_size"]),
         "LTComputeDevice": compute_sentence(settings["compute"]),
@@ -381,9 +498,13 @@ def longtail_macros(
     setting = published.setting_label(settings["dataset"], settings["model"]["arch"], longtail=True)
     notes = published.differences(published_rows, lambda row: [schedule["epochs"]])
     m["LTPublishedNote"] = published_note(published_rows, final, setting, notes)
-    m["LTBelowChanceSentence"] = below_chance_sentence(
-        ood, KEYS, lambda key: f"IR {_ratio(key[0])}, {names.LOSSES[key[1]]}, {names.STRATEGIES[key[2]]}"
+    m["LTBelowChanceSentence"] = below_chance_sentence(ood, KEYS, "over every detector, OOD set and run group")
+    differences = (
+        r"; the differences that remain are listed under it" if not published_rows.empty and any(notes.values()) else ""
     )
+    m["LTDiscussion"] = discussion(settings, published_rows, differences)
+    m["LTReconstructionSentence"] = reconstruction_sentence(settings["strategies"], settings["losses"])
+    m["LTNormalisedHeadsSentence"] = normalised_heads_sentence(settings["losses"])
     for name, ratio in (("Low", low), ("High", high)):
         for column, label in (
             ("network_accuracy_test", "Acc"),
@@ -391,7 +512,7 @@ def longtail_macros(
             ("accuracy_few", "FewAcc"),
         ):
             value = _mean(final, ratio, base_loss, "none", column)
-            m[f"LTBase{label}{name}"] = percent(value) if np.isfinite(value) else "--"
+            m[f"LTBase{label}{name}"] = fmt(100 * value, ACCURACY_DIGITS) + r"\,\%" if np.isfinite(value) else "--"
         for column, label in (
             ("alignment_many", "AlignMany"),
             ("alignment_few", "AlignFew"),
@@ -400,13 +521,25 @@ def longtail_macros(
             ("nc3", "NCThree"),
         ):
             value = _mean(final, ratio, base_loss, "none", column)
-            m[f"LTBase{label}{name}"] = fmt(value) if np.isfinite(value) else "--"
+            m[f"LTBase{label}{name}"] = fmt(value, GEOMETRY_DIGITS) if np.isfinite(value) else "--"
+    leaders = {}
+    for ratio in dict.fromkeys((low, high)):
         baseline = _rows(ood, ratio, base_loss, "none")
         baseline = baseline[baseline["method"].isin(settings["headline_methods"])]
-        best = baseline[baseline["ood"] == settings["headline_ood"]].groupby("method")["auroc"].mean()
-        m[f"LTBaseBestAuroc{name}"] = fmt(best.max())
-        m[f"LTBaseBestMethod{name}"] = names.SCORES[best.idxmax()]
+        headline = baseline[baseline["ood"] == settings["headline_ood"]]
+        leaders[ratio] = leader(headline.pivot_table(index="seed", columns="method", values="auroc"))
+    m["LTBaseLeaderSentence"] = leader_sentence(leaders, lambda ratio: f"IR {_ratio(ratio)}", "detector")
+    m |= presence_flags("LTLoss", settings["losses"], names.LOSSES)
+    m |= presence_flags("LTStrategy", settings["strategies"], names.STRATEGIES)
+    m["LTAnyStrategy"] = any(x != "none" for x in settings["strategies"])
     m["LTHeadlineDetectors"] = ", ".join(names.SCORES[x] for x in settings["headline_methods"])
+    m["LTOODCaptionNote"] = (
+        r" ViM assumes logits $z=Wh+b$ (its origin is $u=-W^{+}b$); it is not computed (--) on the "
+        + and_list([NON_AFFINE_HEADS[x] for x in settings["losses"] if x in NON_AFFINE_HEADS])
+        + ", whose logits are not of that form."
+        if "vim" in settings["headline_methods"] and any(x in NON_AFFINE_HEADS for x in settings["losses"])
+        else ""
+    )
     per_class = _rows(classes, high, base_loss, "none").groupby("class")[["train_count", "alignment"]].mean()
     m["LTSizeAlignmentSpearman"] = fmt(float(spearmanr(per_class["train_count"], per_class["alignment"])[0]), 2)
     return m
