@@ -177,16 +177,7 @@ def fake_tables(config):
         for seed in seeds:
             for epoch in sorted(set(spec["checkpoints"]) | {spec["epochs"]}):
                 row = {"schedule": schedule, "seed": seed, "epoch": epoch, "network_accuracy_train": 1.0}
-                for column in (
-                    "nc1",
-                    "nc3",
-                    "nc2_equiangular_features",
-                    "nc2_equinorm_features",
-                    "alignment_mean",
-                    "network_accuracy_test",
-                    "ncc_accuracy_test",
-                    "nc4_test",
-                ):
+                for column, _, _ in report.COLLAPSE_ROWS:
                     row[column] = rng.uniform(0.01, 0.99)
                 row.update({f"nc5{c}_{o}": rng.uniform() for o in ood_sets for c in ("", "_centred")})
                 collapse.append(row)
@@ -241,7 +232,8 @@ CONFIG_FILES = [
 
 @pytest.mark.parametrize("config_file", CONFIG_FILES)
 def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatch):
-    """The paper compiles for the miniature, the tiny study and every preset: each command it cites gets a value."""
+    """The paper compiles for the miniature, the tiny study and every preset: each command it cites gets a value,
+    and each TeX conditional it tests (``\\ifLTLossEtf``) is defined as one."""
     config = merge(DEFAULT, yaml.safe_load((ROOT / config_file).read_text()))  # as Snakemake merges config files
     monkeypatch.chdir(tmp_path)  # the local data and checkpoints it names, relative to the working directory
     stub_local_data(tmp_path, config)
@@ -251,10 +243,16 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         for study in ("balanced", "longtail", "external")
     }
     used["paper"] = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
+    conditionals = {
+        study: set(re.findall(r"\\if([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
+        for study in ("balanced", "longtail", "paper")
+    }
     defined = set()
     if "longtail" in config["studies"]:
-        defined |= set(fake_longtail_macros(config))
+        longtail = fake_longtail_macros(config)
+        defined |= set(longtail)
         assert used["longtail"] - {"Cref", "Citet", "Delta", "Sigma"} <= defined
+        assert conditionals["longtail"] <= {name for name, value in longtail.items() if isinstance(value, bool)}
         assert {m for m in used["paper"] if m.startswith("LT")} <= defined
     if "external" in config["studies"]:
         defined |= set(fake_external_macros(config))
@@ -277,6 +275,7 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         "train_size": 50_000,
         "test_size": 10_000,
         "ood_sizes": {o: 1000 for o in config["data"]["ood_sets"]},
+        "skipped_ood_sets": {},
         "headline_ood": config["paper"]["headline_ood"],
         "schedules": list(config["schedules"]),
         "compute": [CPU_SETUP],
@@ -287,9 +286,14 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         relation.relation(trajectory, ["schedule"], relation.MEASURES, settings["headline_ood"])
     )
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
+    assert conditionals["balanced"] <= {name for name, value in macros.items() if isinstance(value, bool)}
     external = {m for m in used["paper"] if m.startswith("Ext") and not m.startswith("Extended")}
     assert {m for m in used["paper"] if not m.startswith("LT")} - external - {"FloatBarrier"} <= set(macros)
-    assert "{,}" in report.ood_sets_table(settings["ood_sizes"])
+    assert "{,}" in report.ood_sets_table(settings["ood_sizes"], {})
+    collapse_table = report.collapse_table(collapse, settings["schedules"])
+    for schedule in settings["schedules"]:  # the text quotes the table at the table's precision
+        for name in ("NCOne", "NCThree"):
+            assert quoted(macros[report.macro_name(schedule, name, "Final")], collapse_table)
 
 
 def test_final_epochs_are_each_runs_last_epoch_for_every_seed():
@@ -344,6 +348,11 @@ def fake_external_macros(config: dict) -> dict[str, str]:
         "families": {m: ood.SCORES[m].family for m in methods},
     }
     return report_external.external_macros(provenance, {m: None for m in models}, metrics, settings)
+
+
+def quoted(value: str, table: str) -> bool:
+    """Whether ``value`` is a cell of ``table`` (alone or as the mean of 'mean $\\pm$ std'), digit for digit."""
+    return re.search(rf"& (\\textbf{{)?{re.escape(value)}( \$\\pm\$| &| \\\\|}})", table) is not None
 
 
 def fake_longtail_macros(config: dict) -> dict[str, str]:
@@ -408,6 +417,9 @@ def fake_longtail_macros(config: dict) -> dict[str, str]:
         "compute": [GPU_SETUP],
     }
     macros = report_longtail.longtail_macros(final, classes, ood, settings, matches)
+    if ("none" in lt["strategies"]) and lt["losses"][0] in lt["losses"]:  # the text quotes the tables' digits
+        assert quoted(macros["LTBaseAlignFewHigh"], report_longtail.geometry_table(final))
+        assert quoted(macros["LTBaseAccHigh"].removesuffix(r"\,\%"), report_longtail.accuracy_table(final, matches))
     trajectory = fake_trajectory(final, config["ood"]["methods"], config["data"]["ood_sets"])
     macros |= report.relation_macros(
         relation.relation(trajectory, report_longtail.KEYS, ["nc1"], settings["headline_ood"]), "LT"
@@ -709,7 +721,7 @@ def test_the_installed_snakemake_still_spans_group_components_through_parent_gro
     assert isinstance(workflow.Workflow.parent_groupids, property)
 
 
-def test_auroc_below_chance_is_reported_as_a_finding_or_as_a_sign_error():
+def test_auroc_below_chance_is_counted_as_a_finding_or_named_as_a_sign_error():
     rows = [
         {"schedule": "standard", "seed": seed, "method": method, "ood": ood, "auroc": auroc + 0.01 * seed}
         for seed in (0, 1)
@@ -722,16 +734,18 @@ def test_auroc_below_chance_is_reported_as_a_finding_or_as_a_sign_error():
             ("energy", "noise", 0.7),
         )
     ]
-    text = report.below_chance_sentence(pd.DataFrame(rows), ["schedule"], lambda key: key[0])
-    assert "MSP against svhn (standard, 0.415)" in text and "KNN against svhn (standard, 0.205)" in text
-    assert "Energy" not in text.split(":")[0]
+    text = report.below_chance_sentence(pd.DataFrame(rows), ["schedule"], "in Table 5")
+    assert text.startswith(
+        "3 of the 6 mean AUROCs in Table 5 lie below 0.5, against svhn (2) and noise (1), for MSP and KNN:"
+    )
+    assert "Energy" not in text
     assert text.endswith("KNN is below 0.5 on every OOD set in every setting, which does look like a sign error.")
     # below chance everywhere in one setting only is still a finding, not a sign error
     other = pd.DataFrame(rows).assign(schedule="extended", auroc=0.8)
-    both = report.below_chance_sentence(pd.concat([pd.DataFrame(rows), other]), ["schedule"], lambda key: key[0])
-    assert "KNN against svhn (standard" in both and "sign error." not in both
+    both = report.below_chance_sentence(pd.concat([pd.DataFrame(rows), other]), ["schedule"], "in Table 5")
+    assert both.startswith("3 of the 12 mean AUROCs") and "sign error." not in both
     above = pd.DataFrame(rows).assign(auroc=0.7)
-    assert report.below_chance_sentence(above, ["schedule"], str) == "No score has an AUROC below 0.5 in this build."
+    assert report.below_chance_sentence(above, ["schedule"], "in Table 5") == "No mean AUROC in Table 5 lies below 0.5."
 
 
 def test_negative_numbers_get_a_true_minus_sign():
@@ -744,9 +758,10 @@ def test_negative_numbers_get_a_true_minus_sign():
 def test_captions_promise_a_spread_only_when_there_are_several_seeds():
     """A caption's 'mean +- std' and 'bands' come from the seed count, never from the LaTeX text."""
     assert not any("\\pm" in (ROOT / "paper" / f).read_text() for f in ("paper.tex", "balanced.tex", "longtail.tex"))
-    one, two = report.spread_macros("LT", 1), report.spread_macros("LT", 2)
+    one, two = report.spread_macros("LT", [3]), report.spread_macros("LT", [1, 0])
     assert one == {"LTSpread": "one seed", "LTBandNote": "", "LTFirstSeedNote": ""}
     assert two["LTSpread"] == r"mean $\pm$ std over 2 seeds" and "bands: their range" in two["LTBandNote"]
+    assert two["LTFirstSeedNote"] == ", seed 0"  # a figure of one run names its seed
 
 
 def test_the_configuration_reference_is_current():

@@ -439,13 +439,18 @@ def test_strategy_effects_are_paired_with_the_same_seed_and_their_interval_is_a_
 )
 def test_the_verdict_follows_the_confidence_intervals(overall, few, expected):
     text = report_longtail.verdict(report_longtail.strategy_effects(effects_table(overall, few)))
-    assert expected in text and "2 settings $\\times$ 3 seeds" in text and "CI [" in text
+    assert expected in text and "2 settings $\\times$ 3 seeds" in text
 
 
-def test_with_one_seed_no_claim_is_tested_and_the_losses_are_reported():
+def test_with_one_seed_no_claim_is_tested_and_the_table_gives_the_changes():
     final = effects_table(lambda i, s: 4.0, lambda i, s: -10.2 if i == 0 else 2.0, seeds=(0,))
     effects = report_longtail.strategy_effects(final)
     text = report_longtail.verdict(effects)
     assert text.startswith("With one seed per run, no claim about the strategies can be tested")
-    assert "supported" not in text and "$-10.2$" in text
-    assert "at worst $-10.2$ at IR 10 with CE" in report_longtail.effects_sentence(effects)
+    assert "supported" not in text
+    table = report_longtail.effects_table(effects)
+    row = next(line for line in table.splitlines() if line.startswith("SpA-Reg"))
+    # 2 pairs; overall +4.0 over [+4.0, +4.0]; few-shot mean -4.1 over its range; worst -10.2 at IR 10 with CE
+    assert row.startswith(
+        "SpA-Reg & 2 & $+4.0$ & [$+4.0$, $+4.0$] & $-4.1$ & [$-10.2$, $+2.0$] & $-10.2$ (IR 10 with CE)"
+    )
