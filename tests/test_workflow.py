@@ -90,12 +90,12 @@ def test_paper_is_compiled_with_the_measured_numbers(workflow):
     assert "Neural Collapse" in text and "??" not in text  # no undefined reference or citation
     metrics = pd.read_csv(workflow / "results/runs/extended/seed0/ood/metrics.csv")
     photos = metrics[metrics["ood"] == "photos"].set_index("method")["auroc"]
-    assert f"Energy {photos['energy']:.3f}" in text  # the text cites the measured AUROC
+    assert f"extended: {photos.max():.3f}" in text  # the abstract cites the measured highest AUROC
     macros = (workflow / "results/report/macros.tex").read_text()
     assert "\\newcommand{\\ExtendedEpochs}{4}" in macros
-    assert "Long-tailed learning and space alignment" in text and "are our reconstructions" in text
+    assert "Long-tailed learning and space alignment" in text and "SpA-Proj (from the authors" in text
     collapse = pd.read_csv(workflow / "results/runs/longtail/ir5/ce/none/seed0/collapse.csv").iloc[-1]
-    assert f"{100 * collapse['network_accuracy_test']:.2f}" in text  # LTBaseAccHigh, measured
+    assert f"{100 * collapse['network_accuracy_test']:.1f}" in text  # LTBaseAccHigh, measured
 
 
 def test_the_paper_is_typeset_cleanly(workflow):

@@ -101,8 +101,8 @@ def seeds_limitation(seeds: int, study: str, short: bool = False) -> str:
         return f"{study} ran {seeds} seeds (a 95\\,\\% $t$-interval of {width})."
     return (
         f"{study} ran {seeds} seeds. A 95\\,\\% $t$-interval over {seeds} seeds reaches {width}, so only "
-        "differences large against the spread between seeds are resolved; the text calls one method, schedule or "
-        "strategy better than another only where such a paired interval excludes 0."
+        "differences large against the spread between seeds are resolved; the text ranks one method, schedule or "
+        "strategy above another only where such a paired interval excludes 0."
     )
 
 

@@ -476,6 +476,9 @@ def longtail_macros(
         "LTNumRuns": str(len(final)),
         "LTLosses": ", ".join(names.LOSSES[x] for x in settings["losses"]),
         "LTStrategies": ", ".join(names.STRATEGIES[x] for x in settings["strategies"]),
+        "LTAlignedStrategies": and_list(
+            [names.STRATEGIES[x] for x in settings["strategies"] if x != "none"] or ["none"]
+        ),
         "LTMomentum": fmt_sci(settings["alignment"]["momentum"]),
         "LTRegStrength": fmt_sci(settings["alignment"]["reg"]["strength"]),
         "LTProjGamma": fmt_sci(settings["alignment"]["proj"]["gamma"]),
@@ -498,7 +501,9 @@ def longtail_macros(
     setting = published.setting_label(settings["dataset"], settings["model"]["arch"], longtail=True)
     notes = published.differences(published_rows, lambda row: [schedule["epochs"]])
     m["LTPublishedNote"] = published_note(published_rows, final, setting, notes)
-    m["LTBelowChanceSentence"] = below_chance_sentence(ood, KEYS, "over every detector, OOD set and run group")
+    m["LTBelowChanceSentence"] = below_chance_sentence(
+        ood, KEYS, "of the long-tail runs (every detector, OOD set and run group)"
+    )
     differences = (
         r"; the differences that remain are listed under it" if not published_rows.empty and any(notes.values()) else ""
     )

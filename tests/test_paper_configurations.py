@@ -1,0 +1,133 @@
+"""The paper rendered under several configurations, each sentence whose truth depends on the data checked against
+the data of that build: the tiny study (both studies, one seed), the long-tail study alone (two seeds, two losses,
+one strategy) and the balanced study alone (two seeds, an RGB set, a configured OOD set whose folder is absent).
+The unit tests of each sentence are in tests/test_paper_text.py."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import TINY, snakemake, tiny_workdir
+
+pytestmark = pytest.mark.workflow
+
+LONGTAIL_ALONE = {
+    **TINY,
+    "studies": ["longtail"],
+    "training": {**TINY["training"], "seeds": [0, 1]},
+    "longtail": {**TINY["longtail"], "losses": ["ce", "ldam_drw"], "strategies": ["none", "reg"]},
+}
+BALANCED_ALONE = {
+    **TINY,
+    "studies": ["balanced"],
+    "data": {
+        "dataset": "synthetic_cifar",
+        "ood_sets": ["photos", "noise", "tinyimagenet"],
+        "folders": {"tinyimagenet": "absent/tinyimagenet"},
+        "synthetic": {
+            "synthetic_cifar": {"num_classes": 10, "train_per_class": 30, "test_per_class": 10},
+            "photos": {"count": 60, "patch_size": 128},
+            "noise": {"count": 60},
+        },
+    },
+    "training": {**TINY["training"], "seeds": [0, 1], "crop_padding": 4, "flip": True},
+}
+LOSS_DESCRIPTIONS = {  # how the training paragraph starts each loss's description
+    "ce": "cross-entropy (CE)",
+    "logit_adjustment": "logit adjustment (LA",
+    "balanced_softmax": "balanced softmax (BS",
+    "ldam_drw": "LDAM-DRW (margins",
+    "etf": "dot-regression loss (ETF+DR)",
+}
+RANKING_WORDS = re.compile(r"\b(best|outperforms?|better|worse|superior)\b", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module", params=["longtail_alone", "balanced_alone"])
+def build(request, tmp_path_factory) -> Path:
+    config = {"longtail_alone": LONGTAIL_ALONE, "balanced_alone": BALANCED_ALONE}[request.param]
+    workdir = tiny_workdir(tmp_path_factory.mktemp(request.param), config)
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def body(workdir: Path) -> str:
+    """The paper's text up to its references, one space between words, typographic quotes made plain."""
+    pdf = workdir / "results" / "paper" / "paper.pdf"
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    text = " ".join(text.replace("\u2019", "'").split())
+    return text[: text.rindex("References")]
+
+
+def metric_tables(workdir: Path, pattern: str) -> pd.DataFrame:
+    """The tables matching ``pattern`` under results/runs, concatenated (each row names its run's keys)."""
+    return pd.concat(pd.read_csv(p) for p in (workdir / "results/runs").glob(pattern))
+
+
+def check_below_chance(text: str, metrics: pd.DataFrame, keys: list[str], scope: str) -> None:
+    """The below-chance sentence against the mean AUROCs over seeds; ``scope``: a regular expression."""
+    means = metrics.groupby([*keys, "method", "ood"])["auroc"].mean().dropna()
+    below = int((means < 0.5).sum())
+    if below:
+        assert re.search(rf"{below} of the {len(means)} mean AUROCs {scope} lie below 0\.5", text)
+    else:
+        assert re.search(rf"No mean AUROC {scope} lies below 0\.5\.", text)
+
+
+def check_common(text: str, seeds: int) -> None:
+    assert not RANKING_WORDS.findall(text.replace("goes with better detection", ""))
+    assert not re.search(r"and \d+ more", text) and "The run of the first of" not in text
+    assert ("no ranking of the detectors is tested" in text) == (seeds == 1)
+    if seeds > 1:
+        assert f"paired comparison over {seeds} seeds" in text
+
+
+def test_the_long_tail_study_alone_says_what_ran_and_no_more(build):
+    if "longtail" not in build.name:
+        pytest.skip("the balanced build")
+    text = body(build)
+    check_common(text, seeds=2)
+    assert "Training dynamics" not in text  # no balanced section
+    assert "The long-tail study ran 2 seeds" in text
+    # the losses, heads and strategies that ran, and no other
+    for loss, described in LOSS_DESCRIPTIONS.items():
+        assert (described in text) == (loss in LONGTAIL_ALONE["longtail"]["losses"]), loss
+    assert "fixed ETF head" not in text and "ETF+DR" not in text
+    assert "normalised head of LDAM-DRW" in text  # the ViM caption and the metrics paragraph name the head that ran
+    assert "line style: loss" in text and "colour: strategy" in text
+    assert "SpA-Reg is our reconstruction" in text and "SpA-SLERP rotates" not in text and "SpA-Proj (from" not in text
+    metrics = metric_tables(build, "longtail/*/*/*/seed*/ood/metrics.csv")
+    scope = re.escape("of the long-tail runs (every detector, OOD set and run group)")
+    check_below_chance(text, metrics, ["ratio", "loss", "strategy"], scope)
+
+
+def test_the_balanced_study_alone_says_what_ran_and_what_was_skipped(build):
+    if "balanced" not in build.name:
+        pytest.skip("the long-tail build")
+    text = body(build)
+    check_common(text, seeds=2)
+    assert "Long-tailed learning" not in text and "without the long-tail study, does not give" in text
+    assert "The configuration also names tinyimagenet (folder absent/tinyimagenet not found)" in text
+    assert "skipped: folder absent/tinyimagenet not found" in (build / "results/report/tables/ood_sets.tex").read_text()
+    assert "tinyimagenet" not in (build / "results/report/tables/detectors.tex").read_text()
+    assert "t-SNE of the test features at the final epoch of each schedule, seed 0." in text
+    check_below_chance(text, metric_tables(build, "*/seed*/ood/metrics.csv"), ["schedule"], r"in Table \d+")
+    collapse = metric_tables(build, "*/seed*/collapse.csv")
+    fits = {
+        s: rows.groupby("epoch")["network_accuracy_train"].mean().loc[lambda a: a >= 1.0].index.min()
+        for s, rows in collapse.groupby("schedule")
+    }
+    if all(pd.isna(e) for e in fits.values()):
+        assert "No saved checkpoint fits the whole training set" in text and "terminal phase" in text
+    else:
+        assert "form the terminal phase of training" in text
+
+
+def test_the_tiny_study_with_one_seed_ranks_nothing(workflow):
+    text = body(workflow)
+    check_common(text, seeds=1)
+    assert "The balanced study ran one seed" in text and "The long-tail study ran one seed" in text
+    assert "seed 0." not in text  # one run per figure needs no seed named
+    assert "With one seed, the final NC1 and NC3 of the extended and standard schedules are not compared" in text
