@@ -39,6 +39,7 @@ with logged(snakemake.log[0]):
     settings = {
         **p.settings,
         "dataset": p.dataset,
+        "arch": p.arch,
         "num_classes": num_classes,
         "train_size": len(train.labels),
         "test_size": len(test.labels),

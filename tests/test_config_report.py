@@ -271,6 +271,7 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         "families": {m: ood.SCORES[m].family for m in config["ood"]["methods"]},
         "headline_methods": config["paper"]["headline_methods"],
         "dataset": config["data"]["dataset"],
+        "arch": config["model"]["arch"],
         "num_classes": 10,
         "train_size": 50_000,
         "test_size": 10_000,

@@ -519,6 +519,29 @@ def schedule_comparison_sentence(collapse: pd.DataFrame, longest: str, shortest:
     return "; ".join(parts) + "."
 
 
+ARCH_DESCRIPTIONS = {  # the balanced study's network, as the setup paragraph describes it (nclab.models)
+    "resnet18": r"ResNet-18~\cite{he2016resnet} with a $3\times3$, stride-1 stem and no max-pooling",
+    "resnet32": r"the CIFAR ResNet-32~\cite{he2016resnet} of the long-tail literature (three stages of five basic "
+    "blocks, parameter-free shortcuts)",
+    "resnet50": r"ResNet-50~\cite{he2016resnet} as in torchvision (the ImageNet stem, bottleneck blocks)",
+}
+SCHEDULER_NAMES = {"cosine": "cosine", "multistep": "step", "warmup_multistep": "warm-up and step"}
+
+
+def schedule_clause(name: str, spec: Mapping[str, object]) -> str:
+    """'the \\emph{standard} schedule anneals the learning rate with a cosine over 30 epochs', from the
+    schedule's own recipe (nclab.training.make_scheduler)."""
+    epochs = spec["epochs"]
+    if spec["scheduler"] == "cosine":
+        how = f"anneals the learning rate with a cosine over {epochs} epochs"
+    else:
+        at = and_list([str(round(f * epochs)) for f in spec.get("milestones", [])] or ["no epoch"])
+        how = f"multiplies the learning rate by {fmt_sci(spec.get('gamma', 0.1))} at epochs {at} of {epochs}"
+        if spec.get("warmup_epochs"):
+            how = f"warms the learning rate up linearly over {spec['warmup_epochs']} epochs, then {how}"
+    return f"the \\emph{{{escape(name)}}} schedule {how}"
+
+
 def paper_macros(
     history: pd.DataFrame, collapse: pd.DataFrame, ood_metrics: pd.DataFrame, settings: Mapping[str, object]
 ) -> dict[str, str | bool]:
@@ -560,8 +583,13 @@ def paper_macros(
             m[macro_name(method, key)] = fmt_sci(value) if isinstance(value, float) else str(value)
     first_fit: dict[str, int | None] = {}
     leaders: dict[str, Leader] = {}
+    m["ArchName"] = names.ARCHITECTURES[settings["arch"]]
+    m["ArchDescription"] = ARCH_DESCRIPTIONS[settings["arch"]]
+    clauses = [schedule_clause(s, settings["schedule_specs"][s]) for s in schedules]
+    m["ScheduleSentence"] = "; ".join(clauses)[:1].upper() + "; ".join(clauses)[1:] + "."
     for s in schedules:
         spec = settings["schedule_specs"][s]
+        m[macro_name(s, "SchedulerName")] = SCHEDULER_NAMES[spec["scheduler"]]
         m[macro_name(s, "Epochs")] = str(spec["epochs"])
         m[macro_name(s, "Milestones")] = " and ".join(str(round(f * spec["epochs"])) for f in spec["milestones"])
         runs = collapse[collapse["schedule"] == s]
