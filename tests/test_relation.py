@@ -61,8 +61,11 @@ def test_a_single_seed_tests_no_claim():
     table = trajectories(lambda s, seed, e, nc1: 1 - nc1 / 4, seeds=(0,))
     assert the_verdict(table) == "no claim can be tested"
     macros = report.relation_macros(relation.relation(table, ["schedule"], ["nc1"], "svhn"))
-    assert "cannot be tested" in macros["RelationNCOneSentence"]
-    assert macros["RelationClaimSentence"].startswith("A single seed cannot test")
+    assert "with one seed no interval can be formed" in macros["RelationNCOneSentence"]
+    assert (
+        macros["RelationClaimSentence"].startswith("These runs cannot test")
+        and macros["RelationNCOneVerdict"] == "untested"
+    )
 
 
 def test_the_interval_is_a_t_interval_over_the_seeds_means():

@@ -219,7 +219,7 @@ OOD_NOTES = {  # by image format of the study (nclab.data.image_format), or by d
 
 
 def ood_group(name: str) -> str:
-    return "near" if name in NEAR_OOD else "synthetic" if name in SYNTHETIC_OOD else "far"
+    return "near" if name in NEAR_OOD else "built-in" if name in SYNTHETIC_OOD else "far"
 
 
 def ood_sets_table(sizes: Mapping[str, int], skipped: Mapping[str, str]) -> str:
@@ -415,7 +415,7 @@ def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], scope
     """How many mean AUROCs over seeds (per ``where`` group, detector and OOD set) lie below 0.5, that is rank the
     OOD set as more in-distribution than the ID test set, and where: counted, never listed case by case.
     ``scope`` names what was counted ('in Table 5'). Only a score below 0.5 on every OOD set in every
-    group looks like a sign error, and is named as such."""
+    group is named as such, with the note that its sign is the published one."""
     means = ood_metrics.groupby([*where, "method", "ood"], sort=False)["auroc"].mean().dropna()
     below = means[means < 0.5]
     if below.empty:
@@ -435,7 +435,8 @@ def below_chance_sentence(ood_metrics: pd.DataFrame, where: Sequence[str], scope
     if everywhere:
         text += (
             f"; {and_list(everywhere)} {'is' if len(everywhere) == 1 else 'are'} below 0.5 on every OOD set "
-            "in every setting, which does look like a sign error"
+            "in every setting, with the sign of the published score (tested against a reference implementation), "
+            "so this describes these networks"
         )
     return text + "."
 
@@ -457,14 +458,14 @@ def leader_sentence(leaders: Mapping[str, Leader], label: Callable[[str], str], 
             f"{text}; a paired comparison over {seeds} seeds (95\\,\\% $t$-intervals) separates {its} from every "
             f"other {noun}"
         )
-    counts = [
-        f"{len(x.unresolved) or 'no'} other {noun}{'' if len(x.unresolved) == 1 else 's'}"
-        + (f" ({label(block)})" if len(leaders) > 1 else "")
-        for block, x in leaders.items()
-    ]
+    counts = [len(x.unresolved) for x in leaders.values()]
+    if len(leaders) == 1 or len(set(counts)) == 1:
+        others = f"{counts[0]} other {noun}{'' if counts[0] == 1 else 's'}"
+    else:
+        others = and_list([f"{n} ({label(b)})" for n, b in zip(counts, leaders)]) + f" other {noun}s"
     return (
         f"{text}; a paired comparison over {seeds} seeds (95\\,\\% $t$-intervals) leaves {its} within the spread "
-        f"of {and_list(counts)}"
+        f"of {others}"
     )
 
 
@@ -484,6 +485,35 @@ def terminal_phase_sentence(first_fit: Mapping[str, int | None]) -> str:
         f"The epochs after {after} form the terminal phase of training, in which collapse is expected to deepen"
         + (f"; the {and_list(missing)} schedule never reaches it" if missing else "")
         + "."
+    )
+
+
+def fit_sentence(first_fit: Mapping[str, int | None]) -> str:
+    """When the network first classifies the whole (non-augmented) training set correctly, per schedule."""
+    start = "The network classifies the whole (non-augmented) training set correctly "
+    if all(e is None for e in first_fit.values()):
+        return start + "at none of the saved checkpoints of any schedule"
+    return start + and_list(
+        [
+            f"{'at none of the saved checkpoints' if e is None else f'first at epoch {e}'} in the {escape(s)} schedule"
+            for s, e in first_fit.items()
+        ]
+    )
+
+
+CHANCE_FACTOR = 2.0  # a final test accuracy below this many times chance (1/C): the network has barely learned
+
+
+def chance_sentence(final_accuracy: Mapping[str, float], num_classes: int) -> str:
+    """A warning when a schedule ends near chance: its detectors then score the features of a network that has
+    barely learned, and their numbers describe that network; '' otherwise."""
+    near = [s for s, a in final_accuracy.items() if a < CHANCE_FACTOR / num_classes]
+    if not near:
+        return ""
+    return (
+        f"The test accuracy of the {and_list([escape(s) for s in near])} schedule{'s' if len(near) > 1 else ''} "
+        f"stays below {CHANCE_FACTOR:g} times chance ({percent(1 / num_classes)} for {num_classes} classes): "
+        "the network has barely learned, and the collapse and detection numbers below describe such a network."
     )
 
 
@@ -519,6 +549,13 @@ def schedule_comparison_sentence(collapse: pd.DataFrame, longest: str, shortest:
     return "; ".join(parts) + "."
 
 
+def epochs_phrase(epochs: Sequence[int]) -> str:
+    """'epoch 2', 'epochs 2 and 3', 'no epoch'."""
+    if not epochs:
+        return "no epoch"
+    return f"epoch {epochs[0]}" if len(epochs) == 1 else f"epochs {and_list([str(e) for e in epochs])}"
+
+
 ARCH_DESCRIPTIONS = {  # the balanced study's network, as the setup paragraph describes it (nclab.models)
     "resnet18": r"ResNet-18~\cite{he2016resnet} with a $3\times3$, stride-1 stem and no max-pooling",
     "resnet32": r"the CIFAR ResNet-32~\cite{he2016resnet} of the long-tail literature (three stages of five basic "
@@ -535,8 +572,8 @@ def schedule_clause(name: str, spec: Mapping[str, object]) -> str:
     if spec["scheduler"] == "cosine":
         how = f"anneals the learning rate with a cosine over {epochs} epochs"
     else:
-        at = and_list([str(round(f * epochs)) for f in spec.get("milestones", [])] or ["no epoch"])
-        how = f"multiplies the learning rate by {fmt_sci(spec.get('gamma', 0.1))} at epochs {at} of {epochs}"
+        at = epochs_phrase([round(f * epochs) for f in spec.get("milestones", [])])
+        how = f"multiplies the learning rate by {fmt_sci(spec.get('gamma', 0.1))} at {at} of {epochs}"
         if spec.get("warmup_epochs"):
             how = f"warms the learning rate up linearly over {spec['warmup_epochs']} epochs, then {how}"
     return f"the \\emph{{{escape(name)}}} schedule {how}"
@@ -591,14 +628,10 @@ def paper_macros(
         spec = settings["schedule_specs"][s]
         m[macro_name(s, "SchedulerName")] = SCHEDULER_NAMES[spec["scheduler"]]
         m[macro_name(s, "Epochs")] = str(spec["epochs"])
-        m[macro_name(s, "Milestones")] = " and ".join(str(round(f * spec["epochs"])) for f in spec["milestones"])
         runs = collapse[collapse["schedule"] == s]
         perfect = runs.groupby("epoch")["network_accuracy_train"].mean()
         perfect = perfect[perfect >= 1.0]
         first_fit[s] = int(perfect.index.min()) if len(perfect) else None
-        m[macro_name(s, "PerfectFit")] = (
-            f"first at epoch {first_fit[s]}" if len(perfect) else "at none of the saved checkpoints"
-        )
         for column, name in (
             ("network_accuracy_train", "TrainAcc"),
             ("network_accuracy_test", "TestAcc"),
@@ -635,6 +668,15 @@ def paper_macros(
     )
     m["BelowChanceSentence"] = below_chance_sentence(ood_metrics, ["schedule"], r"in \cref{tab:detectors}")
     m["TerminalPhaseSentence"] = terminal_phase_sentence(first_fit)
+    m["FitSentence"] = fit_sentence(first_fit)
+    m["SeedsSentence"] = (
+        f"Results are the mean over {len(seed_ids)} seeds"
+        if len(seed_ids) > 1
+        else f"Results are from one seed ({seed_ids[0]})"
+    )
+    m["FamilyMarkers"] = "markers: mean over seeds; bars: range over seeds" if len(seed_ids) > 1 else "one seed"
+    final_test = {s: _final_mean(collapse, s, "network_accuracy_test") for s in schedules}
+    m["ChanceSentence"] = chance_sentence(final_test, settings["num_classes"])
     by_length = sorted(schedules, key=lambda s: -settings["schedule_specs"][s]["epochs"])
     m["DetectorLeaderSentence"] = leader_sentence({s: leaders[s] for s in by_length}, escape, "detector")
     noise = ood_metrics[ood_metrics["ood"].isin(NOISE_OOD)].groupby(["schedule", "method"])["auroc"].mean()
@@ -714,11 +756,16 @@ def relation_macros(table: pd.DataFrame, prefix: str = "") -> dict[str, str]:
     for measure, rows in table.groupby("measure", sort=False):
         name = macro_name(prefix, "Relation", names.NC_MEASURES[measure])
         by = {v: list(rows.loc[rows["verdict"] == v, "method"]) for v in rows["verdict"].unique()}
-        m[f"{name}Verdict"] = overall(list(rows["verdict"]))
+        verdict_word = overall(list(rows["verdict"]))
+        m[f"{name}Verdict"] = "untested" if verdict_word == "no claim can be tested" else verdict_word
         if set(by) == {"no claim can be tested"}:
+            why = (
+                "with one seed no interval can be formed"
+                if rows["seeds"].max() >= 1
+                else "runs with fewer than three checkpoints give no correlation"
+            )
             m[f"{name}Sentence"] = (
-                f"With one seed no interval can be formed, so the relation of {names.NC_MEASURES[measure]} with "
-                "detection cannot be tested here"
+                f"For {names.NC_MEASURES[measure]}, {why}, so its relation with detection is not tested here"
             )
             continue
         m[f"{name}Sentence"] = f"For {names.NC_MEASURES[measure]}, " + verdict_phrase(by)
@@ -735,8 +782,7 @@ CLAIM_SENTENCES = {  # what the NC1 verdict means for the seed report's claim
     "with better detection, for NC1 and by the rule above.",
     "not resolved": "At this seed count the data neither support nor contradict the seed report's claim that "
     "stronger collapse goes with better detection.",
-    "no claim can be tested": "A single seed cannot test the seed report's claim that stronger collapse goes with "
-    "better detection.",
+    "untested": "These runs cannot test the seed report's claim that stronger collapse goes with better detection.",
 }
 
 
@@ -759,7 +805,7 @@ def across_runs_sentence(
             evidence = bootstrap_over_runs(values, aurocs[method])
             by.setdefault(verdict(evidence), []).append(method)
     if set(by) <= {"no claim can be tested"}:
-        return f"Across runs, too few runs leave no interval for the relation of {label} with detection"
+        return f"Across runs, there are too few runs for an interval on the relation of {label} with detection"
     return (
         f"Across the {len(aurocs)} runs at their final epoch, for the Spearman correlation between {label} and the "
         f"AUROC against {escape(headline)} (95\\,\\% bootstrap interval over runs), " + verdict_phrase(by)

@@ -15,17 +15,21 @@ from nclab import names, published
 from nclab.longtail import GROUPS
 from nclab.ranking import leader
 from nclab.report import (
+    CHANCE_FACTOR,
     ID_DESCRIPTIONS,
     MINIATURE_DATASETS,
     MINIATURE_LIMITATION,
     and_list,
     below_chance_sentence,
     compute_sentence,
+    count_phrase,
+    epochs_phrase,
     escape,
     fmt,
     fmt_sci,
     leader_sentence,
     mean_std,
+    percent,
     presence_flags,
     seeds_limitation,
     seeds_phrase,
@@ -261,10 +265,12 @@ def effects_table(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     """Each strategy's paired changes against its baselines (same IR, loss and seed): overall and few-shot accuracy
     (points) with their 95 % interval over the pairs (their range with one seed), the pairs it raises, the worst
     few-shot change, and the mean changes of few-shot alignment and NC3; the verdict of :func:`verdict`."""
+    several = any(e["overall"].seeds > 1 for e in effects.values())
+    spread = "interval" if several else "range"
     lines = [
         r"\begin{tabular}{lcccccccl}",
         r"\toprule",
-        r"Strategy & pairs & $\Delta$ overall & interval & $\Delta$ few & interval & worst $\Delta$ few & "
+        rf"Strategy & pairs & $\Delta$ overall & {spread} & $\Delta$ few & {spread} & lowest $\Delta$ few & "
         r"$\Delta a$ few & $\Delta$ NC3 \\",
         r"\midrule",
     ]
@@ -276,8 +282,8 @@ def effects_table(effects: Mapping[str, Mapping[str, Effect]]) -> str:
         worst, where = e["few"].worst()
         cells += [
             f"{_signed(worst)} ({_setting(where)})",
-            _signed(e["alignment_few"].mean, 3),
-            _signed(e["nc3"].mean, 3),
+            _signed(e["alignment_few"].mean, GEOMETRY_DIGITS),
+            _signed(e["nc3"].mean, GEOMETRY_DIGITS),
         ]
         lines.append(f"{names.STRATEGIES[strategy]} & " + " & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -305,7 +311,7 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     if seeds < 2:
         return (
             rf"With one seed per run, no claim about the strategies can be tested (the claim of "
-            rf"\citet{{spa2025}}, over {settings} settings)"
+            rf"\citet{{spa2025}}, over {count_phrase(settings, 'setting')})"
         )
     groups: dict[str, list[str]] = {"supported": [], "contradicted": [], "not resolved": []}
     for s, e in effects.items():
@@ -322,8 +328,8 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
         if strategies
     )
     return (
-        rf"Over {settings} settings $\times$ {seeds} seeds (paired with the same seed's baseline), the claim "
-        rf"of \citet{{spa2025}} is {found}"
+        rf"Over {count_phrase(settings, 'setting')} $\times$ {seeds} seeds (paired with the same seed's baseline), "
+        rf"the claim of \citet{{spa2025}} is {found}"
     )
 
 
@@ -348,7 +354,20 @@ def threshold_note(thresholds: Mapping[str, int]) -> str:
     """The shot groups' thresholds beside the published ones (100 and 20 on CIFAR-LT and ImageNet-LT)."""
     if (thresholds["many"], thresholds["few"]) == (100, 20):
         return "as on CIFAR-LT and ImageNet-LT"
-    return "CIFAR-LT and ImageNet-LT use 100 and 20; this build's classes are smaller, so its thresholds are lower"
+    return "CIFAR-LT and ImageNet-LT use 100 and 20; this build sets its own for its class sizes"
+
+
+def longtail_chance(final: pd.DataFrame, num_classes: int) -> str:
+    """A warning when run groups end near chance (below twice 1/C on test); '' otherwise."""
+    means = final.groupby(KEYS, sort=False)["network_accuracy_test"].mean()
+    near = int((means < CHANCE_FACTOR / num_classes).sum())
+    if not near:
+        return ""
+    return (
+        f"{near} of the {len(means)} run groups end below {CHANCE_FACTOR:g} times chance on test "
+        f"({percent(1 / num_classes)} for {num_classes} classes): those networks have barely learned, and their "
+        "geometry and detection numbers describe such networks."
+    )
 
 
 DOMINANCE = 10.0  # one seed's value this many times every other seed's dominates the mean
@@ -416,8 +435,8 @@ def discussion(settings: Mapping[str, object], published_rows: pd.DataFrame, dif
     if settings["dataset"] in MINIATURE_DATASETS:
         parts.append(
             "The comparison with published numbers is only meaningful for the paper-scale presets: the miniature's "
-            "images are too easy and its schedules too short for absolute numbers to transfer, but the mechanisms "
-            "(misalignment growing with imbalance, which strategies move it) are measured the same way."
+            "data and schedules are too small for absolute numbers to transfer, but the mechanisms (how the "
+            "misalignment depends on imbalance, which strategies move it) are measured the same way."
         )
     elif not published_rows.empty:
         parts.append(rf"Published baselines are set beside ours in \cref{{tab:lt-accuracy}}{differences}.")
@@ -425,7 +444,7 @@ def discussion(settings: Mapping[str, object], published_rows: pd.DataFrame, dif
     if ours:
         parts.append(
             f"Our {and_list(ours)} may differ from the authors' version{'s' if len(ours) > 1 else ''}; a negative "
-            "result for them is a result about our reconstruction."
+            f"result for {'it' if len(ours) == 1 else 'them'} is a result about our reconstruction."
         )
     tuned = [STRATEGY_HYPERPARAMETERS[s] for s in settings["strategies"] if s in STRATEGY_HYPERPARAMETERS]
     if tuned:
@@ -451,7 +470,8 @@ def longtail_macros(
         "LTImbalance": (
             f"a training set long-tailed as published, imbalance ratio {_ratio(high)}"
             if settings["profile"] == "given"
-            else f"{settings['profile']} profile, imbalance ratios {', '.join(map(_ratio, ratios))}"
+            else f"{settings['profile']} profile, imbalance ratio{'s' if len(ratios) > 1 else ''} "
+            + ", ".join(map(_ratio, ratios))
         ),
         "LTMaxRatio": _ratio(high),
         "LTMinRatio": _ratio(low),
@@ -463,7 +483,23 @@ def longtail_macros(
         "LTFeatureDim": str(settings["feature_dim"]),
         "LTEpochs": str(schedule["epochs"]),
         "LTWarmup": str(schedule["warmup_epochs"]),
-        "LTMilestones": " and ".join(str(round(f * schedule["epochs"])) for f in schedule["milestones"]),
+        "LTMilestones": epochs_phrase([round(f * schedule["epochs"]) for f in schedule["milestones"]]),
+        "LTSeveralRatios": len(ratios) > 1,
+        "LTRunsDiffer": and_list(
+            [
+                what
+                for what, key in (("imbalance ratio", "ratio"), ("loss", "loss"), ("alignment strategy", "strategy"))
+                if final[key].nunique() > 1
+            ]
+            or ["seed only"]
+        ),
+        "LTPublishedBeside": (
+            ", beside the published numbers of the baselines where their setting matches ours"
+            if not published_rows.empty
+            else ""
+        ),
+        "LTLossesPhrase": "the baseline loss" if len(settings["losses"]) == 1 else "the baseline losses",
+        "LTChanceSentence": longtail_chance(final, settings["num_classes"]),
         "LTGamma": fmt_sci(schedule["gamma"]),
         "LTSeeds": seeds_phrase(len(seed_ids)),
         **spread_macros("LT", seed_ids),
