@@ -79,7 +79,7 @@ def check_below_chance(text: str, metrics: pd.DataFrame, keys: list[str], scope:
 def check_common(text: str, seeds: int) -> None:
     assert not RANKING_WORDS.findall(text.replace("goes with better detection", ""))
     assert not re.search(r"and \d+ more", text) and "The run of the first of" not in text
-    assert not re.findall(r"\w*\d\.[A-Z][a-z]+", text), "a sentence glued to the previous one (a lost space)"
+    assert not re.findall(r"\S*[a-z0-9)]\.[A-Z][a-z]+", text), "a sentence glued to the previous one (a lost space)"
     assert ("no ranking of the detectors is tested" in text) == (seeds == 1)
     if seeds > 1:
         assert f"paired comparison over {seeds} seeds" in text

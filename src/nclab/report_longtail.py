@@ -485,6 +485,7 @@ def longtail_macros(
         "LTWarmup": str(schedule["warmup_epochs"]),
         "LTMilestones": epochs_phrase([round(f * schedule["epochs"]) for f in schedule["milestones"]]),
         "LTSeveralRatios": len(ratios) > 1,
+        "LTSeveralLosses": len(settings["losses"]) > 1,
         "LTRunsDiffer": and_list(
             [
                 what
