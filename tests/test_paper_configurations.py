@@ -98,6 +98,7 @@ def test_the_long_tail_study_alone_says_what_ran_and_no_more(build):
     assert "fixed ETF head" not in text and "ETF+DR" not in text
     assert "normalised head of LDAM-DRW" in text  # the ViM caption and the metrics paragraph name the head that ran
     assert "line style: loss" in text and "colour: strategy" in text
+    assert "ratio; colour: strategy; line style: loss. Markers: mean over 2 seeds." in text  # one IR: no lines
     assert "SpA-Reg is our reconstruction" in text and "SpA-SLERP rotates" not in text and "SpA-Proj (from" not in text
     metrics = metric_tables(build, "longtail/*/*/*/seed*/ood/metrics.csv")
     scope = re.escape("of the long-tail runs (every detector, OOD set and run group)")

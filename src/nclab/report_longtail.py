@@ -486,6 +486,7 @@ def longtail_macros(
         "LTMilestones": epochs_phrase([round(f * schedule["epochs"]) for f in schedule["milestones"]]),
         "LTSeveralRatios": len(ratios) > 1,
         "LTSeveralLosses": len(settings["losses"]) > 1,
+        "LTMarkerNote": f" Markers: mean over {len(seed_ids)} seeds." if len(seed_ids) > 1 else "",
         "LTRunsDiffer": and_list(
             [
                 what
