@@ -15,23 +15,24 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as t_distribution
 
-CONFIDENCE = 0.95
+CONFIDENCE = 0.95  # of every interval the paper states
 
 
-def paired_interval(differences: np.ndarray) -> tuple[float, float] | None:
-    """The 95 % Student-t interval of the mean of paired differences (one per seed); None with fewer than 2."""
-    differences = np.asarray(differences, np.float64)
-    if len(differences) < 2:
+def t_interval(values: np.ndarray) -> tuple[float, float] | None:
+    """The 95 % Student-t interval of the mean of independent replicates (per-seed values, or paired
+    differences); None with fewer than 2."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
         return None
-    mean, sem = differences.mean(), differences.std(ddof=1) / np.sqrt(len(differences))
-    half = t_distribution.ppf((1 + CONFIDENCE) / 2, len(differences) - 1) * sem
+    mean, sem = values.mean(), values.std(ddof=1) / np.sqrt(len(values))
+    half = t_distribution.ppf((1 + CONFIDENCE) / 2, len(values) - 1) * sem
     return float(mean - half), float(mean + half)
 
 
 def order(first: np.ndarray, second: np.ndarray) -> str:
     """'higher' or 'lower' when the paired interval of first - second excludes 0, 'within the spread' when it
     contains it, 'not tested' with one seed; ``first`` and ``second`` hold one value per seed, seed by seed."""
-    interval = paired_interval(np.asarray(first, np.float64) - np.asarray(second, np.float64))
+    interval = t_interval(np.asarray(first, np.float64) - np.asarray(second, np.float64))
     if interval is None:
         return "not tested"
     return "higher" if interval[0] > 0 else "lower" if interval[1] < 0 else "within the spread"

@@ -16,12 +16,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
-from scipy.stats import t as t_distribution
 
 from nclab.plan import TRAJECTORY_MEASURES
+from nclab.ranking import CONFIDENCE, t_interval
 
 MEASURES = (*TRAJECTORY_MEASURES, "nc5")  # the NC measures related to the AUROC
-CONFIDENCE = 0.95  # of every interval
 BOOTSTRAP_SAMPLES = 2000
 VERDICTS = ("supported", "contradicted", "not resolved", "no claim can be tested")
 
@@ -68,10 +67,8 @@ def across_seeds(rhos: pd.DataFrame) -> Evidence:
     """The mean of the within-run correlations of each seed (over its runs), then the mean over seeds with a
     t-interval over seeds; a seed's runs are not independent of each other, its seeds are."""
     per_seed = rhos.groupby("seed")["rho"].mean().dropna()
-    if len(per_seed) < 2:
-        return Evidence(float(per_seed.mean()) if len(per_seed) else np.nan, np.nan, np.nan, len(per_seed))
-    half = t_distribution.ppf((1 + CONFIDENCE) / 2, len(per_seed) - 1) * per_seed.std(ddof=1) / np.sqrt(len(per_seed))
-    return Evidence(float(per_seed.mean()), float(per_seed.mean() - half), float(per_seed.mean() + half), len(per_seed))
+    low, high = t_interval(per_seed) or (np.nan, np.nan)
+    return Evidence(float(per_seed.mean()) if len(per_seed) else np.nan, low, high, len(per_seed))
 
 
 def bootstrap_over_runs(x: Sequence[float], y: Sequence[float], seed: int = 0) -> Evidence:
