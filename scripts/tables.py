@@ -20,15 +20,14 @@ with logged(snakemake.log[0]):
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
     atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes, p.skipped_ood_sets))
-    matches = published.balanced_matches(
-        published.load(snakemake.input.published), p.dataset, p.arch, p.ood_sets, list(ood["method"].unique())
-    )
+    published_rows = published.load(snakemake.input.published)
+    matches = published.balanced_matches(published_rows, p.dataset, p.arch, p.ood_sets, list(ood["method"].unique()))
     comparison = published.compared(
         matches, {"ood": ood, "collapse": final_epochs(collapse, "balanced")}, p.schedule_epochs
     )
     notes = published.differences(comparison, lambda row: [row["our_epochs"]])
     setting = published.setting_label(p.dataset, p.arch)
-    missing = published.missing_groups(published.load(snakemake.input.published), p.dataset, p.arch, p.ood_sets)
+    missing = published.missing_groups(published_rows, p.dataset, p.arch, p.ood_sets)
     atomic_write_text(
         snakemake.output.published,
         published.balanced_comparison(

@@ -101,16 +101,21 @@ def ood_group(dataset: str, ood_set: str) -> tuple[str, ...]:
     return FAR_OOD if ood_set == "far" else (ood_set,)
 
 
+def balanced_setting(published: pd.DataFrame, dataset: str, architecture: str) -> pd.DataFrame:
+    """The rows measured on the balanced ``dataset`` with ``architecture``."""
+    return published[
+        (published["dataset"] == dataset)
+        & (published["architecture"] == architecture)
+        & published["imbalance_ratio"].isna()
+    ]
+
+
 def balanced_matches(
     published: pd.DataFrame, dataset: str, architecture: str, ood_sets: Sequence[str], methods: Sequence[str]
 ) -> pd.DataFrame:
     """Rows measured on the balanced ``dataset`` with ``architecture``: OOD metrics of one of our scores on one
     of our OOD sets, and the network's own metrics."""
-    rows = published[
-        (published["dataset"] == dataset)
-        & (published["architecture"] == architecture)
-        & published["imbalance_ratio"].isna()
-    ]
+    rows = balanced_setting(published, dataset, architecture)
     is_ood = rows["metric"].map(lambda metric: OURS[metric][0] == "ood")
     measured = rows["ood_set"].map(lambda name: set(ood_group(dataset, name)) <= set(ood_sets))
     ours = np.where(is_ood, measured & rows["method"].isin(methods), rows["method"] == "")
@@ -122,14 +127,9 @@ def missing_groups(
 ) -> dict[str, list[str]]:
     """The published near/far groups of this balanced setting that our OOD sets do not cover, each with the sets
     of the group that we lack (their numbers are then not set beside ours)."""
-    rows = published[
-        (published["dataset"] == dataset)
-        & (published["architecture"] == architecture)
-        & published["imbalance_ratio"].isna()
-        & published["ood_set"].isin(["near", "far"])
-    ]
+    groups = balanced_setting(published, dataset, architecture)["ood_set"]
     missing = {}
-    for group in dict.fromkeys(rows["ood_set"]):
+    for group in dict.fromkeys(groups[groups.isin(["near", "far"])]):
         absent = [s for s in ood_group(dataset, group) if s not in ood_sets]
         if absent:
             missing[group] = absent
