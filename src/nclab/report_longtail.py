@@ -8,12 +8,12 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import sem, spearmanr
-from scipy.stats import t as t_distribution
+from scipy.stats import spearmanr
 
 from nclab import names, published
 from nclab.longtail import GROUPS
-from nclab.ranking import leader
+from nclab.plan import AFFINE_HEADS, CLASSIFIER_STRATEGIES, FIXED_CLASSIFIER_LOSSES, LOSS_HEADS
+from nclab.ranking import leader, t_interval
 from nclab.report import (
     CHANCE_FACTOR,
     ID_DESCRIPTIONS,
@@ -217,13 +217,10 @@ class Effect:
     def mean(self) -> float:
         return float(np.mean(self.deltas))
 
-    def interval(self, level: float = 0.95) -> tuple[float, float] | None:
-        """Student-t confidence interval of the mean difference over the pairs (a paired t-test across settings
-        and seeds); None with one seed, where a run's noise cannot be told from the strategy's effect."""
-        if self.seeds < 2 or len(self.deltas) < 2:
-            return None
-        half = t_distribution.ppf(0.5 + level / 2, len(self.deltas) - 1) * sem(self.deltas)
-        return self.mean - half, self.mean + half
+    def interval(self) -> tuple[float, float] | None:
+        """95 % Student-t confidence interval of the mean difference over the pairs (a paired t-test across
+        settings and seeds); None with one seed, where a run's noise cannot be told from the strategy's effect."""
+        return t_interval(self.deltas) if self.seeds >= 2 else None
 
     def worst(self) -> tuple[float, tuple[float, str]]:
         index = int(np.argmin(self.deltas))
@@ -333,7 +330,13 @@ def verdict(effects: Mapping[str, Mapping[str, Effect]]) -> str:
     )
 
 
-NON_AFFINE_HEADS = {"ldam_drw": "normalised head of LDAM-DRW", "etf": "fixed ETF head of ETF+DR"}
+HEAD_WORDS = {"normed": "normalised head", "etf": "fixed ETF head"}  # the heads of nclab.plan.LOSS_HEADS
+
+
+def non_affine_heads(losses: Sequence[str]) -> list[str]:
+    """'normalised head of LDAM-DRW', ...: the heads among ``losses`` whose logits are not W h + b."""
+    heads = {loss: LOSS_HEADS.get(loss, "linear") for loss in losses}
+    return [f"{HEAD_WORDS[h]} of {names.LOSSES[loss]}" for loss, h in heads.items() if h not in AFFINE_HEADS]
 
 
 def line_styles_note(losses: Sequence[str], strategies: Sequence[str]) -> str:
@@ -394,13 +397,13 @@ def outlier_sentence(final: pd.DataFrame) -> str:
     return f"One seed dominates the mean of {where} \\cref{{tab:lt-geometry}}: " + "; ".join(cases) + "."
 
 
-RECONSTRUCTED = {"reg": "SpA-Reg", "slerp": "SpA-SLERP"}  # strategies whose formulas were not public
+RECONSTRUCTED = ("reg", "slerp")  # strategies whose formulas were not public
 STRATEGY_HYPERPARAMETERS = {"reg": r"$\lambda$", "proj": r"$\gamma$", "slerp": "$t$"}
 
 
 def reconstruction_sentence(strategies: Sequence[str], losses: Sequence[str]) -> str:
     """Which configured strategies are our reconstructions, and which do not combine with the fixed ETF head."""
-    ours = [RECONSTRUCTED[s] for s in strategies if s in RECONSTRUCTED]
+    ours = [names.STRATEGIES[s] for s in strategies if s in RECONSTRUCTED]
     text = ""
     if ours:
         text = (
@@ -408,16 +411,19 @@ def reconstruction_sentence(strategies: Sequence[str], losses: Sequence[str]) ->
             "the paper's formulas were not public when this workflow was written, so "
             f"{'its' if len(ours) == 1 else 'their'} numbers test our reading of the idea, not the authors' code."
         )
-    moving = [names.STRATEGIES[s] for s in strategies if s in ("proj", "slerp")]
-    if moving and "etf" in losses:
+    moving = [names.STRATEGIES[s] for s in strategies if s in CLASSIFIER_STRATEGIES]
+    fixed = [names.LOSSES[x] for x in losses if x in FIXED_CLASSIFIER_LOSSES]
+    if moving and fixed:
         verb = "moves" if len(moving) == 1 else "move"
-        text += f" {and_list(moving)} {verb} the classifier, which ETF+DR keeps fixed; those runs do not exist."
+        text += (
+            f" {and_list(moving)} {verb} the classifier, which {and_list(fixed)} keeps fixed; those runs do not exist."
+        )
     return text.strip()
 
 
 def normalised_heads_sentence(losses: Sequence[str]) -> str:
     """How the classifier quantities are computed on heads whose logits depend on the directions of W only."""
-    heads = [NON_AFFINE_HEADS[x] for x in losses if x in NON_AFFINE_HEADS]
+    heads = non_affine_heads(losses)
     if not heads:
         return ""
     return (
@@ -440,7 +446,7 @@ def discussion(settings: Mapping[str, object], published_rows: pd.DataFrame, dif
         )
     elif not published_rows.empty:
         parts.append(rf"Published baselines are set beside ours in \cref{{tab:lt-accuracy}}{differences}.")
-    ours = [RECONSTRUCTED[s] for s in settings["strategies"] if s in RECONSTRUCTED]
+    ours = [names.STRATEGIES[s] for s in settings["strategies"] if s in RECONSTRUCTED]
     if ours:
         parts.append(
             f"Our {and_list(ours)} may differ from the authors' version{'s' if len(ours) > 1 else ''}; a negative "
@@ -576,11 +582,12 @@ def longtail_macros(
     m |= presence_flags("LTStrategy", settings["strategies"], names.STRATEGIES)
     m["LTAnyStrategy"] = any(x != "none" for x in settings["strategies"])
     m["LTHeadlineDetectors"] = ", ".join(names.SCORES[x] for x in settings["headline_methods"])
+    heads = non_affine_heads(settings["losses"])
     m["LTOODCaptionNote"] = (
         r" ViM assumes logits $z=Wh+b$ (its origin is $u=-W^{+}b$); it is not computed (--) on the "
-        + and_list([NON_AFFINE_HEADS[x] for x in settings["losses"] if x in NON_AFFINE_HEADS])
+        + and_list(heads)
         + ", whose logits are not of that form."
-        if "vim" in settings["headline_methods"] and any(x in NON_AFFINE_HEADS for x in settings["losses"])
+        if "vim" in settings["headline_methods"] and heads
         else ""
     )
     per_class = _rows(classes, high, base_loss, "none").groupby("class")[["train_count", "alignment"]].mean()
