@@ -7,10 +7,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 setup:
 	bash tools/setup.sh
 
-paper: setup  ## regenerate results/paper/paper.pdf (the miniature study of config.yaml); goes on after any interruption
+paper: setup  ## regenerate results/miniature/paper/paper.pdf (the miniature study of config.yaml); goes on after any interruption
 	python tools/unlock_if_stale.py
 	snakemake --cores all
-	@echo "paper: $(CURDIR)/results/paper/paper.pdf"
+	@echo "paper: $(CURDIR)/results/miniature/paper/paper.pdf"
 
 test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for the cluster test
 	bash tools/setup.sh --with-slurm

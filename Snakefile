@@ -12,7 +12,8 @@ sys.path.insert(0, SRC)
 if SRC not in os.environ.get("PYTHONPATH", "").split(os.pathsep):  # every job (local, SLURM, conda env) imports
     os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SRC, os.environ.get("PYTHONPATH")])))  # this nclab
 
-from nclab.config import make_canonical, validate
+from nclab.config import ConfigError, make_canonical, validate
+from nclab.roots import configuration_name, conflict, results_root, sources, write_record
 from nclab.slurm_compat import first_word_states
 
 
@@ -25,8 +26,18 @@ report: "report/workflow.rst"
 first_word_states()  # sacct's "CANCELLED by 0" must end the job for the SLURM executor (nclab.slurm_compat)
 
 
+OVERRIDES = workflow.config_settings.overwrite_config  # what the --configfile files and --config values set
+config["name"] = configuration_name(config, OVERRIDES, workflow.overwrite_configfiles)
 validate(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 make_canonical(config)  # params independent of the order of config lines and files
+ROOT = results_root(config["name"])  # everything this configuration writes (nclab.roots)
+MADE_OF = sources(workflow.overwrite_configfiles, workflow.config_settings.config, Path(workflow.basedir))
+if workflow.exec_mode.name == "DEFAULT" and (refusal := conflict(Path(ROOT), MADE_OF, config)):
+    raise ConfigError(refusal)  # before any job runs; jobs on a cluster re-read the Snakefile without checking
+
+
+onstart:
+    write_record(Path(ROOT), MADE_OF, config)
 
 
 include: "rules/common.smk"
@@ -61,5 +72,5 @@ include: "rules/paper.smk"
 rule all:
     default_target: True
     input:
-        "results/paper/paper.pdf",
+        f"{ROOT}/paper/paper.pdf",
         typeset_tables(),

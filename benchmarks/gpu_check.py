@@ -158,7 +158,7 @@ def check_cpu_against_gpu(gpu: bool) -> dict:
 def check_workflow(gpu: bool) -> dict:
     """On a GPU the whole workflow; on a CPU its GPU jobs only (data, training, features): the CPU analysis that
     follows them is the test suite's tiny workflow."""
-    pdf = "results/paper/paper.pdf" if gpu and shutil.which("latexmk") else None
+    pdf = "results/synthetic-cifar/paper/paper.pdf" if gpu and shutil.which("latexmk") else None
     if pdf:
         target, scope = [pdf], pdf
     elif gpu:
@@ -188,7 +188,7 @@ def check_workflow(gpu: bool) -> dict:
         if result.returncode != 0:
             print(result.stderr[-4000:])
             return {"ok": False, "seconds": seconds}
-        computes = [json.loads(p.read_text()) for p in sorted(workdir.glob("results/runs/*/seed*/compute.json"))]
+        computes = [json.loads(p.read_text()) for p in sorted(workdir.glob("results/synthetic-cifar/runs/*/seed*/compute.json"))]
         devices = sorted({c["setup"]["device"] for c in computes})
         ok = devices == ["cuda" if gpu else "cpu"] and (pdf is None or (workdir / pdf).is_file())
         speeds = [c["speed"]["images_per_second"] for c in computes]

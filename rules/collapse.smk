@@ -10,7 +10,7 @@ rule collapse_metrics:
         metrics=f"{RUN}/collapse.csv",
         classes=f"{RUN}/classes.csv",
     log:
-        f"results/logs/{RUN_ID}/collapse.log",
+        f"{ROOT}/logs/{RUN_ID}/collapse.log",
     group:
         analysis_group
     conda:

@@ -73,7 +73,7 @@ def trajectory_epochs(wildcards):
 SCHEDULES = list(config["schedules"])
 SEEDS = config["training"]["seeds"]
 RUN_ID = "runs/{run}/seed{seed}"  # run: an id of the run table (RUNS, below)
-RUN = f"results/{RUN_ID}"
+RUN = f"{ROOT}/{RUN_ID}"
 FIRST_SEED = SEEDS[0]  # figures of single runs (ROC, histograms, t-SNE) show the first seed
 
 
@@ -97,7 +97,7 @@ def raw_manifest(name):
 
     Marked ancient: pointing data.root at another verified copy re-runs the check, not the study.
     """
-    return [ancient(f"results/data/raw/{name}.json")] if needs_root(name) else []
+    return [ancient(f"{ROOT}/data/raw/{name}.json")] if needs_root(name) else []
 
 
 def id_split(dataset):
@@ -134,8 +134,8 @@ def code(script):
 # The runs of both studies, one entry each (nclab.runs): training, features and the per-run analysis of a run
 # read its entry through the `run` wildcard ("standard", "longtail/ir10/ce/proj").
 LT = config["longtail"]
-LT_DATA = f"results/data/longtail/{DATASET}/{LT['profile']}-ir{{ratio}}-seed{LT['subset_seed']}.npz"
-RUNS = run_table(config, f"results/data/{DATASET}.npz", LT_DATA)
+LT_DATA = f"{ROOT}/data/longtail/{DATASET}/{LT['profile']}-ir{{ratio}}-seed{LT['subset_seed']}.npz"
+RUNS = run_table(config, f"{ROOT}/data/{DATASET}.npz", LT_DATA)
 LT_RUNS = [run for run, spec in RUNS.items() if spec.study == "longtail"]
 EXTERNAL = config["external"]["models"] if "external" in STUDIES else {}  # models trained elsewhere, by name
 EXTERNAL_RUN_PATTERN = "|".join(re.escape(r) for r, s in RUNS.items() if s.study == "external") or "(?!)"
@@ -209,12 +209,12 @@ def paper_inputs():
     inputs = []
     for study in STUDIES:
         macros = "macros.tex" if study == "balanced" else f"{study}/macros.tex"
-        inputs += [f"paper/{study}.tex", f"results/report/{macros}"]
-        inputs += [f"results/report/{table}.tex" for table in study_tables(study)]
-        inputs += [f"results/report/figures/{name}.pdf" for name in study_figures(study)]
+        inputs += [f"paper/{study}.tex", f"{ROOT}/report/{macros}"]
+        inputs += [f"{ROOT}/report/{table}.tex" for table in study_tables(study)]
+        inputs += [f"{ROOT}/report/figures/{name}.pdf" for name in study_figures(study)]
     return inputs
 
 
 def typeset_tables():
     """Every table of the paper typeset on its own (a PDF per table) for Snakemake's HTML report."""
-    return [f"results/report/{table}.pdf" for study in STUDIES for table in study_tables(study)]
+    return [f"{ROOT}/report/{table}.pdf" for study in STUDIES for table in study_tables(study)]

@@ -6,9 +6,9 @@ rule fetch_raw:
     input:
         code("fetch_raw"),
     output:
-        "results/data/raw/{source}.json",
+        f"{ROOT}/data/raw/{{source}}.json",
     log:
-        "results/logs/data/fetch_{source}.log",
+        f"{ROOT}/logs/data/fetch_{{source}}.log",
     localrule: True
     conda:
         "../envs/torch.yaml"
@@ -25,9 +25,9 @@ rule prepare_id:
         lists=imagenet_lt_inputs(),
         code=code("prepare_id"),
     output:
-        "results/data/{dataset}.npz",
+        f"{ROOT}/data/{{dataset}}.npz",
     log:
-        "results/logs/data/{dataset}.log",
+        f"{ROOT}/logs/data/{{dataset}}.log",
     conda:
         "../envs/torch.yaml"
     threads: 8 if DATASET == IMAGENET_LT else 1
@@ -45,9 +45,9 @@ rule prepare_ood:
         raw=lambda w: raw_manifest(w.ood),
         code=code("prepare_ood"),
     output:
-        "results/data/ood/{ood}.npz",
+        f"{ROOT}/data/ood/{{ood}}.npz",
     log:
-        "results/logs/data/ood_{ood}.log",
+        f"{ROOT}/logs/data/ood_{{ood}}.log",
     conda:
         "../envs/torch.yaml"
     resources:

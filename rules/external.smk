@@ -7,15 +7,15 @@ rule extract_external_features:
     input:
         checkpoints=lambda w: run_spec(w).model["checkpoints"],
         data=lambda w: run_spec(w).data,
-        ood=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
+        ood=expand(f"{ROOT}/data/ood/{{ood}}.npz", ood=OOD_SETS),
         code=code("extract_external_features"),
     output:
         dumps=directory(f"{RUN}/features"),
         provenance=f"{RUN}/provenance.json",
     log:
-        f"results/logs/{RUN_ID}/features.log",
+        f"{ROOT}/logs/{RUN_ID}/features.log",
     benchmark:
-        f"results/benchmarks/{RUN_ID}/features.tsv"
+        f"{ROOT}/benchmarks/{RUN_ID}/features.tsv"
     wildcard_constraints:
         run=EXTERNAL_RUN_PATTERN,
     conda:
@@ -44,12 +44,12 @@ rule external_tables_and_macros:
         provenance=run_files("provenance.json", "external"),
         code=code("external_tables"),
     output:
-        provenance="results/report/external/tables/provenance.tex",
-        checkpoints="results/report/external/tables/checkpoints.tex",
-        detectors="results/report/external/tables/detectors.tex",
-        macros="results/report/external/macros.tex",
+        provenance=f"{ROOT}/report/external/tables/provenance.tex",
+        checkpoints=f"{ROOT}/report/external/tables/checkpoints.tex",
+        detectors=f"{ROOT}/report/external/tables/detectors.tex",
+        macros=f"{ROOT}/report/external/macros.tex",
     log:
-        "results/logs/report/external_tables_and_macros.log",
+        f"{ROOT}/logs/report/external_tables_and_macros.log",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -6,14 +6,14 @@ rule extract_features:
     input:
         checkpoints=rules.train.output.checkpoints,
         data=lambda w: run_spec(w).data,
-        ood=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
+        ood=expand(f"{ROOT}/data/ood/{{ood}}.npz", ood=OOD_SETS),
         code=code("extract_features"),
     output:
         dumps=directory(f"{RUN}/features"),
     log:
-        f"results/logs/{RUN_ID}/features.log",
+        f"{ROOT}/logs/{RUN_ID}/features.log",
     benchmark:
-        f"results/benchmarks/{RUN_ID}/features.tsv"
+        f"{ROOT}/benchmarks/{RUN_ID}/features.tsv"
     wildcard_constraints:
         run=TRAINED_RUN_PATTERN,
     conda:

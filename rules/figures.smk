@@ -1,6 +1,6 @@
 # The paper's figures, one `figure` job each (nclab.contents: inputs, options), and the t-SNE they draw.
 
-FIGURES = "results/report/figures"
+FIGURES = f"{ROOT}/report/figures"
 
 
 rule tsne:
@@ -10,9 +10,9 @@ rule tsne:
     output:
         f"{RUN}/tsne.npz",
     log:
-        f"results/logs/{RUN_ID}/tsne.log",
+        f"{ROOT}/logs/{RUN_ID}/tsne.log",
     benchmark:
-        f"results/benchmarks/{RUN_ID}/tsne.tsv"
+        f"{ROOT}/benchmarks/{RUN_ID}/tsne.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:
@@ -38,7 +38,7 @@ rule figure:
             labels=lambda w: {"figure": w.figure},
         ),
     log:
-        "results/logs/figures/{figure}.log",
+        f"{ROOT}/logs/figures/{{figure}}.log",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -5,12 +5,12 @@
 
 rule prepare_longtail:
     input:
-        data=f"results/data/{DATASET}.npz",
+        data=f"{ROOT}/data/{DATASET}.npz",
         code=code("prepare_longtail"),
     output:
         LT_DATA,
     log:
-        f"results/logs/data/longtail/{DATASET}-ir{{ratio}}.log",
+        f"{ROOT}/logs/data/longtail/{DATASET}-ir{{ratio}}.log",
     conda:
         "../envs/torch.yaml"
     resources:

@@ -1,6 +1,6 @@
 # The long-tail section: its tables and macros (its figures are in figures.smk), from every long-tail run's metric tables.
 
-LT_REPORT = "results/report/longtail"
+LT_REPORT = f"{ROOT}/report/longtail"
 
 
 rule longtail_tables_and_macros:
@@ -20,7 +20,7 @@ rule longtail_tables_and_macros:
         effects=f"{LT_REPORT}/tables/effects.tex",
         macros=f"{LT_REPORT}/macros.tex",
     log:
-        "results/logs/report/longtail_tables_and_macros.log",
+        f"{ROOT}/logs/report/longtail_tables_and_macros.log",
     conda:
         "../envs/analysis.yaml"
     params:

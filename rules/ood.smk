@@ -9,9 +9,9 @@ rule ood_scores:
     output:
         expand(f"{RUN}/ood/scores/{{method}}.npz", method=METHODS, allow_missing=True),
     log:
-        f"results/logs/{RUN_ID}/ood_scores.log",
+        f"{ROOT}/logs/{RUN_ID}/ood_scores.log",
     benchmark:
-        f"results/benchmarks/{RUN_ID}/ood_scores.tsv"
+        f"{ROOT}/benchmarks/{RUN_ID}/ood_scores.tsv"
     group:
         analysis_group
     conda:
@@ -33,7 +33,7 @@ rule ood_metrics:
     output:
         f"{RUN}/ood/metrics.csv",
     log:
-        f"results/logs/{RUN_ID}/ood_metrics.log",
+        f"{ROOT}/logs/{RUN_ID}/ood_metrics.log",
     group:
         analysis_group
     conda:
@@ -55,9 +55,9 @@ rule ood_trajectory:
     output:
         f"{RUN}/ood/trajectory.csv",
     log:
-        f"results/logs/{RUN_ID}/ood_trajectory.log",
+        f"{ROOT}/logs/{RUN_ID}/ood_trajectory.log",
     benchmark:
-        f"results/benchmarks/{RUN_ID}/ood_trajectory.tsv"
+        f"{ROOT}/benchmarks/{RUN_ID}/ood_trajectory.tsv"
     group:
         analysis_group
     conda:

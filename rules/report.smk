@@ -8,21 +8,21 @@ rule tables_and_macros:
         collapse=run_files("collapse.csv"),
         ood=run_files("ood/metrics.csv"),
         trajectories=run_files("ood/trajectory.csv"),
-        data=f"results/data/{DATASET}.npz",
-        ood_data=expand("results/data/ood/{ood}.npz", ood=OOD_SETS),
+        data=f"{ROOT}/data/{DATASET}.npz",
+        ood_data=expand(f"{ROOT}/data/ood/{{ood}}.npz", ood=OOD_SETS),
         published=PUBLISHED,
         code=code("tables"),
     output:
-        ood_auroc="results/report/tables/ood_auroc.tex",
-        ood_full="results/report/tables/ood_full.tex",
-        detectors="results/report/tables/detectors.tex",
-        relation="results/report/tables/relation.tex",
-        collapse="results/report/tables/collapse.tex",
-        ood_sets="results/report/tables/ood_sets.tex",
-        published="results/report/tables/published.tex",
-        macros="results/report/macros.tex",
+        ood_auroc=f"{ROOT}/report/tables/ood_auroc.tex",
+        ood_full=f"{ROOT}/report/tables/ood_full.tex",
+        detectors=f"{ROOT}/report/tables/detectors.tex",
+        relation=f"{ROOT}/report/tables/relation.tex",
+        collapse=f"{ROOT}/report/tables/collapse.tex",
+        ood_sets=f"{ROOT}/report/tables/ood_sets.tex",
+        published=f"{ROOT}/report/tables/published.tex",
+        macros=f"{ROOT}/report/macros.tex",
     log:
-        "results/logs/report/tables_and_macros.log",
+        f"{ROOT}/logs/report/tables_and_macros.log",
     conda:
         "../envs/analysis.yaml"
     params:

@@ -11,9 +11,9 @@ rule train:
         history=f"{RUN}/history.csv",
         compute=f"{RUN}/compute.json",
     log:
-        f"results/logs/{RUN_ID}/train.log",
+        f"{ROOT}/logs/{RUN_ID}/train.log",
     benchmark:
-        f"results/benchmarks/{RUN_ID}/train.tsv"
+        f"{ROOT}/benchmarks/{RUN_ID}/train.tsv"
     conda:
         "../envs/torch.yaml"
     threads: 1
@@ -26,6 +26,6 @@ rule train:
         run_keys=lambda w: run_spec(w).keys,
         recipe=lambda w: {**run_spec(w).recipe, "seed": int(w.seed)},
         model=lambda w: run_spec(w).model,
-        resume_dir=f"results/resume/{RUN_ID}",
+        resume_dir=f"{ROOT}/resume/{RUN_ID}",
     script:
         "../scripts/train.py"

@@ -1,6 +1,7 @@
 """The real workflow on a tiny config, run once per session from an empty results/ and shared by the tests
 that inspect its artifacts or plan changes against it (each restores what it edits)."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from external_checkpoints import NCLAB, TV, save_nclab_checkpoint, save_torchvision_checkpoints
 from scratch import copy_workflow
 
 if "PYTEST_XDIST_WORKER" in os.environ:  # make test: two workers share the cores, so OpenMP threads (torch's, in
@@ -63,13 +65,24 @@ def pytest_collection_modifyitems(items):
         items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
 
 
-def snakemake(workdir: Path, *args: str, cores: str = "2") -> subprocess.CompletedProcess:
-    """Snakemake on ``workdir`` with the tiny config; only a test marked ``workflow`` may call it, so that
-    ``make test-fast`` (``-m "not workflow"``) runs no workflow."""
+def snakemake(
+    workdir: Path, *args: str, cores: str = "2", configfile: str | None = "tiny.yaml"
+) -> subprocess.CompletedProcess:
+    """Snakemake on ``workdir`` with ``configfile`` over config.yaml (the tiny config by default; None: config.yaml
+    alone, the miniature); only a test marked ``workflow`` may call it, so that ``make test-fast``
+    (``-m "not workflow"``) runs no workflow."""
     if RUNNING and RUNNING[0].get_closest_marker("workflow") is None:
         raise RuntimeError(f"{RUNNING[0].nodeid} runs Snakemake: mark it @pytest.mark.workflow")
     return subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", cores, "--configfile", "tiny.yaml", *args],
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            cores,
+            *(["--configfile", configfile] if configfile else []),
+            *args,
+        ],
         cwd=workdir,
         capture_output=True,
         text=True,
@@ -91,6 +104,47 @@ def workflow(tmp_path_factory) -> Path:
     result = snakemake(workdir)  # two runs in parallel on 2 cores
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
+
+
+def digests(folder: Path, patterns: tuple[str, ...] = ("data/**/*", "runs/**/*", "report/**/*.tex")) -> dict:
+    """SHA-256 of the files under ``folder`` matching ``patterns`` (by default a results root's data stores, its
+    runs (checkpoints, dumps, tables of metrics) and the paper's tables and macros), by relative path."""
+    files = sorted({p for pattern in patterns for p in folder.glob(pattern) if p.is_file()})
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+EXTERNAL_MODELS = {  # a torchvision model (two checkpoints) and an nclab network, saved as a researcher would
+    "tv-resnet18": {**TV, "checkpoints": ["checkpoints/tv_epoch1.pt", "checkpoints/tv_epoch2.pt"]},
+    "nclab-net": {**NCLAB, "checkpoints": "checkpoints/nclab.pt", "epochs": [5], "description": "ours"},
+}
+EXTERNAL = {  # models trained elsewhere, on generated CIFAR-shaped data: the tiny cousin of the external example
+    **TINY,
+    "name": "external",
+    "studies": ["external"],
+    "data": {
+        "dataset": "synthetic_cifar",
+        "ood_sets": ["photos", "noise"],
+        "synthetic": {
+            "synthetic_cifar": {"num_classes": 10, "train_per_class": 20, "test_per_class": 10},
+            "photos": {"count": 60, "patch_size": 32},
+            "noise": {"count": 60},
+        },
+    },
+    "external": {"models": EXTERNAL_MODELS},
+}
+
+
+@pytest.fixture(scope="session")
+def external_run(workflow) -> tuple[Path, dict]:
+    """The external configuration (external.yaml, root results/external) run to its PDF in the tiny study's
+    folder, beside the tiny study's results; with the digests of the tiny study's results from before it ran."""
+    before = digests(workflow / "results" / "tiny")
+    save_torchvision_checkpoints(workflow / "checkpoints")
+    save_nclab_checkpoint(workflow / "checkpoints" / "nclab.pt")
+    (workflow / "external.yaml").write_text(yaml.safe_dump(EXTERNAL))
+    result = snakemake(workflow, configfile="external.yaml")
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workflow, before
 
 
 def processes(pattern: bytes, cwd_prefix: Path) -> list[int]:

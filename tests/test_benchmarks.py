@@ -21,7 +21,7 @@ WORKFLOW_ARGUMENTS = {  # those that run Snakemake
         "--configfile",
         "tests/tiny.yaml",
         "--target",
-        "results/runs/standard/seed0/history.csv",
+        "results/tiny/runs/standard/seed0/history.csv",
     ],
 }
 ELSEWHERE = {"scratch": "a module the tests import", "gpu_check": "tests/test_gpu_path.py runs make gpu-check"}

@@ -206,7 +206,7 @@ def test_a_flipped_sign_gives_one_minus_the_auroc(method):
 def test_on_the_tiny_workflow_dumps_our_aurocs_equal_pytorch_oods(workflow, method):
     """The final dump of the tiny study's standard run, with the tiny config's hyperparameters: AUROC within
     0.01 of pytorch-ood's against every OOD set."""
-    run = Path(workflow) / "results" / "runs" / "standard" / "seed0" / "features"
+    run = Path(workflow) / "results" / "tiny" / "runs" / "standard" / "seed0" / "features"
     dump = load_dump(max(run.glob("epoch*.npz"), key=lambda p: int(p.stem.removeprefix("epoch"))))
     config = default_config()["ood"]["hyperparameters"]
     hyper = {**config.get(method, {}), **TINY["ood"]["hyperparameters"].get(method, {})}

@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TINY, snakemake
+from conftest import EXTERNAL_MODELS, ROOT, snakemake
 from external_checkpoints import (
     NCLAB,
     TV,
     save_nclab_checkpoint,
-    save_torchvision_checkpoints,
     torchvision_resnet18,
 )
-from scratch import copy_workflow
 from test_config_report import merge
 
 from nclab import data
@@ -185,38 +183,13 @@ def test_the_example_preset_is_valid_once_its_checkpoint_exists(tmp_path, monkey
 
 
 @pytest.mark.workflow
-def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(tmp_path):
-    workdir = tmp_path / "workflow"
-    workdir.mkdir()
-    copy_workflow(ROOT, workdir)
-    tv_files = save_torchvision_checkpoints(workdir / "checkpoints")
-    nclab_file = save_nclab_checkpoint(workdir / "checkpoints" / "nclab.pt")
-    config = {
-        **TINY,
-        "studies": ["external"],
-        "data": {
-            "dataset": "synthetic_cifar",
-            "ood_sets": ["photos", "noise"],
-            "synthetic": {
-                "synthetic_cifar": {"num_classes": 10, "train_per_class": 20, "test_per_class": 10},
-                "photos": {"count": 60, "patch_size": 32},
-                "noise": {"count": 60},
-            },
-        },
-        "external": {
-            "models": {
-                "tv-resnet18": {**TV, "checkpoints": [str(p.relative_to(workdir)) for p in tv_files]},
-                "nclab-net": {**NCLAB, "checkpoints": "checkpoints/nclab.pt", "epochs": [5], "description": "ours"},
-            }
-        },
-    }
-    (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    assert (workdir / "results/paper/paper.pdf").read_bytes().startswith(b"%PDF")
-
-    run = workdir / "results/runs/external/tv-resnet18/seed0"
-    _, test_set, _ = data.load_id(workdir / "results/data/synthetic_cifar.npz")
+def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(external_run):
+    workdir, _ = external_run
+    assert (workdir / "results/external/paper/paper.pdf").read_bytes().startswith(b"%PDF")
+    tv_files = [workdir / path for path in EXTERNAL_MODELS["tv-resnet18"]["checkpoints"]]
+    nclab_file = workdir / EXTERNAL_MODELS["nclab-net"]["checkpoints"]
+    run = workdir / "results/external/runs/external/tv-resnet18/seed0"
+    _, test_set, _ = data.load_id(workdir / "results/external/data/synthetic_cifar.npz")
     reference = torchvision_resnet18(steps=3)  # the second checkpoint, saved with DataParallel's prefix
     dump = load_dump(epoch_file(run / "features", 2, ".npz"))
     expected = resnet_penultimate(reference, normalised(test_set.images))
@@ -228,15 +201,15 @@ def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(tmp_
         (1, sha256(tv_files[0])),
         (2, sha256(tv_files[1])),
     ]
-    collapse = (workdir / "results/runs/external/nclab-net/seed0/collapse.csv").read_text().splitlines()
+    collapse = (workdir / "results/external/runs/external/nclab-net/seed0/collapse.csv").read_text().splitlines()
     assert len(collapse) == 2 and collapse[1].startswith("nclab-net,0,5,")  # model, seed, epoch: one checkpoint
-    tables = (workdir / "results/report/external/tables/provenance.tex").read_text()
+    tables = (workdir / "results/external/report/external/tables/provenance.tex").read_text()
     assert sha256(nclab_file) in tables and sha256(tv_files[1]) in tables
-    macros = (workdir / "results/report/external/macros.tex").read_text()
+    macros = (workdir / "results/external/report/external/macros.tex").read_text()
     assert r"\newcommand{\ExtModels}{2 models}" in macros and "nclab-net: ours." in macros
-    report = snakemake(workdir, "--report", "results/report.html")  # the HTML report's section
+    report = snakemake(workdir, "--report", "results/external/report.html", configfile="external.yaml")
     assert report.returncode == 0, report.stderr[-3000:]
-    html = (workdir / "results/report.html").read_text()
+    html = (workdir / "results/external/report.html").read_text()
     assert "Models trained elsewhere" in html and "nclab did not train them" in html
     for table in ("provenance", "checkpoints", "detectors"):
-        assert f"results/report/external/tables/{table}.pdf" in html
+        assert f"results/external/report/external/tables/{table}.pdf" in html

@@ -97,10 +97,10 @@ def test_a_cuda_run_without_cuda_stops_at_its_first_job_naming_the_key(tmp_path)
         pytest.skip("a CUDA device is present")
     workdir = tiny_workdir(tmp_path, {**TINY, "training": {**TINY["training"], "device": "cuda"}})
     # --cores ends the --configfile list, so that the standard run's training is the target
-    result = snakemake(workdir, "--cores", "1", "results/runs/standard/seed0/history.csv")
+    result = snakemake(workdir, "--cores", "1", "results/tiny/runs/standard/seed0/history.csv")
     assert result.returncode != 0
-    log = (workdir / "results/logs/runs/standard/seed0/train.log").read_text()
+    log = (workdir / "results/tiny/logs/runs/standard/seed0/train.log").read_text()
     assert "training.device is 'cuda' but no CUDA device is available" in log
     assert "NCLAB_TORCH=cuda" in log and "training.device: cpu" in log
     assert "training " not in log.split("NoCudaError")[0]  # stopped before the first epoch's set-up
-    assert not (workdir / "results/runs/standard/seed0/checkpoints").exists()
+    assert not (workdir / "results/tiny/runs/standard/seed0/checkpoints").exists()

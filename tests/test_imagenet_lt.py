@@ -145,21 +145,21 @@ def test_workflow_runs_imagenet_lt_from_the_fake_tree_to_the_paper(tmp_path):
     workdir = tiny_workdir(tmp_path / "work", config)
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
-    train, test, num_classes = load_id(workdir / "results/data/longtail/imagenet_lt/given-ir8-seed0.npz")
+    train, test, num_classes = load_id(workdir / "results/tiny/data/longtail/imagenet_lt/given-ir8-seed0.npz")
     assert train.images.shape[1:] == (3, 32, 32) and num_classes == 4
     np.testing.assert_array_equal(np.bincount(train.labels), TRAIN_COUNTS)
     assert len(test.labels) == TEST_PER_CLASS * len(WNIDS)
-    checkpoint = workdir / "results/runs/longtail/ir8/ce/proj/seed0/checkpoints/epoch2.pt"
+    checkpoint = workdir / "results/tiny/runs/longtail/ir8/ce/proj/seed0/checkpoints/epoch2.pt"
     state = torch.load(checkpoint, weights_only=True)["state_dict"]
     assert state["fc.weight"].shape == (4, 64) and "stages.3.2.conv3.weight" in state  # ResNet-50, width 2
-    macros = (workdir / "results/report/longtail/macros.tex").read_text()
+    macros = (workdir / "results/tiny/report/longtail/macros.tex").read_text()
     assert r"\newcommand{\LTArch}{ResNet-50}" in macros and "ImageNet-LT" in macros
     assert r"The training set is long-tailed as published" in macros
-    assert (workdir / "results/paper/paper.pdf").stat().st_size > 0
+    assert (workdir / "results/tiny/paper/paper.pdf").stat().st_size > 0
     # a wrong ratio for the given split fails when the split is prepared, naming the key
     config["longtail"]["ratios"] = [100]
     (workdir / "tiny.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(workdir)
     assert result.returncode != 0
-    log = (workdir / "results/logs/data/longtail/imagenet_lt-ir100.log").read_text()
+    log = (workdir / "results/tiny/logs/data/longtail/imagenet_lt-ir100.log").read_text()
     assert "longtail.ratios: profile 'given'" in log and "16/2 = 8, not 100" in log

@@ -64,7 +64,7 @@ def balanced_build(tmp_path_factory) -> Path:
 
 def body(workdir: Path) -> str:
     """The paper's text up to its references, one space between words, typographic quotes made plain."""
-    pdf = workdir / "results" / "paper" / "paper.pdf"
+    pdf = workdir / "results" / "tiny" / "paper" / "paper.pdf"
     text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     text = " ".join(text.replace("\u2019", "'").split())
     return text[: text.rindex("References")]
@@ -72,7 +72,7 @@ def body(workdir: Path) -> str:
 
 def metric_tables(workdir: Path, pattern: str) -> pd.DataFrame:
     """The tables matching ``pattern`` under results/runs, concatenated (each row names its run's keys)."""
-    return pd.concat(pd.read_csv(p) for p in (workdir / "results/runs").glob(pattern))
+    return pd.concat(pd.read_csv(p) for p in (workdir / "results/tiny/runs").glob(pattern))
 
 
 def check_below_chance(text: str, metrics: pd.DataFrame, keys: list[str], scope: str) -> None:
@@ -119,8 +119,11 @@ def test_the_balanced_study_alone_says_what_ran_and_what_was_skipped(balanced_bu
     check_common(text, seeds=2)
     assert "Long-tailed learning" not in text and "without the long-tail study, does not give" in text
     assert "The configuration also names tinyimagenet (folder absent/tinyimagenet not found)" in text
-    assert "skipped: folder absent/tinyimagenet not found" in (build / "results/report/tables/ood_sets.tex").read_text()
-    assert "tinyimagenet" not in (build / "results/report/tables/detectors.tex").read_text()
+    assert (
+        "skipped: folder absent/tinyimagenet not found"
+        in (build / "results/tiny/report/tables/ood_sets.tex").read_text()
+    )
+    assert "tinyimagenet" not in (build / "results/tiny/report/tables/detectors.tex").read_text()
     assert "t-SNE of the test features at the final epoch of each schedule, seed 0." in text
     check_below_chance(text, metric_tables(build, "*/seed*/ood/metrics.csv"), ["schedule"], r"in Table \d+")
     collapse = metric_tables(build, "*/seed*/collapse.csv")

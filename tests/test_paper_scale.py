@@ -1,6 +1,7 @@
 """Paper-scale paths that run here: every preset's full DAG, and training killed and resumed for real."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,8 +40,9 @@ def test_presets_train_on_cuda_or_stop(preset):
 @pytest.mark.workflow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
-    """Every preset plans its whole study: one job per run, score and OOD set (its planning time is a figure of
-    benchmarks/dry_run.py, not an assertion here)."""
+    """Every preset plans its whole study, under its own results root alone (so no two presets plan each other's
+    jobs): one job per run, score and OOD set (its planning time is a figure of benchmarks/dry_run.py, not an
+    assertion here)."""
     copy_workflow(ROOT, tmp_path)
     config = yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text())
     stub_local_data(tmp_path, config)
@@ -53,6 +55,8 @@ def test_preset_dry_run_plans_the_full_dag(tmp_path, preset):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout + result.stderr
+    planned = re.findall(r"^\s+(?:output|log|benchmark): (.+)$", out, re.M)
+    assert planned and all(path.startswith(f"results/{preset}/") for line in planned for path in line.split(", "))
     counts = {
         line.split()[0]: int(line.split()[1])
         for line in out.splitlines()
@@ -91,8 +95,8 @@ RESUME_CONFIG = {  # the tiny network, a longer schedule to kill it in
         "extended": {"scheduler": "multistep", "epochs": 16, "milestones": [0.5], "checkpoints": [5, 12]},
     },
 }
-TARGET = "results/runs/extended/seed0/history.csv"
-RUN = "results/runs/extended/seed0"
+TARGET = "results/tiny/runs/extended/seed0/history.csv"
+RUN = "results/tiny/runs/extended/seed0"
 
 
 def train_only(workdir: Path, **popen) -> subprocess.Popen:
@@ -107,7 +111,7 @@ def train_only(workdir: Path, **popen) -> subprocess.Popen:
 
 
 def saved_epochs(workdir: Path) -> int:
-    state = workdir / "results/resume/runs/extended/seed0/state.pt"
+    state = workdir / "results/tiny/resume/runs/extended/seed0/state.pt"
     try:
         return len(torch.load(state, weights_only=True)["history"])
     except (FileNotFoundError, RuntimeError, EOFError):
@@ -136,9 +140,9 @@ def test_training_killed_mid_run_resumes_to_identical_weights(tmp_path):
 
     restarted = train_only(killed)  # the same command again
     assert restarted.wait(timeout=600) == 0, restarted.stdout.read()
-    log = (killed / "results/logs/runs/extended/seed0/train.log").read_text()
+    log = (killed / "results/tiny/logs/runs/extended/seed0/train.log").read_text()
     assert "resuming after epoch" in log
-    assert not (killed / "results/resume/runs/extended/seed0").exists()  # state removed once finished
+    assert not (killed / "results/tiny/resume/runs/extended/seed0").exists()  # state removed once finished
     pd.testing.assert_frame_equal(pd.read_csv(killed / TARGET), pd.read_csv(reference / TARGET))
     for epoch in (5, 12, 16):
         ours, theirs = (

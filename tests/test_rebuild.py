@@ -272,6 +272,13 @@ CASES = [
         | tables("external"),
     ),
     Case(
+        "the configuration's name (`name`: another results root, empty)",
+        edit_config(lambda c: c.update(name="tiny-copy")),
+        EVERY_RUN
+        | {job("prepare_id", dataset="digits"), job("prepare_longtail", ratio="5")}
+        | {job("prepare_ood", ood=ood) for ood in ("photos", "noise")},
+    ),
+    Case(
         "config.yaml reordered (`training.lr` and `training.momentum` lines swapped)",
         swap_lines("config.yaml", "  lr:", "  momentum:"),
         set(),

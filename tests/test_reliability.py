@@ -172,7 +172,7 @@ def sigkill_job(run: subprocess.Popen, pids: list[int]) -> None:
 
 
 def dumps(workdir: Path) -> list[Path]:
-    return sorted((workdir / "results/runs").glob("*/seed0/features/*.npz"))
+    return sorted((workdir / "results/tiny/runs").glob("*/seed0/features/*.npz"))
 
 
 CHECKPOINTS = {"standard": {"epoch1.npz", "epoch2.npz", "epoch3.npz"}, "extended": {"epoch2.npz", "epoch4.npz"}}
@@ -213,18 +213,22 @@ def test_interrupted_at_every_kind_of_job_the_same_command_ends_with_an_uninterr
         del remaining[kind]
         if kind == b"extract_features.py":  # a run's dumps are all there (job done) or none (killed job)
             for schedule, expected in CHECKPOINTS.items():
-                present = {p.name for p in (workdir / "results/runs" / schedule / "seed0" / "features").glob("*.npz")}
+                present = {
+                    p.name for p in (workdir / "results/tiny/runs" / schedule / "seed0" / "features").glob("*.npz")
+                }
                 assert present in (set(), expected), (schedule, present)
     assert not remaining, f"never seen running: {sorted(remaining)}"
-    assert (workdir / "results/paper/paper.pdf").is_file()
+    assert (workdir / "results/tiny/paper/paper.pdf").is_file()
     for table in ("history.csv", "collapse.csv", "ood/metrics.csv", "ood/trajectory.csv"):
         for schedule in ("standard", "extended"):
-            ours, theirs = (w / "results/runs" / schedule / "seed0" / table for w in (workdir, workflow))
+            ours, theirs = (w / "results/tiny/runs" / schedule / "seed0" / table for w in (workdir, workflow))
             assert ours.read_bytes() == theirs.read_bytes(), f"{schedule}/{table} differs"
     for ours, theirs in zip(dumps(workdir), dumps(workflow), strict=True):
         a, b = np.load(ours), np.load(theirs)
         assert all(np.array_equal(a[k], b[k]) for k in b.files), ours.name
-    assert (workdir / "results/report/macros.tex").read_text() == (workflow / "results/report/macros.tex").read_text()
+    assert (workdir / "results/tiny/report/macros.tex").read_text() == (
+        workflow / "results/tiny/report/macros.tex"
+    ).read_text()
     killed = start(workdir, "--forcerun", "tables_and_macros", cores=2)  # Snakemake itself killed outright:
     assert interrupt_first(killed, workdir, {b"wrapper.tex": lambda run, pids: os.kill(run.pid, signal.SIGKILL)})
     assert (workdir / ".snakemake/locks").is_dir() and any((workdir / ".snakemake/locks").iterdir())  # left behind
@@ -235,7 +239,7 @@ def test_interrupted_at_every_kind_of_job_the_same_command_ends_with_an_uninterr
         report = {b"wrapper.tex": press, b"latexmk": press}
         assert interrupt_first(start(workdir, "--forcerun", "tables_and_macros", cores=2), workdir, report), attempt
         assert start(workdir, cores=2).wait(timeout=600) == 0, (workdir / "tmp/snakemake.out").read_text()[-3000:]
-        assert (workdir / "results/paper/paper.pdf").is_file()
+        assert (workdir / "results/tiny/paper/paper.pdf").is_file()
 
 
 def test_a_lock_is_released_only_when_no_snakemake_works_in_the_folder(tmp_path):

@@ -163,7 +163,7 @@ def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(c
     assert run.returncode == 0, log[-5000:]
     assert set(cancelled) == set(CANCEL), f"never seen running: {set(CANCEL) - set(cancelled)}"
     assert "--slurm-status-command" not in " ".join(run.args) and "Falling back to 'squeue'" not in log
-    assert (workdir / "results/paper/paper.pdf").read_bytes().startswith(b"%PDF")
+    assert (workdir / "results/tiny/paper/paper.pdf").read_bytes().startswith(b"%PDF")
 
     for job_id in cancelled.values():  # what sacct says of them: the state the plugin alone never ends
         state = subprocess.run(
