@@ -188,7 +188,9 @@ def check_workflow(gpu: bool) -> dict:
         if result.returncode != 0:
             print(result.stderr[-4000:])
             return {"ok": False, "seconds": seconds}
-        computes = [json.loads(p.read_text()) for p in sorted(workdir.glob("results/synthetic-cifar/runs/*/seed*/compute.json"))]
+        computes = [
+            json.loads(p.read_text()) for p in sorted(workdir.glob("results/synthetic-cifar/runs/*/seed*/compute.json"))
+        ]
         devices = sorted({c["setup"]["device"] for c in computes})
         ok = devices == ["cuda" if gpu else "cpu"] and (pdf is None or (workdir / pdf).is_file())
         speeds = [c["speed"]["images_per_second"] for c in computes]

@@ -42,8 +42,9 @@ def main() -> None:
         if result.returncode != 0:
             sys.exit(f"workflow failed:\n{result.stderr[-3000:]}")
         jobs = result.stderr.count("Finished jobid")
+        target = " ".join(args.target) or "the paper"
         print(
-            f"{args.configfile or 'miniature study'}, empty results/ -> {' '.join(args.target) or 'the paper'}: {elapsed:.1f} s wall-clock, "
+            f"{args.configfile or 'miniature study'}, empty results/ -> {target}: {elapsed:.1f} s wall-clock, "
             f"{jobs} jobs, --cores {args.cores} ({os.cpu_count()} CPUs)"
         )
         timings = []

@@ -71,7 +71,7 @@ def body(workdir: Path) -> str:
 
 
 def metric_tables(workdir: Path, pattern: str) -> pd.DataFrame:
-    """The tables matching ``pattern`` under results/runs, concatenated (each row names its run's keys)."""
+    """The tables matching ``pattern`` under results/tiny/runs, concatenated (each row names its run's keys)."""
     return pd.concat(pd.read_csv(p) for p in (workdir / "results/tiny/runs").glob(pattern))
 
 

@@ -74,4 +74,6 @@ def test_another_configuration_is_refused_naming_both_and_the_key_to_change(writ
     assert "(config.yaml, presets/mine.yaml) differs from it in training.seeds" in message
     assert "set `name: <new name>` in presets/mine.yaml" in message
     message = roots.conflict(root, ["config.yaml", "--config training={'seeds': [0]}"], other)
-    assert "set `name: <new name>` with --config (or pass --config name=<new name>)" in message
+    assert "Give it a results root of its own: pass --config name=<new name>;" in message
+    message = roots.conflict(root, ["config.yaml", "presets/mine.yaml", "--config name=miniature"], other)
+    assert "Give it a results root of its own: pass --config name=<new name>;" in message

@@ -114,7 +114,7 @@ def test_the_paper_is_typeset_cleanly(workflow):
 
 
 def test_the_paper_compile_reads_only_its_declared_inputs(workflow):
-    """Other jobs write into results/report while the paper compiles (the tables typeset for the HTML report: a
+    """Other jobs write into results/tiny/report while the paper compiles (the tables typeset for the HTML report: a
     temporary file that vanished mid-copy once failed the compile). The compile copies its inputs alone: a stray
     file there, named like the paper's source, would break it if it were copied."""
     stray = workflow / "results/tiny/report/paper.tex"

@@ -58,7 +58,7 @@ class TableSpec:
     study: str  # the paper section that inputs it
 
 
-TABLES = {  # path under results/report, without .tex
+TABLES = {  # path under results/<name>/report, without .tex
     "tables/ood_sets": TableSpec("balanced"),
     "tables/collapse": TableSpec("balanced"),
     "tables/ood_auroc": TableSpec("balanced"),

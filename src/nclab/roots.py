@@ -75,12 +75,16 @@ def conflict(root: Path, made_of: list[str], config: Mapping) -> str | None:
     if not keys:
         return None
     files = [s for s in made_of if not s.startswith("--config")]
-    where = f"in {files[-1]}" if len(files) > 1 else "with --config"
+    flag = f"--config {NAME_KEY}=<new name>"
+    if len(files) > 1 and not any(s.startswith(f"--config {NAME_KEY}=") for s in made_of):
+        change = f"set `{NAME_KEY}: <new name>` in {files[-1]} (or pass {flag})"
+    else:
+        change = f"pass {flag}"
     return (
         f"{root}/ holds the results of another configuration ({', '.join(record['sources'])}); this one "
         f"({', '.join(made_of)}) differs from it in {', '.join(keys[:6])}{' and more' if len(keys) > 6 else ''}, "
-        f"and would overwrite them. Give it a results root of its own: set `{NAME_KEY}: <new name>` {where} "
-        f"(or pass --config {NAME_KEY}=<new name>); or remove {root}/ if its results are no longer wanted."
+        f"and would overwrite them. Give it a results root of its own: {change}; or remove {root}/ if its "
+        "results are no longer wanted."
     )
 
 

@@ -3,7 +3,7 @@
 A run is one network trained once per seed: a balanced schedule (``standard``) or a long-tail setting
 (``longtail/ir10/ce/proj``: imbalance ratio, loss, alignment strategy); or a model trained elsewhere
 (``external/<name>``), analysed from its checkpoints as one seed, 0. Its id names its folder under
-``results/runs`` and is the workflow's ``run`` wildcard; its entry holds everything its training and feature
+``results/<name>/runs`` and is the workflow's ``run`` wildcard; its entry holds everything its training and feature
 extraction depend on, and its identity as table columns (``keys``), which the jobs write into every table, so
 that nothing is parsed back from a path.
 """
