@@ -26,6 +26,7 @@ COMMANDS = {  # name -> arguments of `python benchmarks/<name>.py`
     "metrics_scale": [],
     "imagenet_lt_decode": [],
     "dry_run": [],
+    "test_suite": [],
 }
 
 
