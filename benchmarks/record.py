@@ -23,6 +23,7 @@ PROGRESS = re.compile(r": \d+/\d+ \w+")  # a progress line ("2 worker(s): 60/600
 COMMANDS = {  # name -> arguments of `python benchmarks/<name>.py`
     "time_miniature": [],
     "train_throughput": [],
+    "lenet_epoch": [],
     "metrics_scale": [],
     "imagenet_lt_decode": [],
     "dry_run": [],

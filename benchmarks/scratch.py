@@ -31,12 +31,12 @@ def copy_workflow(source: Path, destination: Path) -> None:
 
 
 def stub_local_data(workdir: Path, config: dict[str, Any]) -> None:
-    """Create, empty, the local data a preset's config names (the Tiny ImageNet folder, ImageNet-LT's folder and
-    split lists, the checkpoints of models trained elsewhere), so that ``snakemake -n`` plans its whole DAG
-    without the data; Places365 stays absent."""
-    folders = config["data"].get("folders", {})
-    if "tinyimagenet" in folders:
-        (workdir / folders["tinyimagenet"]).mkdir(parents=True, exist_ok=True)
+    """Create, empty, the local data a preset's config names (the folders of the optional OOD sets, ImageNet-LT's
+    folder and split lists, the checkpoints of models trained elsewhere), so that ``snakemake -n`` plans its
+    whole DAG without the data; Places365 stays absent."""
+    for name, folder in config["data"].get("folders", {}).items():
+        if name != "places365":
+            (workdir / folder).mkdir(parents=True, exist_ok=True)
     if config["data"]["dataset"] == "imagenet_lt":
         (workdir / config["data"]["imagenet_lt"]["root"]).mkdir(parents=True, exist_ok=True)
         for path in imagenet_lt_lists(workdir / config["data"]["imagenet_lt"]["lists"]).values():

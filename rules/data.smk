@@ -56,7 +56,7 @@ rule prepare_ood:
         synthetic=lambda w: config["data"]["synthetic"].get(w.ood),
         folder=lambda w: config["data"]["folders"].get(w.ood),
         image_size=image_size(config["data"]),
-        rgb=image_format(DATASET) == "rgb32",
+        image_format=image_format(DATASET),
         seed=config["data"]["split_seed"],
     script:
         "../scripts/prepare_ood.py"

@@ -21,6 +21,7 @@ with logged(snakemake.log[0]):
     else:
         from nclab import real_data
 
-        train, test, num_classes = real_data.cifar_split(name, real_data.manifest_root(snakemake.input.raw[0]))
+        read = real_data.mnist_split if name in data.MNIST_FAMILY else real_data.cifar_split
+        train, test, num_classes = read(name, real_data.manifest_root(snakemake.input.raw[0]))
     data.save_id(snakemake.output[0], train, test, num_classes=num_classes)
     print(f"{name}: {len(train.labels)} train, {len(test.labels)} test images, {num_classes} classes")

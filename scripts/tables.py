@@ -19,7 +19,7 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.collapse, report.collapse_table(collapse, p.schedules))
     train, test, num_classes = load_id(snakemake.input.data)
     ood_sizes = {name: len(load_npz(path)["images"]) for name, path in zip(p.ood_sets, snakemake.input.ood_data)}
-    atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(ood_sizes, p.skipped_ood_sets))
+    atomic_write_text(snakemake.output.ood_sets, report.ood_sets_table(p.dataset, ood_sizes, p.skipped_ood_sets))
     published_rows = published.load(snakemake.input.published)
     matches = published.balanced_matches(published_rows, p.dataset, p.arch, p.ood_sets, list(ood["method"].unique()))
     comparison = published.compared(

@@ -13,6 +13,7 @@ TINY_ARGUMENTS = {  # benchmark -> arguments that make it run in seconds
     "train_throughput": ["--width", "2", "--batch-size", "16", "--batches", "2", "--warmup", "1", "--threads", "1"],
     "imagenet_lt_decode": ["--images", "4", "--size", "16", "--threads", "1"],
     "test_suite": ["--slowest", "2", "--select", "tests/test_roots.py"],
+    "lenet_epoch": ["--images", "512", "--threads", "1", "--rounds", "1"],
 }
 WORKFLOW_ARGUMENTS = {  # those that run Snakemake
     "dry_run": ["--repeat", "1", "synthetic-cifar"],

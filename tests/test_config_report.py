@@ -35,7 +35,7 @@ def test_default_config_is_valid():
         (
             lambda c: c["data"].update(dataset="imagenet"),
             r"data.dataset: 'imagenet' is not allowed; allowed: "
-            r"\['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]",
+            r"\['digits', 'mnist', 'fashionmnist', 'kmnist', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar'\]",
         ),
         (
             lambda c: c["data"].update(dataset="cifar100", ood_sets=["svhn"]),
@@ -293,7 +293,7 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
     assert conditionals["paper"] <= declared
     external = {m for m in used["paper"] if m.startswith("Ext") and not m.startswith("Extended")}
     assert {m for m in used["paper"] if not m.startswith("LT")} - external - {"FloatBarrier"} <= set(macros)
-    assert "{,}" in report.ood_sets_table(settings["ood_sizes"], {})
+    assert "{,}" in report.ood_sets_table(settings["dataset"], settings["ood_sizes"], {})
     collapse_table = report.collapse_table(collapse, settings["schedules"])
     for schedule in settings["schedules"]:  # the text quotes the table at the table's precision
         for name in ("NCOne", "NCThree"):
@@ -607,7 +607,7 @@ def test_every_registry_is_named_as_the_schema_names_it():
     assert set(data.ID_DATASETS) <= set(names.DATASETS)
     assert schema["data"]["properties"]["ood_sets"]["items"]["enum"] == list(data.OOD_SETS) == list(names.OOD_SETS)
     model = SCHEMA_DOC["$defs"]["model"]["properties"]
-    assert model["arch"]["enum"] == list(models.ARCHITECTURES) == list(plan.FEATURES_PER_WIDTH)
+    assert model["arch"]["enum"] == list(models.ARCHITECTURES) == [*plan.FEATURES_PER_WIDTH, *plan.FIXED_WIDTHS]
     assert list(names.ARCHITECTURES) == list(models.ARCHITECTURES)
     assert lt["profile"]["enum"] == list(longtail.PROFILES)
     assert lt["model"] == schema["model"] == {"$ref": "#/$defs/model"}

@@ -28,7 +28,12 @@ def test_presets_exist():
     )
 
 
-LAPTOP_PRESETS = ("external-example",)  # the README's example: a small model on generated data, for any machine
+LAPTOP_PRESETS = (  # for any machine: the README's example (a small model on generated data) and the 28x28 studies
+    "external-example",
+    "mnist-ood",
+    "fashionmnist-ood",
+    "fashionmnist-lt",
+)
 
 
 @pytest.mark.parametrize("preset", sorted(set(PRESETS) - set(LAPTOP_PRESETS)))

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pytest
 import scipy.io
+import torch
 from PIL import Image
 
 from nclab import real_data
@@ -63,15 +64,19 @@ def write_idx(path, array):
     path.write_bytes(struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.astype(np.uint8).tobytes())
 
 
-def write_mnist(root, n=5):
-    raw = root / "MNIST" / "raw"
+MNIST_FOLDERS = {"mnist": "MNIST", "fashionmnist": "FashionMNIST", "kmnist": "KMNIST"}  # torchvision's layout
+
+
+def write_mnist(root, n=5, name="mnist"):
+    """Decompressed IDX files as torchvision leaves them in root/<class name>/raw; returns (train, test)."""
+    raw = root / MNIST_FOLDERS[name] / "raw"
     raw.mkdir(parents=True)
     rng = np.random.default_rng(2)
     images = {p: rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8) for p in ("train", "t10k")}
     for prefix, x in images.items():
         write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.arange(n) % 10)
-    return images["t10k"]
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", (np.arange(n) + (prefix == "t10k")) % 10)
+    return images["train"], images["t10k"]
 
 
 def write_dtd(root):
@@ -140,12 +145,46 @@ def test_svhn_unreadable_file_is_named(tmp_path, monkeypatch):
 
 
 def test_mnist_is_read_from_idx_files_and_resized_to_rgb32(tmp_path):
-    x = write_mnist(tmp_path)
+    _, x = write_mnist(tmp_path)
     images = real_data.ood_set("mnist", tmp_path).images
     assert images.shape == (5, 3, 32, 32) and images.dtype == np.uint8
     assert (images[:, 0] == images[:, 1]).all() and (images[:, 1] == images[:, 2]).all()  # grey -> RGB
     # upsampling 28 -> 32 bilinearly keeps the mean intensity within rounding
     np.testing.assert_allclose(images[:, 0].mean(axis=(1, 2)), x.mean(axis=(1, 2)), atol=3)
+
+
+@pytest.mark.parametrize("name", MNIST_FOLDERS)
+def test_the_28x28_sets_are_read_whole_as_their_own_and_as_another_ids_ood_set(tmp_path, name):
+    train_images, test_images = write_mnist(tmp_path, n=7, name=name)
+    train, test, num_classes = real_data.mnist_split(name, tmp_path)
+    assert num_classes == 10 and train.images.shape == (7, 1, 28, 28) and train.images.dtype == np.uint8
+    np.testing.assert_array_equal(train.images[:, 0], train_images)
+    np.testing.assert_array_equal(test.images[:, 0], test_images)
+    assert train.labels.tolist() == [0, 1, 2, 3, 4, 5, 6] and test.labels.tolist() == [1, 2, 3, 4, 5, 6, 7]
+    ood = real_data.ood_set(name, tmp_path, size=28, grayscale=True)  # another 28x28 set's OOD set: unchanged
+    np.testing.assert_array_equal(ood.images[:, 0], test_images)
+    assert (ood.labels == -1).all()
+    assert [p for p, _ in real_data.expected_files(name, tmp_path)][0].parent == tmp_path / MNIST_FOLDERS[name] / "raw"
+    (tmp_path / MNIST_FOLDERS[name] / "raw" / "train-labels-idx1-ubyte").unlink()
+    with pytest.raises(FileNotFoundError, match=f"{name}: missing raw file .*train-labels-idx1-ubyte"):
+        real_data.verify(name, tmp_path)
+
+
+def test_colour_sets_become_28x28_grey_by_resizing_then_bt601_luma(tmp_path, monkeypatch):
+    """The stated rule against PIL: at 28x28 the resize is the identity and the luma PIL's convert("L"), which
+    rounds its fixed-point sum, so within one level; at 32x32 the resize is torchvision's antialiased bilinear."""
+    rng = np.random.default_rng(5)
+    rgb28 = rng.integers(0, 256, size=(6, 3, 28, 28), dtype=np.uint8)
+    grey = real_data.to_format(rgb28, 28, grayscale=True)
+    pil = np.stack([np.asarray(Image.fromarray(x.transpose(1, 2, 0)).convert("L")) for x in rgb28])
+    assert grey.shape == (6, 1, 28, 28) and np.abs(grey[:, 0].astype(int) - pil).max() <= 1
+    test_batch = write_cifar(tmp_path, "cifar10", monkeypatch)["test_batch"][0]
+    cifar = test_batch.reshape(-1, 3, 32, 32)
+    images = real_data.ood_set("cifar10", tmp_path, size=28, grayscale=True).images
+    r, g, b = real_data.resize_center_crop(torch.from_numpy(cifar), 28).numpy().astype(np.int64).transpose(1, 0, 2, 3)
+    expected = np.floor((299 * r + 587 * g + 114 * b) / 1000 + 0.5)  # 0.299 R + 0.587 G + 0.114 B, half up
+    assert images.shape == (len(cifar), 1, 28, 28)
+    np.testing.assert_array_equal(images[:, 0], expected.astype(np.uint8))
 
 
 def test_mnist_truncated_file_is_named(tmp_path):

@@ -35,8 +35,8 @@ IMAGENET_LT = {
 BROKEN = [  # (edit of the default config, what the error must say)
     (
         {"data": {"dataset": "imagenet"}},
-        "data.dataset: 'imagenet' is not allowed; "
-        "allowed: ['digits', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']",
+        "data.dataset: 'imagenet' is not allowed; allowed: "
+        "['digits', 'mnist', 'fashionmnist', 'kmnist', 'cifar10', 'cifar100', 'imagenet_lt', 'synthetic_cifar']",
     ),
     ({"ood": {"methods": ["msp", "odin"]}}, "ood.methods.1: 'odin' is not allowed"),
     (

@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from nclab import data
-from nclab.plan import feature_dim, longtail_grid
+from nclab.plan import INPUT_SIDES, feature_dim, longtail_grid
 
 # Mappings whose key order means something: the order of the schedules in the paper's tables and figures.
 # Every other mapping of the config is a set of named values.
@@ -203,12 +203,27 @@ def semantic_errors(config: dict) -> list[str]:
         )
     if "external" in config["studies"]:
         errors += external_errors(config)
+    errors += input_size_errors(config)
     errors += detector_errors(config)
     if config["paper"]["headline_ood"] not in config["data"]["ood_sets"]:
         errors.append(
             f"paper.headline_ood: {config['paper']['headline_ood']!r} is not among data.ood_sets "
             f"{sorted(config['data']['ood_sets'])}"
         )
+    return errors
+
+
+def input_size_errors(config: dict) -> list[str]:
+    """The networks that take one image size only (LeNet: 28x28) against the in-distribution images."""
+    errors, side = [], data.image_size(config["data"])
+    for study, key in (("balanced", "model"), ("longtail", "longtail.model")):
+        section = config["model"] if study == "balanced" else config["longtail"]["model"]
+        needed = INPUT_SIDES.get(section["arch"])
+        if study in config["studies"] and needed and needed != side:
+            errors.append(
+                f"{key}.arch: {section['arch']} takes {needed}x{needed} images; data.dataset "
+                f"{config['data']['dataset']!r} has {side}x{side}"
+            )
     return errors
 
 

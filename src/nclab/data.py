@@ -5,8 +5,9 @@ in-distribution = the 8x8 handwritten digits; far-OOD = patches cut from the bun
 converted to the digits' format (grayscale, 8x8, 17 intensity levels); a uniform-noise set as a sanity check.
 ``synthetic_cifar`` is a generated CIFAR-shaped set (3x32x32 RGB, any number of classes and images) for
 checking the paper-scale path on a GPU without a download; the photograph and noise sets then come in RGB.
-The paper-scale datasets (CIFAR and its OOD suite, 32x32 RGB; ImageNet-LT and its OOD sets at the configured
-``data.imagenet_lt.image_size``) are read by :mod:`nclab.real_data`.
+The real datasets (MNIST, Fashion-MNIST and KMNIST, 28x28 grayscale; CIFAR and its OOD suite, 32x32 RGB;
+ImageNet-LT and its OOD sets at the configured ``data.imagenet_lt.image_size``) are read by
+:mod:`nclab.real_data`, which converts every OOD set into the in-distribution images' format.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ import numpy as np
 from nclab.io import atomic_savez, load_npz
 
 DIGIT_LEVELS = 16  # load_digits pixels are integers in 0..16
-IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32, "synthetic_cifar": 32}  # ImageNet-LT: configured
-NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet_lt": 1000}  # synthetic_cifar: configured
+MNIST_FAMILY = ("mnist", "fashionmnist", "kmnist")  # 28x28 grayscale, 60,000 training and 10,000 test images
+IMAGE_SIZES = {"digits": 8, "cifar10": 32, "cifar100": 32, "synthetic_cifar": 32} | dict.fromkeys(MNIST_FAMILY, 28)
+NUM_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet_lt": 1000} | dict.fromkeys(MNIST_FAMILY, 10)
 CIFAR = ("cifar10", "cifar100")
 SYNTHETIC_CIFAR = "synthetic_cifar"  # generated, CIFAR-shaped (data.synthetic.synthetic_cifar)
 IMAGENET_LT = "imagenet_lt"  # read from a local ImageNet folder and the ImageNet-LT split lists
 SYNTHETIC_OOD = ("photos", "noise")  # built from bundled data, in the in-distribution set's format
 NOISE_OOD = ("noise",)  # unstructured: far from the data in pixel space, not necessarily in feature space
-TORCHVISION_SETS = (*CIFAR, "svhn", "mnist", "textures")  # raw files fetched into the data root by torchvision
-FOLDER_OOD = ("tinyimagenet", "places365")  # optional, read from a local image folder when present
-NEAR_OOD = ("cifar10", "cifar100", "tinyimagenet")  # OpenOOD v1.5's near-OOD sets; the others are far-OOD
+TORCHVISION_SETS = (*CIFAR, "svhn", *MNIST_FAMILY, "textures")  # raw files fetched into the data root by torchvision
+FOLDER_OOD = ("tinyimagenet", "places365", "notmnist")  # optional, read from a local image folder when present
+NEAR_OOD = {  # OpenOOD's near-OOD sets, by in-distribution format (v1.5 for CIFAR, v1.0 for MNIST); others are far
+    "rgb32": ("cifar10", "cifar100", "tinyimagenet"),
+    "gray28": (*MNIST_FAMILY, "notmnist"),
+}
 IMAGENET_OOD = ("textures", "places365")  # natural images disjoint from ImageNet's classes, at any size
-ID_DATASETS = ("digits", *CIFAR, IMAGENET_LT, SYNTHETIC_CIFAR)  # the schema's data.dataset (a test checks)
+ID_DATASETS = ("digits", *MNIST_FAMILY, *CIFAR, IMAGENET_LT, SYNTHETIC_CIFAR)  # the schema's data.dataset (tested)
 OOD_SETS = (*SYNTHETIC_OOD, *TORCHVISION_SETS, *FOLDER_OOD)  # the schema's data.ood_sets (a test checks)
 IMAGENET_LT_SPLITS = ("train", "val", "test")  # Liu et al. 2019: 115,846 / 20,000 / 50,000 images
 
@@ -41,23 +46,35 @@ def needs_root(name: str) -> bool:
 
 
 def image_format(name: str) -> str:
-    """The image format of an in-distribution dataset or a read OOD set: 'digits' (8x8 grayscale), 'rgb32'
-    (32x32 RGB) or 'imagenet'. The synthetic OOD sets are built in the format of the in-distribution set."""
+    """The image format of an in-distribution dataset or a read OOD set: 'digits' (8x8 grayscale), 'gray28'
+    (28x28 grayscale), 'rgb32' (32x32 RGB) or 'imagenet'. The synthetic OOD sets are built in the format of the
+    in-distribution set."""
     if name == IMAGENET_LT:
         return "imagenet"
+    if name in (*MNIST_FAMILY, "notmnist"):
+        return "gray28"
     return "digits" if name == "digits" else "rgb32"
 
 
+GRAYSCALE_FORMATS = ("digits", "gray28")
+
+
 def channels(name: str) -> int:
-    """The image channels of an in-distribution dataset: 1 for the grayscale digits, 3 otherwise."""
-    return 1 if image_format(name) == "digits" else 3
+    """The image channels of an in-distribution dataset: 1 for the grayscale formats, 3 otherwise."""
+    return 1 if image_format(name) in GRAYSCALE_FORMATS else 3
+
+
+def near_ood(dataset: str) -> tuple[str, ...]:
+    """The near-OOD sets of in-distribution ``dataset`` (semantically close), by its format (NEAR_OOD)."""
+    return NEAR_OOD.get(image_format(dataset), ())
 
 
 def ood_candidates(dataset: str) -> list[str]:
-    """The OOD sets that can be prepared in the format of the in-distribution ``dataset``."""
+    """The OOD sets that can be prepared in the format of the in-distribution ``dataset``: the built-in sets,
+    and for 28x28 grayscale and 32x32 RGB sets every read set, converted (nclab.real_data.to_format)."""
     if dataset == IMAGENET_LT:
         return list(IMAGENET_OOD)  # CIFAR, SVHN and MNIST are 32x32; TinyImageNet is part of ImageNet
-    read = [n for n in (*TORCHVISION_SETS, *FOLDER_OOD) if image_format(n) == image_format(dataset)]
+    read = [*TORCHVISION_SETS, *FOLDER_OOD] if image_format(dataset) in ("gray28", "rgb32") else []
     return [n for n in (*SYNTHETIC_OOD, *read) if n != dataset]
 
 
@@ -92,9 +109,14 @@ class ImageSet:
             raise ValueError("images and labels differ in length")
 
 
-def _levels_to_uint8(levels: np.ndarray) -> np.ndarray:
-    """Map the digits' 0..16 intensity levels onto 0..255."""
-    return np.round(levels.astype(np.float64) * 255.0 / DIGIT_LEVELS).astype(np.uint8)
+def _levels_to_uint8(levels: np.ndarray, top: int = DIGIT_LEVELS) -> np.ndarray:
+    """Map intensity levels 0..``top`` (the digits' 0..16 by default) onto 0..255."""
+    return np.round(levels.astype(np.float64) * 255.0 / top).astype(np.uint8)
+
+
+def grey_levels(image_format: str) -> int:
+    """The highest intensity level of a grayscale format: the digits' 16, or 255 for 8-bit images."""
+    return DIGIT_LEVELS if image_format == "digits" else 255
 
 
 def digits_split(test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
@@ -111,12 +133,15 @@ def digits_split(test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
     return ImageSet(images[idx_train], labels[idx_train]), ImageSet(images[idx_test], labels[idx_test])
 
 
-def photo_patches(count: int, patch_size: int, image_size: int, seed: int, rgb: bool = False) -> ImageSet:
+def photo_patches(
+    count: int, patch_size: int, image_size: int, seed: int, rgb: bool = False, levels: int = DIGIT_LEVELS
+) -> ImageSet:
     """Square patches of the bundled photographs, in the in-distribution set's format.
 
     Each patch (``patch_size`` pixels wide, at a random position in a random photograph) is block-averaged
-    down to ``image_size`` x ``image_size``; in the digits' format it is first converted to grayscale
-    (ITU-R BT.601 luma) and then quantised to the digits' 17 intensity levels; with ``rgb`` it stays RGB.
+    down to ``image_size`` x ``image_size``; in a grayscale format it is first converted to grayscale
+    (ITU-R BT.601 luma) and then quantised to intensity levels 0..``levels`` (the digits' 16, or 255 for 8-bit
+    images); with ``rgb`` it stays RGB.
     """
     if patch_size % image_size:
         raise ValueError(f"patch_size {patch_size} must be a multiple of image_size {image_size}")
@@ -138,18 +163,18 @@ def photo_patches(count: int, patch_size: int, image_size: int, seed: int, rgb: 
         patches[i] = patch.reshape(image_size, block, image_size, block, *patch.shape[2:]).mean(axis=(1, 3))
     labels = np.full(count, -1, dtype=np.int64)
     if grey:
-        return ImageSet(_levels_to_uint8(np.round(patches / 255.0 * DIGIT_LEVELS))[:, None], labels)
+        return ImageSet(_levels_to_uint8(np.round(patches / 255.0 * levels), levels)[:, None], labels)
     return ImageSet(np.round(patches).astype(np.uint8).transpose(0, 3, 1, 2).copy(), labels)
 
 
-def uniform_noise(count: int, image_size: int, seed: int, rgb: bool = False) -> ImageSet:
-    """i.i.d. uniform pixels (on the digits' 17 levels; with ``rgb``, 0..255 in each of 3 channels): an OOD set
-    every detector should reject."""
+def uniform_noise(count: int, image_size: int, seed: int, rgb: bool = False, levels: int = DIGIT_LEVELS) -> ImageSet:
+    """i.i.d. uniform pixels (grayscale on levels 0..``levels``; with ``rgb``, 0..255 in each of 3 channels): an
+    OOD set every detector should reject."""
     rng = np.random.default_rng(seed)
     labels = np.full(count, -1, dtype=np.int64)
     if not rgb:
-        levels = rng.integers(0, DIGIT_LEVELS + 1, size=(count, 1, image_size, image_size))
-        return ImageSet(_levels_to_uint8(levels), labels)
+        drawn = rng.integers(0, levels + 1, size=(count, 1, image_size, image_size))
+        return ImageSet(_levels_to_uint8(drawn, levels), labels)
     return ImageSet(rng.integers(0, 256, size=(count, 3, image_size, image_size), dtype=np.uint8), labels)
 
 

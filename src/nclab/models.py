@@ -1,4 +1,4 @@
-"""ResNets (He et al. 2016) and the classifier heads of the long-tail baselines.
+"""ResNets (He et al. 2016), LeNet, and the classifier heads of the long-tail baselines.
 
 ResNet-18 as in the seed report: the stem is a 3x3 convolution with stride 1 and the max-pool is replaced by
 the identity, so that small images keep their resolution. ``width`` is the number of channels of the first
@@ -12,6 +12,10 @@ and zero-pad), 64-dim features for width 16.
 ResNet-50 as in torchvision (the ImageNet-LT network of the long-tail literature): the ImageNet stem (7x7
 convolution with stride 2, 3x3 max-pool with stride 2), four stages of 3/4/6/3 bottleneck blocks (stride on
 the 3x3 convolution, "ResNet v1.5"), projection shortcuts; 2048-dim features for width 64 (``32 * width``).
+
+LeNet as OpenOOD v1.0 builds it for 28x28 images (``openood/networks/lenet.py``): convolutions 6@5x5 (padding
+2), 16@5x5 and 120@5x5, each followed by a ReLU, the first two by a 2x2 max-pool; then fc 120->84 with a ReLU and
+fc 84->C. Its widths are fixed (no ``width``); its features are the 84-dim input of the last layer.
 
 Heads (``model.fc``): ``linear`` z = W h + b; ``normed`` z = s cos(h, w_c) (LDAM); ``etf`` a fixed simplex
 ETF W* with unit rows, z = W* h / ||h|| (Yang et al. 2022). Every head exposes ``weight`` and ``bias``.
@@ -29,6 +33,8 @@ import math
 
 import torch
 from torch import nn
+
+from nclab.plan import FIXED_WIDTHS
 
 
 class PaddingShortcut(nn.Module):
@@ -211,7 +217,34 @@ class ResNet50(ResNet):
         super().__init__(stem, nn.Sequential(*stages), channels, num_classes)
 
 
-ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32, "resnet50": ResNet50}
+class LeNet(nn.Module):
+    """LeNet for 28x28 images (OpenOOD v1.0): ``features`` gives the 84-dim h, ``fc`` maps it to the logits."""
+
+    def __init__(self, num_classes: int, in_channels: int = 1) -> None:
+        super().__init__()
+        self.convolutions = nn.Sequential(
+            nn.Conv2d(in_channels, 6, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 120, 5),
+            nn.ReLU(),
+        )
+        self.hidden = nn.Sequential(nn.Linear(120, 84), nn.ReLU())
+        self.feature_dim = 84
+        self.neck: nn.Module = nn.Identity()
+        self.fc = nn.Linear(84, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neck(self.hidden(torch.flatten(self.convolutions(x), 1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+
+ARCHITECTURES = {"resnet18": ResNet18, "resnet32": ResNet32, "resnet50": ResNet50, "lenet": LeNet}
 
 
 def head_kind(fc: nn.Module) -> str:
@@ -220,16 +253,24 @@ def head_kind(fc: nn.Module) -> str:
 
 
 def build_model(
-    arch: str, num_classes: int, in_channels: int, width: int, head: str = "linear", scale: float | None = None
+    arch: str,
+    num_classes: int,
+    in_channels: int,
+    width: int | None = None,
+    head: str = "linear",
+    scale: float | None = None,
 ) -> nn.Module:
-    """``arch`` with a ``head`` classifier (``scale``: the normed head's s, required by it and only by it); the
-    ETF head comes with its BatchNorm1d neck (Yang et al. 2022's ETF classifier: BN, then L2 normalisation,
-    then the fixed W*)."""
+    """``arch`` (a ResNet at ``width``, or LeNet, which has none) with a ``head`` classifier (``scale``: the
+    normed head's s, required by it and only by it); the ETF head comes with its BatchNorm1d neck (Yang et al.
+    2022's ETF classifier: BN, then L2 normalisation, then the fixed W*)."""
     if (head == "normed") != (scale is not None):
         raise ValueError(f"scale is the normed head's s: give it for head 'normed' only (head {head!r})")
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(ARCHITECTURES)}")
-    model = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, width=width)
+    if (width is None) != (arch in FIXED_WIDTHS):
+        raise ValueError(f"width: the first-stage channels of a ResNet; give it for the ResNets only ({arch!r})")
+    sizing = {} if width is None else {"width": width}
+    model = ARCHITECTURES[arch](num_classes=num_classes, in_channels=in_channels, **sizing)
     if head == "normed":
         model.fc = NormedLinear(model.feature_dim, num_classes, scale)
     elif head == "etf":

@@ -89,12 +89,15 @@ LOSSES = {
 STRATEGIES = {"none": "none", "reg": "SpA-Reg", "proj": "SpA-Proj", "slerp": "SpA-SLERP"}
 DATASETS = {
     "digits": "scikit-learn digits",
+    "mnist": "MNIST",
+    "fashionmnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
     "cifar10": "CIFAR-10",
     "cifar100": "CIFAR-100",
     "synthetic_cifar": "synthetic CIFAR-shaped data",
     "imagenet_lt": "ImageNet-LT",
 }
-ARCHITECTURES = {"resnet18": "ResNet-18", "resnet32": "ResNet-32", "resnet50": "ResNet-50"}
+ARCHITECTURES = {"resnet18": "ResNet-18", "resnet32": "ResNet-32", "resnet50": "ResNet-50", "lenet": "LeNet"}
 OOD_SETS = {
     "photos": "photos",
     "noise": "noise",
@@ -102,7 +105,10 @@ OOD_SETS = {
     "cifar100": "CIFAR-100",
     "svhn": "SVHN",
     "mnist": "MNIST",
+    "fashionmnist": "Fashion-MNIST",
+    "kmnist": "KMNIST",
     "textures": "Textures",
     "tinyimagenet": "TinyImageNet",
     "places365": "Places365",
+    "notmnist": "notMNIST",
 }

@@ -5,20 +5,30 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 FEATURES_PER_WIDTH = {
     "resnet18": 8,
     "resnet32": 4,
     "resnet50": 32,
 }  # penultimate dimension / first-stage width, per architecture
+FIXED_WIDTHS = {"lenet": 84}  # architectures without a width: their penultimate dimension
+INPUT_SIDES = {"lenet": 28}  # architectures that take one image size only (the others pool globally)
 
 
-def feature_dim(arch: str, width: int) -> int:
+def feature_dim(arch: str, width: int | None) -> int:
     """Penultimate dimension of ``arch`` at ``width``, without building the network."""
+    if arch in FIXED_WIDTHS:
+        return FIXED_WIDTHS[arch]
     if arch not in FEATURES_PER_WIDTH:
-        raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted(FEATURES_PER_WIDTH)}")
+        raise ValueError(f"unknown architecture {arch!r}; allowed: {sorted([*FEATURES_PER_WIDTH, *FIXED_WIDTHS])}")
     return FEATURES_PER_WIDTH[arch] * width
+
+
+def network(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A configured ``model`` section as the network's spec: without ``width`` for an architecture that has none
+    (LeNet), so that its runs do not depend on that key."""
+    return {k: v for k, v in model.items() if not (k == "width" and model["arch"] in FIXED_WIDTHS)}
 
 
 def checkpoint_schedule(epochs: int, requested: Sequence[int]) -> list[int]:

@@ -6,9 +6,11 @@ in (``dataset``, ``architecture``, ``epochs``, ``imbalance_ratio``: empty for a 
 ``ood_set``), ``method`` (an OOD score or a long-tail loss; empty for the network's own metrics), ``metric``,
 ``value`` (%) and ``conditions`` (what else differs from our runs).
 
-A row matches a run when dataset, architecture, imbalance ratio, OOD set and method agree. The number of epochs
-may differ: a published row is set beside the schedule with its number of epochs where there is one, beside
-every schedule otherwise, and the difference is named under the table.
+A row matches a run when dataset, architecture, imbalance ratio, OOD set and method agree. A balanced row whose
+architecture is not one of nclab's networks (``lenet_madry``, ``mlp``) matches whatever network we train: its
+``conditions`` name its network, and the text names that difference. The number of epochs may differ: a
+published row is set beside the schedule with its number of epochs where there is one, beside every schedule
+otherwise, and the difference is named under the table.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from nclab import names
-from nclab.data import NEAR_OOD
+from nclab.data import near_ood
 from nclab.report import escape
 
 COLUMNS = [
@@ -97,17 +99,15 @@ def ood_group(dataset: str, ood_set: str) -> tuple[str, ...]:
     """The OOD sets a published ``ood_set`` stands for: OpenOOD v1.5's 'near' and 'far' groups average the AUROC
     over several sets (near: the other CIFAR and TinyImageNet; far: MNIST, SVHN, Textures, Places365)."""
     if ood_set == "near":
-        return tuple(s for s in NEAR_OOD if s != dataset)
+        return tuple(s for s in near_ood(dataset) if s != dataset)
     return FAR_OOD if ood_set == "far" else (ood_set,)
 
 
 def balanced_setting(published: pd.DataFrame, dataset: str, architecture: str) -> pd.DataFrame:
-    """The rows measured on the balanced ``dataset`` with ``architecture``."""
-    return published[
-        (published["dataset"] == dataset)
-        & (published["architecture"] == architecture)
-        & published["imbalance_ratio"].isna()
-    ]
+    """The rows measured on the balanced ``dataset`` with ``architecture``, or with a network that nclab does
+    not build (its conditions name it)."""
+    network = (published["architecture"] == architecture) | ~published["architecture"].isin(names.ARCHITECTURES)
+    return published[(published["dataset"] == dataset) & network & published["imbalance_ratio"].isna()]
 
 
 def balanced_matches(

@@ -1,10 +1,13 @@
-"""The paper-scale datasets, read through torchvision's dataset classes into uint8 (N, 3, 32, 32) arrays.
+"""The real datasets, read through torchvision's dataset classes into uint8 (N, C, H, W) arrays.
 
-In-distribution: CIFAR-10 and CIFAR-100 (official train/test split). OOD suite in the spirit of OpenOOD v1.5:
-near-OOD = the other CIFAR (its test split) and TinyImageNet; far-OOD = SVHN (test split), MNIST (test split),
-Textures (DTD, all 5,640 images) and Places365. TinyImageNet and Places365 are optional and read from a local
-folder of images. Every OOD image is resized the way OpenOOD's test preprocessor does for 32x32 benchmarks:
-converted to RGB, shorter side resized to 32 (bilinear, antialiased), centre-cropped to 32x32.
+In-distribution: MNIST, Fashion-MNIST and KMNIST (28x28 grayscale) and CIFAR-10 and CIFAR-100 (32x32 RGB), each
+with its official train/test split. OOD suite in the spirit of OpenOOD v1.5 for CIFAR: near-OOD = the other
+CIFAR (its test split) and TinyImageNet; far-OOD = SVHN (test split), MNIST (test split), Textures (DTD, all
+5,640 images) and Places365; and of OpenOOD v1.0 for MNIST: near-OOD = the other 28x28 sets and notMNIST,
+far-OOD = the colour sets. TinyImageNet, Places365 and notMNIST are optional and read from a local folder of
+images. Every OOD set is converted into the in-distribution format by one rule (:func:`to_format`): shorter side
+resized to the ID side (bilinear, antialiased) and centre-cropped, as OpenOOD's test preprocessor does, in RGB;
+then, for a grayscale ID set, the ITU-R BT.601 luma 0.299 R + 0.587 G + 0.114 B, rounded half up to 8 bits.
 
 Raw files live under a data root (torchvision's ``root``); :func:`fetch` downloads what is missing (when
 allowed) and verifies every file against torchvision's checksums, naming the file at fault.
@@ -27,7 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nclab.data import CIFAR, FOLDER_OOD, IMAGENET_OOD, TORCHVISION_SETS, ImageSet, imagenet_lt_lists
+from nclab.data import (
+    CIFAR,
+    FOLDER_OOD,
+    IMAGENET_OOD,
+    MNIST_FAMILY,
+    NUM_CLASSES,
+    TORCHVISION_SETS,
+    ImageSet,
+    imagenet_lt_lists,
+)
 from nclab.io import atomic_write_text
 from nclab.torchvision_compat import import_torchvision
 
@@ -43,8 +55,11 @@ _CLASSES = {
     "cifar100": tv.datasets.CIFAR100,
     "svhn": tv.datasets.SVHN,
     "mnist": tv.datasets.MNIST,
+    "fashionmnist": tv.datasets.FashionMNIST,
+    "kmnist": tv.datasets.KMNIST,
     "textures": tv.datasets.DTD,
 }
+LUMA_PER_MILLE = (299, 587, 114)  # ITU-R BT.601 luma weights, as PIL's convert("L")
 DTD_SPLITS = ("train", "val", "test")  # partition 1 of the three splits = every DTD image once
 IMAGENET_LT_READ = ("train", "test")  # the ImageNet-LT splits the study reads (val is for tuning)
 
@@ -60,8 +75,8 @@ def expected_files(name: str, root: str | Path) -> list[tuple[Path, str | None]]
     if name == "svhn":
         _, filename, md5 = cls.split_list["test"]
         return [(root / filename, md5)]
-    if name == "mnist":
-        raw = root / "MNIST" / "raw"
+    if name in MNIST_FAMILY:  # torchvision's layout: root/<class name>/raw, the files decompressed
+        raw = root / cls.__name__ / "raw"
         return [
             (raw / f"{prefix}-{kind}-idx{dim}-ubyte", None)
             for prefix in ("train", "t10k")
@@ -136,6 +151,33 @@ def cifar_split(name: str, root: str | Path) -> tuple[ImageSet, ImageSet, int]:
     )
 
 
+def mnist_split(name: str, root: str | Path) -> tuple[ImageSet, ImageSet, int]:
+    """Official train and test sets of MNIST, Fashion-MNIST or KMNIST as uint8 (N, 1, 28, 28), and 10 classes."""
+    if name not in MNIST_FAMILY:
+        raise ValueError(f"unknown in-distribution dataset {name!r}; allowed: {list(MNIST_FAMILY)}")
+    train, test = (_read(name, root, train=flag) for flag in (True, False))
+    return (
+        ImageSet(train.data.numpy()[:, None].copy(), train.targets.numpy().astype(np.int64)),
+        ImageSet(test.data.numpy()[:, None].copy(), test.targets.numpy().astype(np.int64)),
+        NUM_CLASSES[name],
+    )
+
+
+def to_format(images: torch.Tensor | np.ndarray, size: int, grayscale: bool) -> np.ndarray:
+    """uint8 (N, C, H, W), C in {1, 3}, in the in-distribution format: (N, 1, size, size) if ``grayscale``, else
+    (N, 3, size, size). The rule: shorter side resized to ``size`` (bilinear, antialiased) and centre-cropped in
+    RGB; then for grayscale the BT.601 luma (299 R + 587 G + 114 B) / 1000, computed in integers and rounded half
+    up, so that no float rounding decides a level. Images already in the format are kept as they are."""
+    images = torch.as_tensor(images)
+    if tuple(images.shape[1:]) == ((1 if grayscale else 3), size, size):
+        return images.numpy()
+    rgb = resize_center_crop(images, size)
+    if not grayscale:
+        return rgb.numpy()
+    weighted = torch.tensordot(rgb.long(), torch.tensor(LUMA_PER_MILLE), dims=([1], [0]))
+    return ((weighted + 500) // 1000).to(torch.uint8)[:, None].numpy()
+
+
 def resize_center_crop(images: torch.Tensor, size: int = IMAGE_SIZE) -> torch.Tensor:
     """uint8 (N, C, H, W) with C in {1, 3} -> uint8 (N, 3, size, size): RGB, shorter side ``size``, centre crop."""
     if images.shape[1] == 1:
@@ -193,24 +235,31 @@ def image_folder(folder: str | Path, size: int = IMAGE_SIZE, workers: int = 1) -
 
 
 def ood_set(
-    name: str, root: str | Path | None, folder: str | Path | None = None, size: int = IMAGE_SIZE, workers: int = 1
+    name: str,
+    root: str | Path | None,
+    folder: str | Path | None = None,
+    size: int = IMAGE_SIZE,
+    workers: int = 1,
+    grayscale: bool = False,
 ) -> ImageSet:
-    """One OOD set of the suite as uint8 (N, 3, size, size), labels -1 (only Textures and the folder sets can
-    take another size than 32: the others are 32x32 or smaller)."""
-    if size != IMAGE_SIZE and name not in IMAGENET_OOD:
-        raise ValueError(f"OOD set {name!r} is only prepared at {IMAGE_SIZE}x{IMAGE_SIZE}, not {size}x{size}")
+    """One OOD set of the suite in the in-distribution format (:func:`to_format`), labels -1: the sets read from
+    image files (Textures, the folder sets) at any size, the others (32x32 or smaller) at 28 or 32."""
+    if size not in (28, IMAGE_SIZE) and name not in IMAGENET_OOD:
+        raise ValueError(f"OOD set {name!r} is only prepared at 28x28 or 32x32, not {size}x{size}")
     if name in FOLDER_OOD:
-        return image_folder(folder, size, workers)
-    if name in CIFAR:
-        return _unlabelled(_read(name, root, train=False).data.transpose(0, 3, 1, 2))
-    if name == "svhn":
-        return _unlabelled(_read(name, root, split="test").data)
-    if name == "mnist":
-        return _unlabelled(resize_center_crop(_read(name, root, train=False).data[:, None]))
+        return _unlabelled(to_format(image_folder(folder, size, workers).images, size, grayscale))
     if name == "textures":
         paths = [p for split in DTD_SPLITS for p in _read(name, root, split=split)._image_files]
-        return _images(sorted(paths), size, workers)
-    raise ValueError(f"unknown OOD set {name!r}; allowed: {[*TORCHVISION_SETS, *FOLDER_OOD]}")
+        return _unlabelled(to_format(read_images(sorted(paths), size, workers), size, grayscale))
+    if name in CIFAR:
+        native = _read(name, root, train=False).data.transpose(0, 3, 1, 2)
+    elif name == "svhn":
+        native = _read(name, root, split="test").data
+    elif name in MNIST_FAMILY:
+        native = _read(name, root, train=False).data[:, None]
+    else:
+        raise ValueError(f"unknown OOD set {name!r}; allowed: {[*TORCHVISION_SETS, *FOLDER_OOD]}")
+    return _unlabelled(to_format(native, size, grayscale))
 
 
 def read_split_list(path: Path) -> list[tuple[str, int]]:

@@ -13,7 +13,8 @@ import pandas as pd
 from scipy.stats import t as t_distribution
 
 from nclab import names
-from nclab.data import NEAR_OOD, NOISE_OOD, SYNTHETIC_OOD, image_format
+from nclab.data import NOISE_OOD, SYNTHETIC_OOD, image_format, near_ood
+from nclab.plan import FIXED_WIDTHS
 from nclab.ranking import Leader, leader, order
 from nclab.relation import bootstrap_over_runs, overall, verdict
 from nclab.runs import final_epochs
@@ -190,6 +191,12 @@ def compute_sentence(setups: Sequence[Mapping[str, object]]) -> str:
 ID_DESCRIPTIONS = {
     "digits": "the 1{,}797 handwritten $8\\times8$ digits bundled with scikit-learn (grayscale), split in a "
     "stratified way",
+    "mnist": "MNIST~\\cite{lecun1998gradient}, handwritten digits ($28\\times28$ grayscale), with its official "
+    "train/test split",
+    "fashionmnist": "Fashion-MNIST~\\cite{xiao2017fashion}, images of clothing ($28\\times28$ grayscale), with its "
+    "official train/test split",
+    "kmnist": "KMNIST~\\cite{clanuwat2018kmnist}, cursive Japanese characters ($28\\times28$ grayscale), with its "
+    "official train/test split",
     "cifar10": "CIFAR-10 ($32\\times32$ RGB) with its official train/test split",
     "cifar100": "CIFAR-100 ($32\\times32$ RGB) with its official train/test split",
     "synthetic_cifar": "a generated CIFAR-shaped set ($32\\times32$ RGB): each class a fixed random colour "
@@ -202,7 +209,10 @@ OOD_DESCRIPTIONS = {
     "cifar100": "CIFAR-100 test set",
     "tinyimagenet": "TinyImageNet images (local folder)",
     "svhn": "SVHN test set",
-    "mnist": "MNIST test set, grey to RGB",
+    "mnist": "MNIST test set",
+    "fashionmnist": "Fashion-MNIST test set",
+    "kmnist": "KMNIST test set",
+    "notmnist": "notMNIST letters (local folder)",
     "textures": "Textures (DTD), all images",
     "places365": "Places365 images (local folder)",
 }
@@ -215,23 +225,28 @@ OOD_NOTES = {  # by image format of the study (nclab.data.image_format), or by d
     "rgb32": "They are grouped as in OpenOOD~v1.5 into near-OOD (semantically close: the other CIFAR, "
     "TinyImageNet) and far-OOD sets. Each image is converted to RGB, resized so that its shorter side "
     "is 32 pixels (bilinear, antialiased) and centre-cropped, as OpenOOD's test preprocessing does.",
+    "gray28": "They are grouped as in OpenOOD~v1.0's MNIST benchmark into near-OOD (the other $28\\times28$ "
+    "grayscale sets and notMNIST) and far-OOD sets. Each image is resized so that its shorter side is 28 pixels "
+    "(bilinear, antialiased), centre-cropped, and a colour image converted to grayscale by its ITU-R BT.601 "
+    "luma $0.299R + 0.587G + 0.114B$, rounded half up to 8 bits.",
 }
 
 
-def ood_group(name: str) -> str:
-    return "near" if name in NEAR_OOD else "built-in" if name in SYNTHETIC_OOD else "far"
+def ood_group(dataset: str, name: str) -> str:
+    """OOD set ``name``'s group for in-distribution ``dataset``: near, far or built-in (nclab.data.near_ood)."""
+    return "near" if name in near_ood(dataset) else "built-in" if name in SYNTHETIC_OOD else "far"
 
 
-def ood_sets_table(sizes: Mapping[str, int], skipped: Mapping[str, str]) -> str:
+def ood_sets_table(dataset: str, sizes: Mapping[str, int], skipped: Mapping[str, str]) -> str:
     """The OOD sets of the study: group (near / far, OpenOOD v1.5), number of images, source; then the configured
     sets that were skipped, with the reason."""
     lines = [r"\begin{tabular}{llrl}", r"\toprule", r"OOD set & group & images & source \\", r"\midrule"]
     lines += [
-        f"{escape(name)} & {ood_group(name)} & {thousands(size)} & {OOD_DESCRIPTIONS[name]} \\\\"
+        f"{escape(name)} & {ood_group(dataset, name)} & {thousands(size)} & {OOD_DESCRIPTIONS[name]} \\\\"
         for name, size in sizes.items()
     ]
     lines += [
-        f"{escape(name)} & {ood_group(name)} & -- & skipped: {latex_text(reason)} \\\\"
+        f"{escape(name)} & {ood_group(dataset, name)} & -- & skipped: {latex_text(reason)} \\\\"
         for name, reason in skipped.items()
     ]
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -561,7 +576,18 @@ ARCH_DESCRIPTIONS = {  # the balanced study's network, as the setup paragraph de
     "resnet32": r"the CIFAR ResNet-32~\cite{he2016resnet} of the long-tail literature (three stages of five basic "
     "blocks, parameter-free shortcuts)",
     "resnet50": r"ResNet-50~\cite{he2016resnet} as in torchvision (the ImageNet stem, bottleneck blocks)",
+    "lenet": r"LeNet~\cite{lecun1998gradient} as OpenOOD~v1.0~\cite{yang2022openood} builds it, three $5\times5$ "
+    "convolutions with 6, 16 and 120 channels, two max-pools and a hidden layer of 84 units",
 }
+
+
+def network_size(arch: str, width: int, feature_dim: int) -> str:
+    """'first-stage width 8, penultimate dimension $d=64$' for a ResNet; 'penultimate dimension $d=84$' for
+    LeNet, whose widths are fixed."""
+    dimension = f"penultimate dimension $d={feature_dim}$"
+    return dimension if arch in FIXED_WIDTHS else f"first-stage width {width}, {dimension}"
+
+
 SCHEDULER_NAMES = {"cosine": "cosine", "multistep": "step", "warmup_multistep": "warm-up and step"}
 
 
@@ -571,6 +597,8 @@ def schedule_clause(name: str, spec: Mapping[str, object]) -> str:
     epochs = spec["epochs"]
     if spec["scheduler"] == "cosine":
         how = f"anneals the learning rate with a cosine over {epochs} epochs"
+        if spec.get("final_lr"):
+            how += f" down to {fmt_sci(spec['final_lr'])}"
     else:
         at = epochs_phrase([round(f * epochs) for f in spec.get("milestones", [])])
         how = f"multiplies the learning rate by {fmt_sci(spec.get('gamma', 0.1))} at {at} of {epochs}"
@@ -591,8 +619,7 @@ def paper_macros(
         "ScaleLimitation": MINIATURE_LIMITATION["balanced"] if settings["dataset"] in MINIATURE_DATASETS else "",
         "SeedsLimitation": seeds_limitation(len(seed_ids), "The balanced study"),
         "HeadlineOOD": escape(headline),
-        "FeatureDim": str(settings["feature_dim"]),
-        "Width": str(settings["width"]),
+        "NetworkSize": network_size(settings["arch"], settings["width"], settings["feature_dim"]),
         "NumClasses": str(settings["num_classes"]),
         "TrainSize": thousands(settings["train_size"]),
         "TestSize": thousands(settings["test_size"]),
@@ -602,7 +629,7 @@ def paper_macros(
         "SkippedOODSentence": skipped_sentence(settings["skipped_ood_sets"]),
         "BatchSize": str(settings["batch_size"]),
         "LearningRate": fmt_sci(settings["lr"]),
-        "Momentum": fmt_sci(settings["momentum"]),
+        "Momentum": fmt_sci(settings["momentum"]) + (" (Nesterov)" if settings["nesterov"] else ""),
         "WeightDecay": fmt_sci(settings["weight_decay"]),
         "CropPadding": str(settings["crop_padding"]),
         "Flip": "with" if settings["flip"] else "without",

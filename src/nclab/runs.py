@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 from nclab.config import external_checkpoints
-from nclab.plan import LOSS_HEADS, checkpoint_schedule, longtail_grid
+from nclab.plan import LOSS_HEADS, checkpoint_schedule, longtail_grid, network
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,6 +65,7 @@ def schedule_recipe(spec: Mapping[str, Any]) -> dict[str, Any]:
         "milestones": spec["milestones"],
         "gamma": spec["gamma"],
         "warmup_epochs": spec["warmup_epochs"],
+        "final_lr": spec["final_lr"],
         "checkpoints": checkpoint_schedule(spec["epochs"], spec["checkpoints"]),
     }
 
@@ -81,7 +82,7 @@ def longtail_model(config: Mapping[str, Any], loss: str) -> dict[str, Any]:
     lt = config["longtail"]
     head = LOSS_HEADS.get(loss, "linear")
     scale = {"scale": lt["loss_options"]["ldam_drw"]["scale"]} if head == "normed" else {}
-    return {**lt["model"], "head": head, **scale}
+    return {**network(lt["model"]), "head": head, **scale}
 
 
 def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> dict[str, Run]:
@@ -94,7 +95,7 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
         for name, spec in config["schedules"].items():
             recipe = {**_training(config["training"]), **schedule_recipe(spec)}
             keys = dict(zip(RUN_KEYS["balanced"], [name]))
-            runs[name] = Run("balanced", keys, data_file, recipe, dict(config["model"]), seeds)
+            runs[name] = Run("balanced", keys, data_file, recipe, network(config["model"]), seeds)
     if "longtail" in config["studies"]:
         lt = config["longtail"]
         lt_seeds = tuple(lt["training"].get("seeds", seeds))  # longtail.training overrides training

@@ -52,6 +52,8 @@ class Recipe:
     device: str = "auto"  # "auto" (cuda when available), "cpu" or "cuda"
     precision: str = "auto"  # "auto" (bf16 on cuda, fp32 on cpu), "fp32" or "bf16"
     compile: bool = False
+    nesterov: bool = False  # Nesterov momentum
+    final_lr: float = 0.0  # the learning rate the cosine ends at (cosine only)
     loss: str = "ce"  # nclab.losses.LOSSES
     loss_options: Mapping[str, float] = field(default_factory=dict)
     strategy: str = "none"  # nclab.alignment.STRATEGIES
@@ -120,7 +122,7 @@ SCHEDULERS = ("cosine", "multistep", "warmup_multistep")  # the schema's schedul
 
 def make_scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler:
     if recipe.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=recipe.epochs, eta_min=recipe.final_lr)
     milestones = [round(f * recipe.epochs) for f in recipe.milestones]
     if recipe.scheduler == "multistep":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=recipe.gamma)
@@ -429,7 +431,11 @@ def set_up(
     train_data, test_data = (DeviceData.of(split, normalisation, device, dtype) for split in (train_set, test_set))
     model.to(device=device, memory_format=train_data.layout)
     optimizer = torch.optim.SGD(
-        model.parameters(), lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay
+        model.parameters(),
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        nesterov=recipe.nesterov,
+        weight_decay=recipe.weight_decay,
     )
     counts = torch.bincount(train_data.labels, minlength=model.fc.weight.shape[0])
     objective = Objective(
