@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from conftest import data_seed
+from precision import assert_close, float32_tolerance, float64_tolerance, layer_sums
 
 from nclab import data, training
 from nclab.features import load_checkpoint, save_checkpoint
 from nclab.io import load_npz
 from nclab.models import ARCHITECTURES, build_model
-from nclab.plan import FEATURES_PER_WIDTH, checkpoint_schedule, feature_dim
+from nclab.plan import FEATURES_PER_WIDTH, FIXED_WIDTHS, checkpoint_schedule, feature_dim
 
 
 def test_digits_split_is_stratified_deterministic_and_disjoint():
@@ -52,7 +54,7 @@ def test_cifar_resnet18_shapes():
     stem = model.stem[0]
     assert stem.kernel_size == (3, 3) and stem.stride == (1, 1) and isinstance(model.stem[3], torch.nn.Identity)
     assert feature_dim("resnet18", 64) == 512
-    assert set(FEATURES_PER_WIDTH) == set(ARCHITECTURES)
+    assert set(FEATURES_PER_WIDTH) | set(FIXED_WIDTHS) == set(ARCHITECTURES)
     assert (model.features(x) >= 0).all()  # pooled after the last ReLU
 
 
@@ -96,13 +98,15 @@ def test_schedules_follow_the_seed_report():
         lrs.append(opt.param_groups[0]["lr"])
         opt.step()
         sched.step()
-    assert lrs == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    # float64: the base rate times gamma once or twice, a rounding each
+    assert lrs == float64_tolerance(0.1, sums=(2,)).approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sched = training.make_scheduler(opt, recipe(scheduler="cosine"))
     for _ in range(4):
         opt.step()
         sched.step()
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.05)  # half-way down the cosine
+    # half-way down the cosine: float64, a cosine and a few products at the scale of the base rate
+    assert opt.param_groups[0]["lr"] == float64_tolerance(0.1, sums=(4,)).approx(0.05)
 
 
 def tiny_run(seed, epochs=2, resume=None, on_epoch=lambda stats: None, width=2, **kw):
@@ -199,15 +203,23 @@ def test_precision_settings_and_bf16_training_follow_the_fp32_run():
     fp32, _ = tiny_training(seed=1, epochs=1)
     bf16, _ = tiny_training(seed=1, epochs=1, precision="bf16")  # same random draws, lower precision
     assert fp32[0].train_loss != bf16[0].train_loss
+    # not a rounding bound (bf16's rounding compounds through an epoch of updates, beyond first-order analysis):
+    # a coarse behavioural check that bf16 trains on the same draws; the two differ by about 2e-3 here (fp32
+    # runs of other seeds differ from this one by 0.06 to 0.12)
     assert abs(fp32[0].train_loss - bf16[0].train_loss) < 0.1
 
 
 def test_channel_stats_in_chunks_match_numpy_on_the_whole_array():
-    images = np.random.default_rng(3).integers(0, 256, size=(37, 3, 5, 4), dtype=np.uint8)
+    images = np.random.default_rng(data_seed(3)).integers(0, 256, size=(37, 3, 5, 4), dtype=np.uint8)
     mean, std = data.channel_stats(images, chunk=8)
     x = images.astype(np.float64) / 255.0
-    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), rtol=1e-12)
-    np.testing.assert_allclose(std, x.std(axis=(0, 2, 3)), rtol=1e-10)
+    n = x.size // x.shape[1]
+    # float64 both: sums over the n pixels of a channel, values in [0, 1]; channel_stats takes the variance as
+    # E[x^2] - mean^2, which cancels to var, and its square root halves that relative error
+    np.testing.assert_allclose(mean, x.mean(axis=(0, 2, 3)), **float64_tolerance(1, sums=(n,)))
+    squares = np.mean(x**2, axis=(0, 2, 3))
+    std_error = float64_tolerance(squares, sums=(n,)).atol / (2 * x.std(axis=(0, 2, 3)))
+    assert_close(std, x.std(axis=(0, 2, 3)), std_error, err_msg="std")
 
 
 def test_training_log_starts_with_the_setup_and_ends_with_the_measured_speed(capsys):
@@ -249,8 +261,12 @@ def one_step(compiled: bool = False, layout: torch.memory_format = torch.contigu
 
 
 def assert_same_step(ours, reference, gradient_tolerance=1e-3):
-    """Same loss, and each parameter's gradient within ``gradient_tolerance`` (relative, in norm)."""
-    assert ours[0] == pytest.approx(reference[0], rel=1e-5)
+    """Same loss, to within two float32 forward passes of the network (precision.layer_sums), a log-softmax over
+    the 10 classes and a mean over the batch of 128; and each parameter's gradient within ``gradient_tolerance``
+    (relative, in norm), a threshold against gross errors rather than a rounding bound: a gradient whose terms
+    cancel (a batch-norm bias) has no useful first-order bound relative to its own norm."""
+    sums = 2 * layer_sums(build_model("resnet18", 10, 3, 8)) + (10, 128)
+    assert ours[0] == float32_tolerance(reference[0], sums=sums).approx(reference[0])
     errors = [((o - r).norm() / r.norm()).item() for o, r in zip(ours[1], reference[1])]
     assert max(errors) < gradient_tolerance, errors
 
@@ -268,7 +284,7 @@ def test_channels_last_model_computes_the_default_layout_losses_and_gradients():
 
     Against a float64 computation, oneDNN's fp32 channels_last backward on the CPU (torch 2.13.0) is off by
     1-2.4 % (relative, in norm) at widths 8-32, the default layout by 4e-6 at width 8: gradients are compared
-    at 5 %, which a layout mix-up (errors of order 1) cannot pass; the loss must agree to 1e-5."""
+    at 5 %, which a layout mix-up (errors of order 1) cannot pass; the loss must agree to float32 precision."""
     assert_same_step(one_step(layout=torch.channels_last), one_step(), gradient_tolerance=0.05)
 
 

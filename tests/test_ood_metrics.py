@@ -3,6 +3,8 @@ thresholds, scikit-learn's ROC curve for the FPR@95 conventions, and known answe
 
 import numpy as np
 import pytest
+from conftest import data_seed
+from precision import float64_tolerance, half_pairs
 from sklearn.metrics import roc_curve
 
 from nclab import ood_metrics as om
@@ -10,7 +12,7 @@ from nclab import ood_metrics as om
 
 @pytest.fixture
 def scores():
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(data_seed(0))
     # rounded so that ties occur, within and across the two sets
     return np.round(rng.normal(1.0, 1.0, 300), 1), np.round(rng.normal(0.0, 1.0, 200), 1)
 
@@ -28,17 +30,21 @@ def brute_force_average_precision(positive: np.ndarray, negative: np.ndarray) ->
 
 def test_auroc_and_aupr_against_brute_force_loops(scores):
     id_s, ood_s = scores
-    pairs = [1.0 if i > o else 0.5 if i == o else 0.0 for i in id_s for o in ood_s]
-    assert om.auroc(id_s, ood_s) == pytest.approx(np.mean(pairs))
-    assert om.aupr_in(id_s, ood_s) == pytest.approx(brute_force_average_precision(id_s, ood_s))
-    assert om.aupr_out(id_s, ood_s) == pytest.approx(brute_force_average_precision(-ood_s, -id_s))
+    pairs = [2 if i > o else 1 if i == o else 0 for i in id_s for o in ood_s]
+    assert half_pairs(om.auroc(id_s, ood_s), len(id_s), len(ood_s)) == sum(pairs)  # a count of pairs: exact
+    # float64 both: sums over the distinct thresholds (at most n + m) of products of two count ratios in [0, 1]
+    tolerance = float64_tolerance(1, sums=(len(id_s) + len(ood_s),))
+    assert om.aupr_in(id_s, ood_s) == tolerance.approx(brute_force_average_precision(id_s, ood_s))
+    assert om.aupr_out(id_s, ood_s) == tolerance.approx(brute_force_average_precision(-ood_s, -id_s))
 
 
 def test_flipped_sign_gives_one_minus_auroc(scores):
     id_s, ood_s = scores
     a = om.auroc(id_s, ood_s)
-    assert a > 0.7
-    assert om.auroc(-id_s, -ood_s) == pytest.approx(1 - a)
+    assert a > 0.5  # the ID scores are drawn one standard deviation above the OOD ones: a is about 0.76
+    # exact: negating both sets reverses every pair's order and keeps the ties
+    n, m = len(id_s), len(ood_s)
+    assert half_pairs(om.auroc(-id_s, -ood_s), n, m) == 2 * n * m - half_pairs(a, n, m)
     assert om.auroc(-id_s, -ood_s) < 0.5
 
 
@@ -54,7 +60,7 @@ def test_fpr_at_95_tpr_against_threshold_sweep(scores):
     for t in np.unique(id_s):  # the largest threshold keeping at least 95 % of ID samples
         if np.mean(id_s >= t) >= 0.95:
             best = t
-    assert om.fpr_at_tpr(id_s, ood_s) == pytest.approx(np.mean(ood_s >= best))
+    assert om.fpr_at_tpr(id_s, ood_s) == np.mean(ood_s >= best)  # count / m, one rounding on both sides: exact
 
 
 def test_both_fpr_at_95_conventions_against_scikit_learn_roc_curves(scores):
@@ -64,26 +70,28 @@ def test_both_fpr_at_95_conventions_against_scikit_learn_roc_curves(scores):
     s, is_id = np.r_[id_s, ood_s], np.r_[np.ones(len(id_s)), np.zeros(len(ood_s))]
     for positive, score, ours in ((is_id, s, om.fpr_at_tpr), (1 - is_id, -s, om.fpr_at_ood_tpr)):
         fpr, tpr, _ = roc_curve(positive, score)
-        assert ours(id_s, ood_s) == pytest.approx(fpr[np.argmax(tpr >= 0.95)])
+        assert ours(id_s, ood_s) == fpr[np.argmax(tpr >= 0.95)]  # count / total, one rounding on both sides: exact
     # they differ: one counts OOD samples accepted, the other ID samples flagged
-    assert om.fpr_at_tpr(id_s, ood_s) != pytest.approx(om.fpr_at_ood_tpr(id_s, ood_s))
+    assert om.fpr_at_tpr(id_s, ood_s) != om.fpr_at_ood_tpr(id_s, ood_s)
 
 
 def test_fpr_at_95_conventions_mirror_each_other(scores):
     """Swapping the roles of the two sets (and the score's sign) turns one convention into the other."""
     id_s, ood_s = scores
-    assert om.fpr_at_ood_tpr(id_s, ood_s) == pytest.approx(om.fpr_at_tpr(-ood_s, -id_s))
+    # fractions of counts, each one correctly rounded division: compared exactly
+    assert om.fpr_at_ood_tpr(id_s, ood_s) == om.fpr_at_tpr(-ood_s, -id_s)
     # a known answer: OOD scores 0..19, ID scores 10..29; flagging 19 of 20 OOD samples needs threshold 18,
     # which flags the ID scores 10..18: 9 of 20
-    assert om.fpr_at_ood_tpr(np.arange(10.0, 30.0), np.arange(20.0)) == pytest.approx(9 / 20)
+    assert om.fpr_at_ood_tpr(np.arange(10.0, 30.0), np.arange(20.0)) == 9 / 20
     # keeping 19 of 20 ID samples needs threshold 11, which accepts the OOD scores 11..19: 9 of 20
-    assert om.fpr_at_tpr(np.arange(10.0, 30.0), np.arange(20.0)) == pytest.approx(9 / 20)
+    assert om.fpr_at_tpr(np.arange(10.0, 30.0), np.arange(20.0)) == 9 / 20
 
 
 def test_roc_curve_area_is_auroc(scores):
     fpr, tpr = om.roc_curve(*scores)
     assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
-    assert np.trapezoid(tpr, fpr) == pytest.approx(om.auroc(*scores))
+    # float64 both: the trapezoid rule sums at most n + m areas in [0, 1]
+    assert np.trapezoid(tpr, fpr) == float64_tolerance(1, sums=(len(fpr),)).approx(om.auroc(*scores))
 
 
 @pytest.mark.parametrize("metric", list(om.METRICS.values()))
