@@ -16,8 +16,8 @@ test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for t
 	bash tools/setup.sh --with-slurm
 	python -m pytest -n 2 --dist loadgroup  # two workers: the SLURM tests beside the others (tests/conftest.py)
 
-test-fast: setup  ## every test that runs neither Snakemake nor SLURM (the edit-test loop)
-	python -m pytest -m "not workflow"
+test-fast: setup  ## every test that runs neither Snakemake nor SLURM (the edit-test loop), on two workers
+	python -m pytest -n 2 -m "not workflow"
 
 lint: setup  ## formatters in check mode and linters, for Python (ruff) and Snakemake (snakefmt, snakemake --lint)
 	ruff format --check .

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = {  # name -> pytest arguments, as the Makefile gives them; budget in seconds
     "make test": (["-n", "2", "--dist", "loadgroup"], 360),
-    "make test-fast": (["-m", "not workflow"], 60),
+    "make test-fast": (["-n", "2", "-m", "not workflow"], 60),
 }
 
 

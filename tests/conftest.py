@@ -47,17 +47,10 @@ def _running_test(request):
 
 
 # `make test` runs two pytest-xdist workers (--dist loadgroup), each on a group of files in this order. One runs
-# the SLURM tests, which mostly wait on the scheduler's status checks, then the training tests, `make gpu-check`
-# (whose compiled loop reuses the compiled test's graph from inductor's cache), ImageNet-LT's and the paper's
-# other configurations (their own workflow runs); the other runs the tiny workflow's tests and every other file.
-# The two take about the same time (benchmarks/test_suite.py names the slowest tests).
-CLUSTER_WORKER = (
-    "test_slurm.py",
-    "test_data_models_training.py",
-    "test_gpu_path.py",
-    "test_imagenet_lt.py",
-    "test_paper_configurations.py",
-)
+# the SLURM tests, which mostly wait on the scheduler's status checks, then the training tests and `make
+# gpu-check` (whose compiled loop reuses the compiled test's graph from inductor's cache); the other runs the
+# tiny workflow's tests and every other file (benchmarks/test_suite.py names the slowest tests).
+CLUSTER_WORKER = ("test_slurm.py", "test_data_models_training.py", "test_gpu_path.py", "test_imagenet_lt.py")
 FIRST = (*CLUSTER_WORKER, "test_rebuild.py", "test_workflow.py", "test_reliability.py", "test_paper_scale.py")
 
 

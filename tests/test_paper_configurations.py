@@ -18,14 +18,20 @@ from test_real_data import write_idx
 
 pytestmark = pytest.mark.workflow
 
+DETECTORS = {  # a detector of each family, ViM for the head its caption names (each build: a third of the time)
+    **TINY["ood"],
+    "methods": ["msp", "energy", "mahalanobis", "vim", "knn", "react", "neco"],
+}
 LONGTAIL_ALONE = {
     **TINY,
+    "ood": DETECTORS,
     "studies": ["longtail"],
     "training": {**TINY["training"], "seeds": [0, 1]},
     "longtail": {**TINY["longtail"], "losses": ["ce", "ldam_drw"], "strategies": ["none", "reg"]},
 }
 BALANCED_ALONE = {
     **TINY,
+    "ood": DETECTORS,
     "studies": ["balanced"],
     "data": {
         "dataset": "mnist",
