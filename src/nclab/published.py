@@ -234,7 +234,8 @@ def delta_sentence(comparison: pd.DataFrame) -> str:
             rf"{'pair' if len(deltas) == 1 else 'pairs'} (from ${deltas.min():+.1f}$ to "
             rf"${deltas.max():+.1f}$; {better})"
         )
-    return "; ".join(parts) + "."
+    sentence = "; ".join(parts) + "."
+    return sentence[:1].upper() + sentence[1:]  # "Test accuracy against ..." starts a sentence
 
 
 def setting_label(dataset: str, architecture: str, longtail: bool = False) -> str:
