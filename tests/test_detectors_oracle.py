@@ -243,22 +243,18 @@ def test_a_wrong_detector_is_caught_by_the_oracle():
         return ood._energy(clipped @ weight.T + bias)
 
     hyper, splits = {"percentile": 90}, [test, far]
-    wrong = [wrong_react(test), wrong_react(far)]
-    theirs = pytorch_ood_scores("react", train, weight, bias, hyper, splits)
-    with pytest.raises(AssertionError, match="beyond tolerance"):
-        assert_close(
-            np.concatenate(wrong),
-            np.concatenate(theirs),
-            oracle_tolerance("react", train, weight, bias, hyper, splits, wrong),
-        )
-    wrong = [ood.fit_score("dice", train, -weight, bias, **hyper)(s) for s in splits]
-    theirs = pytorch_ood_scores("dice", train, weight, bias, hyper, splits)
-    with pytest.raises(AssertionError, match="beyond tolerance"):
-        assert_close(
-            np.concatenate(wrong),
-            np.concatenate(theirs),
-            oracle_tolerance("dice", train, weight, bias, hyper, splits, wrong),
-        )
+
+    def assert_caught(method: str, wrong: list[np.ndarray]) -> None:
+        theirs = pytorch_ood_scores(method, train, weight, bias, hyper, splits)
+        with pytest.raises(AssertionError, match="beyond tolerance"):
+            assert_close(
+                np.concatenate(wrong),
+                np.concatenate(theirs),
+                oracle_tolerance(method, train, weight, bias, hyper, splits, wrong),
+            )
+
+    assert_caught("react", [wrong_react(s) for s in splits])
+    assert_caught("dice", [ood.fit_score("dice", train, -weight, bias, **hyper)(s) for s in splits])
 
 
 def test_gen_follows_the_authors_formula_and_differs_from_pytorch_ood_only_by_its_clamp():
