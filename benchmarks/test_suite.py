@@ -5,7 +5,7 @@ Budgets: `make test` at most 6 minutes of pytest on 2 cores, `make test-fast` at
 its setup, call and teardown (the first test to use a shared fixture, such as the tiny workflow run, pays for
 it). Run it with nothing else busy on the machine.
 
-Usage: python benchmarks/test_suite.py [--slowest N] [--select PYTEST_ARGS...]
+Usage: python benchmarks/test_suite.py [--slowest N] [--workers N] [--select PYTEST_ARGS...]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = {  # name -> pytest arguments, as the Makefile gives them; budget in seconds
-    "make test": (["-n", "2", "--dist", "loadgroup"], 360),
+    "make test": (["-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder"], 360),
     "make test-fast": (["-n", "2", "-m", "not workflow"], 60),
 }
 
@@ -68,10 +68,12 @@ def described(test_id: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slowest", type=int, default=8, help="how many of the slowest tests to name")
+    parser.add_argument("--workers", type=int, help="pytest-xdist workers instead of the Makefile's (0: none)")
     parser.add_argument("--select", nargs="*", default=[], help="pytest arguments that narrow both suites")
     args = parser.parse_args()
     for name, (arguments, budget) in SUITES.items():
-        seconds, count, times = timed_suite([*arguments, *args.select])
+        workers = [] if args.workers is None else ["-n", str(args.workers)]  # the last -n given counts
+        seconds, count, times = timed_suite([*arguments, *workers, *args.select])
         print(f"{name}: {count} tests, {seconds:.0f} s of pytest on {os.cpu_count()} CPUs (budget {budget} s)")
         if name == "make test":
             for test_seconds, test_id in times[: args.slowest]:

@@ -13,8 +13,11 @@ import yaml
 from external_checkpoints import NCLAB, TV, save_nclab_checkpoint, save_torchvision_checkpoints
 from scratch import copy_workflow
 
-if "PYTEST_XDIST_WORKER" in os.environ:  # make test: two workers share the cores, so OpenMP threads (torch's, in
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # the tests and their jobs) sleep rather than spin-wait
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch, numpy/scipy, sklearn
+if "PYTEST_XDIST_WORKER" in os.environ:  # make test, make test-fast: the workers share 2 cores, so each computes
+    for variable in THREAD_VARIABLES:  # (and so do the jobs it starts) with one thread, unless the caller set a
+        os.environ.setdefault(variable, "1")  # count (.ci/run checks the tolerances with two: docs/conventions.md)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # where it did, idle OpenMP threads sleep, not spin
 
 # Snakemake's SLURM plugin runs `scontrol show config` at every start; an empty configuration makes it fail at
 # once, where a site's slurm.conf whose controller does not answer costs 10 s (docs/slurm.md). The SLURM tests
@@ -46,23 +49,46 @@ def _running_test(request):
     RUNNING.clear()
 
 
-# `make test` runs two pytest-xdist workers (--dist loadgroup), each on a group of files in this order. One runs
-# the SLURM tests, which mostly wait on the scheduler's status checks, then the training tests and `make
-# gpu-check` (whose compiled loop reuses the compiled test's graph from inductor's cache); the other runs the
-# tiny workflow's tests and every other file (benchmarks/test_suite.py names the slowest tests).
+# `make test` runs two pytest-xdist workers (--dist loadgroup --no-loadscope-reorder), which take work units in
+# the order below: one the tests that share the tiny workflow run (the group "workflow"); the other the SLURM
+# tests, which mostly wait on the scheduler's status checks, then the training tests and `make gpu-check` (whose
+# compiled loop reuses the compiled test's graph from inductor's cache) (the group "cluster"). Each paper
+# configuration build is a unit, and every other file is one (its module-scoped fixtures run once), handed to
+# whichever worker is free, the slowest first, so that both end together. pytest-xdist gives each worker two
+# units at the start: two quick files (SECOND_UNITS) come right after the groups, so that no slow unit waits
+# behind a group. benchmarks/test_suite.py names the slowest tests.
 CLUSTER_WORKER = ("test_slurm.py", "test_data_models_training.py", "test_gpu_path.py", "test_imagenet_lt.py")
-FIRST = (*CLUSTER_WORKER, "test_rebuild.py", "test_workflow.py", "test_reliability.py", "test_paper_scale.py")
+SECOND_UNITS = ("test_roots.py", "test_published.py")
+SLOWEST = ("builds", "test_reliability.py", "test_paper_scale.py", "test_benchmarks.py", "test_config_report.py")
+BUILDS = "test_paper_configurations.py"  # one unit per test: each builds its own configuration (module fixture)
+
+
+def xdist_group(item: pytest.Item) -> str:
+    """The work unit of ``item`` (above): the tiny workflow's users, the cluster worker's files, one paper
+    configuration build, or its file."""
+    if "workflow" in getattr(item, "fixturenames", ()):
+        return "workflow"
+    if item.path.name == BUILDS:
+        return item.name
+    return "cluster" if item.path.name in CLUSTER_WORKER else item.path.name
+
+
+def place(item: pytest.Item) -> str:
+    """The name of ``item``'s place in the order above: its work unit's, the builds sharing one."""
+    unit = xdist_group(item)
+    return "builds" if item.path.name == BUILDS and unit != "workflow" else unit
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items):
-    """Every test that uses the tiny workflow run is a workflow test; the workers' groups and order (above)."""
+    """Every test that uses the tiny workflow run is a workflow test; the work units and their order (above)."""
     for item in items:
         if "workflow" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.workflow)
-        item.add_marker(pytest.mark.xdist_group("cluster" if item.path.name in CLUSTER_WORKER else "local"))
+        item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     if "PYTEST_XDIST_WORKER" in os.environ:
-        items.sort(key=lambda item: FIRST.index(item.path.name) if item.path.name in FIRST else len(FIRST))
+        rank = {unit: i for i, unit in enumerate(("workflow", "cluster", *SECOND_UNITS, *SLOWEST))}
+        items.sort(key=lambda item: rank.get(place(item), len(rank)))
 
 
 def snakemake(

@@ -1,7 +1,10 @@
 """The NC-detection relation: planted cases whose verdict is known, against the stated rule."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
+from conftest import data_seed
 from precision import float64_tolerance
 
 from nclab import relation, report
@@ -50,8 +53,36 @@ def test_auroc_rising_with_collapse_gives_a_positive_correlation_and_supported()
 
 
 def test_auroc_falling_with_collapse_is_contradicted():
-    table = trajectories(lambda s, seed, e, nc1: 0.5 + 0.2 * nc1 + 0.001 * seed)
+    rng = np.random.default_rng(1)
+    table = trajectories(lambda s, seed, e, nc1: 0.5 + 0.2 * nc1 + rng.normal(0, 0.01))
     assert the_verdict(table) == "contradicted"
+
+
+def test_every_seed_giving_the_same_correlation_is_a_zero_width_interval_and_no_evidence():
+    """Two or three seeds whose runs all give rho = 1 exactly (a monotone trajectory): the t-interval over seeds
+    has zero width, which measures no spread, so no claim is tested and the sentence says why."""
+    for seeds in ((0, 1), (0, 1, 2)):
+        table = trajectories(lambda s, seed, e, nc1: 1 - nc1 / 4, seeds=seeds)
+        rows = relation.relation(table, ["schedule"], ["nc1"], "svhn")
+        assert rows["mean"].item() == 1.0 and rows["low"].item() == rows["high"].item() == 1.0
+        assert rows["verdict"].item() == "no claim can be tested"
+        sentence = report.relation_macros(rows)["RelationNCOneSentence"]
+        assert "an interval of zero width, which is no evidence" in sentence
+
+
+def test_a_correlation_needs_five_checkpoints():
+    """With 4 checkpoints a perfect rank correlation is not significant at 5 % by the exact permutation test
+    (brute force over the 4! orders); with 5 it is. Runs of 4 checkpoints give no correlation and say so."""
+    for n, significant in ((4, False), (5, True)):
+        orders = list(itertools.permutations(range(n)))
+        extreme = sum(abs(relation.spearman_rows(np.arange(n)[None], np.array([o]))[0]) == 1 for o in orders)
+        assert (extreme / len(orders) < 0.05) == significant and (n >= relation.MIN_POINTS) == significant
+    rng = np.random.default_rng(0)
+    noisy = lambda s, seed, e, nc1: 0.6 + 0.3 * (1 - nc1 / 2) + rng.normal(0, 0.02)  # noqa: E731
+    assert the_verdict(trajectories(noisy, epochs=range(1, 6))) == "supported"
+    rows = relation.relation(trajectories(noisy, epochs=range(1, 5)), ["schedule"], ["nc1"], "svhn")
+    assert rows["verdict"].item() == "no claim can be tested" and rows["seeds"].item() == 0
+    assert "fewer than 5 checkpoints give no correlation" in report.relation_macros(rows)["RelationNCOneSentence"]
 
 
 def test_shuffled_aurocs_are_not_resolved():
@@ -86,10 +117,25 @@ def test_the_interval_is_a_t_interval_over_the_seeds_means():
 
 def test_across_runs_a_bootstrap_interval_over_runs():
     x = np.arange(12.0)
-    assert relation.verdict(relation.bootstrap_over_runs(x, x + np.sin(x) * 0.1)) == "supported"
-    assert relation.verdict(relation.bootstrap_over_runs(x, -x)) == "contradicted"
-    assert relation.verdict(relation.bootstrap_over_runs(x[:2], x[:2])) == "no claim can be tested"
-    assert np.isnan(relation.spearman([1, 2], [3, 4])) and np.isnan(relation.spearman([1, 1, 1], [1, 2, 3]))
+    noisy = x + 3 * np.sin(3 * x)  # rank-correlated with x, not monotone
+    assert relation.verdict(relation.bootstrap_over_runs(x, noisy)) == "supported"
+    assert relation.verdict(relation.bootstrap_over_runs(x, -noisy)) == "contradicted"
+    monotone = relation.bootstrap_over_runs(x, -x)  # every resample gives rho = -1: a zero-width interval
+    assert monotone.low == monotone.high == -1 and relation.verdict(monotone) == "no claim can be tested"
+    assert relation.verdict(relation.bootstrap_over_runs(x[:4], noisy[:4])) == "no claim can be tested"
+    assert np.isnan(relation.spearman(x[:4], noisy[:4])) and np.isnan(relation.spearman(x[:6] * 0, x[:6]))
+
+
+def test_row_wise_spearman_equals_scipy_row_by_row():
+    """The bootstrap's vectorised Spearman against scipy's on each row: ties (integer values), constant rows."""
+    rng = np.random.default_rng(data_seed(5))
+    x, y = rng.integers(0, 4, (200, 7)).astype(float), rng.normal(size=(200, 7))
+    x[3], y[4] = 2.0, 1.0  # a constant row on either side
+    rows = relation.spearman_rows(x, y)
+    expected = np.array([relation.spearman(a, b) for a, b in zip(x, y)])
+    assert np.array_equal(np.isnan(rows), np.isnan(expected)) and np.isnan(rows[[3, 4]]).all()
+    # float64 both: ranks summed over 7 values, one division and square root
+    assert rows[~np.isnan(rows)] == float64_tolerance(1.0, sums=(7,), condition=4).approx(expected[~np.isnan(rows)])
 
 
 def test_the_overall_rule():

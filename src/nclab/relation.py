@@ -15,22 +15,26 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from nclab.plan import TRAJECTORY_MEASURES
 from nclab.ranking import CONFIDENCE, t_interval
 
 MEASURES = (*TRAJECTORY_MEASURES, "nc5")  # the NC measures related to the AUROC
+# The fewest points (checkpoints of a run, runs) a rank correlation is computed over: with 4, even a perfect
+# rho = +-1 has an exact two-sided permutation p-value of 2/4! = 0.083; with 5, 2/5! = 0.017.
+MIN_POINTS = 5
 BOOTSTRAP_SAMPLES = 2000
 VERDICTS = ("supported", "contradicted", "not resolved", "no claim can be tested")
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman's rank correlation of the finite pairs; NaN with fewer than 3 of them or a constant side."""
+    """Spearman's rank correlation of the finite pairs; NaN with fewer than :data:`MIN_POINTS` of them or a
+    constant side."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     finite = np.isfinite(x) & np.isfinite(y)
     x, y = x[finite], y[finite]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+    if len(x) < MIN_POINTS or np.ptp(x) == 0 or np.ptp(y) == 0:
         return np.nan
     return float(spearmanr(x, y)[0])
 
@@ -55,12 +59,27 @@ def within_run(trajectory: pd.DataFrame, keys: Sequence[str], measure: str, ood:
 
 @dataclass(frozen=True)
 class Evidence:
-    """A mean correlation with its interval over seeds (NaN bounds with a single seed)."""
+    """A mean correlation with its interval (NaN bounds where none can be formed), over ``seeds`` seeds (the
+    within-run evidence) or runs (the across-run evidence)."""
 
     mean: float
     low: float
     high: float
     seeds: int
+
+    @property
+    def testable(self) -> bool:
+        """An interval of non-zero width: a zero-width one (every seed, or every resample, giving the same
+        correlation) measures no spread and is no evidence."""
+        return bool(np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low)
+
+    def untested_reason(self, points: str = "checkpoints") -> str:
+        """Why no claim can be tested from this evidence (``points``: what a correlation is computed over)."""
+        if self.seeds == 0:
+            return f"runs with fewer than {MIN_POINTS} {points} give no correlation"
+        if self.seeds == 1:
+            return "with one seed no interval can be formed"
+        return "every seed gives the same correlation, an interval of zero width, which is no evidence"
 
 
 def across_seeds(rhos: pd.DataFrame) -> Evidence:
@@ -71,22 +90,37 @@ def across_seeds(rhos: pd.DataFrame) -> Evidence:
     return Evidence(float(per_seed.mean()) if len(per_seed) else np.nan, low, high, len(per_seed))
 
 
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rank correlation of each row of ``x`` with the same row of ``y`` (finite (B, n) arrays): Pearson's
+    correlation of their average ranks, as :func:`spearman` computes it; NaN for a row constant on either side."""
+    ranks = [rankdata(a, axis=1) for a in (x, y)]
+    rx, ry = (r - r.mean(axis=1, keepdims=True) for r in ranks)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rx * ry).sum(axis=1) / np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+
+
 def bootstrap_over_runs(x: Sequence[float], y: Sequence[float], seed: int = 0) -> Evidence:
-    """Spearman across runs with a percentile bootstrap interval (runs resampled with replacement)."""
+    """Spearman across runs with a percentile bootstrap interval (the runs with both values finite, resampled
+    with replacement)."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    rng = np.random.default_rng(seed)
-    draws = [spearman(x[i], y[i]) for i in rng.integers(0, len(x), size=(BOOTSTRAP_SAMPLES, len(x)))]
-    draws = np.asarray(draws)[np.isfinite(draws)]
-    if len(x) < 3 or len(draws) < BOOTSTRAP_SAMPLES / 2:
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    if len(x) < MIN_POINTS:
+        return Evidence(np.nan, np.nan, np.nan, len(x))
+    draws = np.random.default_rng(seed).integers(0, len(x), size=(BOOTSTRAP_SAMPLES, len(x)))
+    rhos = spearman_rows(x[draws], y[draws])
+    rhos = rhos[np.isfinite(rhos)]
+    if len(rhos) < BOOTSTRAP_SAMPLES / 2:
         return Evidence(spearman(x, y), np.nan, np.nan, len(x))
-    low, high = np.quantile(draws, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
+    low, high = np.quantile(rhos, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return Evidence(spearman(x, y), float(low), float(high), len(x))
 
 
 def verdict(evidence: Evidence) -> str:
     """The stated rule: supported when the interval lies above 0, contradicted when below, not resolved when it
-    contains 0, and no claim can be tested without an interval (a single seed, too few runs)."""
-    if not (np.isfinite(evidence.low) and np.isfinite(evidence.high)):
+    contains 0, and no claim can be tested without an interval of non-zero width (a single seed, too few
+    checkpoints or runs, every seed or resample giving the same correlation)."""
+    if not evidence.testable:
         return "no claim can be tested"
     return "supported" if evidence.low > 0 else "contradicted" if evidence.high < 0 else "not resolved"
 

@@ -16,7 +16,7 @@ from nclab import names
 from nclab.data import NOISE_OOD, SYNTHETIC_OOD, image_format, near_ood
 from nclab.plan import FIXED_WIDTHS
 from nclab.ranking import Leader, leader, order
-from nclab.relation import bootstrap_over_runs, overall, verdict
+from nclab.relation import MIN_POINTS, Evidence, bootstrap_over_runs, overall, verdict
 from nclab.runs import final_epochs
 
 DIGIT_WORDS = "Zero One Two Three Four Five Six Seven Eight Nine".split()
@@ -752,7 +752,12 @@ def relation_table(table: pd.DataFrame, families: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-VERDICT_WORDS = {"supported": "lies above 0", "contradicted": "lies below 0", "not resolved": "contains 0"}
+VERDICT_WORDS = {
+    "supported": "lies above 0",
+    "contradicted": "lies below 0",
+    "not resolved": "contains 0",
+    "no claim can be tested": "cannot be formed or has zero width",
+}
 LONGEST_LIST = 6  # detectors named in a clause; a longer last group is counted ("the other 21 detectors")
 
 
@@ -786,11 +791,8 @@ def relation_macros(table: pd.DataFrame, prefix: str = "") -> dict[str, str]:
         verdict_word = overall(list(rows["verdict"]))
         m[f"{name}Verdict"] = "untested" if verdict_word == "no claim can be tested" else verdict_word
         if set(by) == {"no claim can be tested"}:
-            why = (
-                "with one seed no interval can be formed"
-                if rows["seeds"].max() >= 1
-                else "runs with fewer than three checkpoints give no correlation"
-            )
+            most = rows.loc[rows["seeds"].idxmax()]  # the detector with the most seeds says why
+            why = Evidence(most["mean"], most["low"], most["high"], int(most["seeds"])).untested_reason()
             m[f"{name}Sentence"] = (
                 f"For {names.NC_MEASURES[measure]}, {why}, so its relation with detection is not tested here"
             )
@@ -832,7 +834,12 @@ def across_runs_sentence(
             evidence = bootstrap_over_runs(values, aurocs[method])
             by.setdefault(verdict(evidence), []).append(method)
     if set(by) <= {"no claim can be tested"}:
-        return f"Across runs, there are too few runs for an interval on the relation of {label} with detection"
+        why = (
+            f"there are fewer than {MIN_POINTS} runs"
+            if len(aurocs) < MIN_POINTS
+            else "every resample of the runs gives the same correlation, an interval of zero width"
+        )
+        return f"Across runs, {why}, so the relation of {label} with detection is not tested"
     return (
         f"Across the {len(aurocs)} runs at their final epoch, for the Spearman correlation between {label} and the "
         f"AUROC against {escape(headline)} (95\\,\\% bootstrap interval over runs), " + verdict_phrase(by)
