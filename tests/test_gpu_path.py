@@ -59,6 +59,8 @@ def test_setup_refuses_an_unknown_torch_build(tmp_path):
 
 @pytest.mark.workflow  # its CPU version runs the synthetic preset's workflow
 def test_gpu_check_without_a_gpu_says_so_and_runs_its_cpu_version(tmp_path):
+    """`make gpu-check` as a user without a GPU runs it: it says so first, then its CPU version (the loops,
+    the dumps, the workflow's GPU jobs) completes, so the command a GPU session relies on is known to work."""
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present: make gpu-check runs the GPU version")
     figures = tmp_path / "gpu-check.json"

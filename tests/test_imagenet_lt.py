@@ -135,6 +135,8 @@ FAKE_CONFIG = {
 
 @pytest.mark.workflow
 def test_workflow_runs_imagenet_lt_from_the_fake_tree_to_the_paper(tmp_path):
+    """The only test of the ImageNet-LT path end to end: the list files, JPEG decoding and the ResNet-50 run
+    through the real workflow to the PDF, from a fake tree in the real layout."""
     root, lists, splits = write_fake_imagenet_lt(tmp_path / "data")
     places = tmp_path / "data" / "places365"
     for i in range(6):

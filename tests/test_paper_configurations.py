@@ -128,6 +128,8 @@ def check_common(text: str, seeds: int) -> None:
 
 
 def test_the_long_tail_study_alone_says_what_ran_and_no_more(longtail_build):
+    """The long-tail study with two seeds, two losses and a strategy: each sentence that depends on what ran
+    (losses, heads, strategies, seeds, below-chance AUROCs) checked against this build's own tables."""
     build = longtail_build
     text = body(build)
     check_common(text, seeds=2)
@@ -147,6 +149,9 @@ def test_the_long_tail_study_alone_says_what_ran_and_no_more(longtail_build):
 
 
 def test_the_balanced_study_alone_says_what_ran_and_what_was_skipped(balanced_build):
+    """Real-image formats through the whole workflow (LeNet on MNIST/Fashion-MNIST raw files, a colour folder
+    converted to grey, an absent folder skipped and named), and each data-dependent sentence of the balanced
+    study checked against this build's own tables."""
     build = balanced_build
     text = body(build)
     check_common(text, seeds=2)

@@ -300,6 +300,8 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.change for c in CASES])
 def test_a_change_reruns_exactly_what_depends_on_it(workflow, case):
+    """Each edit a user makes (docs/reruns.md's table) reruns exactly the jobs that depend on it, no more, no
+    less: the first case pays for the tiny workflow run the workflow tests share."""
     edited = (
         "tiny.yaml",
         "config.yaml",

@@ -144,6 +144,8 @@ def snakemake(cluster: dict[str, str], workdir: Path, *args: str) -> subprocess.
 
 
 def test_tiny_workflow_runs_through_slurm_with_accounting_gpu_jobs_and_retries(cluster, tmp_path):
+    """The cluster path on a real scheduler (the module docstring lists the checks): a job cancelled while it
+    runs is resubmitted and the workflow completes; most of its time is the scheduler's status checks."""
     workdir = tiny_workdir(tmp_path / "workflow", {**TINY, **CLUSTER})
     site_profile(workdir)
     start = time.perf_counter()
