@@ -61,6 +61,7 @@ include: "rules/train.smk"
 include: "rules/longtail.smk"
 include: "rules/features.smk"
 include: "rules/collapse.smk"
+include: "rules/layers.smk"
 include: "rules/ood.smk"
 include: "rules/figures.smk"
 include: "rules/report.smk"
@@ -74,3 +75,5 @@ rule all:
     input:
         f"{ROOT}/paper/paper.pdf",
         typeset_tables(),
+        run_files("layers.csv", "balanced"),
+        run_files("layers.csv", "longtail"),

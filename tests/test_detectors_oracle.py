@@ -181,15 +181,8 @@ def oracle_tolerance(method, train: ood.Split, weight, bias, hyper: dict, splits
         return float32_tolerance(logits, sums=(c,), bias=(c - 1) * 1e-7 * math.log(1e7)).atol
     if method == "kl_matching":  # templates: mean softmax over the N training samples
         return float32_tolerance(logits, sums=(n, c)).atol
-    if method in SCALED:  # an inverse of the N-sample covariance amplifies its rounding by its condition number
-        covariances = [
-            np.cov(train.features[train.labels == k].T, bias=True) * np.mean(train.labels == k)
-            for k in np.unique(train.labels)
-        ]
-        within = sum(covariances)
-        condition = max(np.linalg.cond(within), np.linalg.cond(np.cov(train.features.T, bias=True)))
-        ridge = 1e-6 / (n * np.linalg.eigvalsh(within)[0])  # 1e-6 I against the smallest eigenvalue of N Sigma
-        return float32_tolerance(scores, sums=(n, d), condition=condition, bias=ridge * np.abs(scores).max()).atol
+    if method in SCALED:
+        return covariance_tolerance(train, scores)
     if method == "vim":
         energy = float32_tolerance(head, sums=(d, c)).atol
         return vim_tolerance(train, weight, bias, hyper["dim"], splits) + energy
@@ -200,6 +193,20 @@ def oracle_tolerance(method, train: ood.Split, weight, bias, hyper: dict, splits
     # the feature detectors with the head (SHE, fDBD, NCI, DICE) and the shaping ones (ReAct, ASH, SCALE):
     # training means or percentiles over N, logits over D, an energy over C
     return float32_tolerance(head, sums=(n, d, c)).atol
+
+
+def covariance_tolerance(train: ood.Split, scores: np.ndarray) -> float:
+    """How far pytorch-ood's float32 Mahalanobis-type ``scores`` can be from ours: an inverse of the N-sample
+    covariance amplifies its rounding by its condition number, and its ridge 1e-6 I shifts it."""
+    n, d = np.shape(train.features)
+    covariances = [
+        np.cov(train.features[train.labels == k].T, bias=True) * np.mean(train.labels == k)
+        for k in np.unique(train.labels)
+    ]
+    within = sum(covariances)
+    condition = max(np.linalg.cond(within), np.linalg.cond(np.cov(train.features.T, bias=True)))
+    ridge = 1e-6 / (n * np.linalg.eigvalsh(within)[0])  # 1e-6 I against the smallest eigenvalue of N Sigma
+    return float32_tolerance(scores, sums=(n, d), condition=condition, bias=ridge * np.abs(scores).max()).atol
 
 
 def assert_same_detector(method, train, weight, bias, hyper, splits):

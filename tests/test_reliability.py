@@ -181,6 +181,7 @@ JOB_KINDS = {  # every kind of job of the workflow, as its command line shows it
     b"prepare_ood.py": ctrl_c,
     b"train.py": ctrl_c,
     b"extract_features.py": sigkill_job,
+    b"layer_analysis.py": ctrl_c,
     b"collapse_metrics.py": ctrl_c,
     b"ood_score.py": ctrl_c,
     b"ood_metrics.py": ctrl_c,

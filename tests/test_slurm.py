@@ -30,7 +30,7 @@ from conftest import ROOT, TINY, tiny_workdir
 pytestmark = pytest.mark.workflow
 DAEMONS = ("slurmctld", "slurmd", "munged", "slurmdbd", "mariadbd")
 SITE_CONF = Path("/etc/slurm")  # a site's SLURM configuration, if any: never read, written or left changed
-GPU_RULES = {"train", "extract_features"}
+GPU_RULES = {"train", "extract_features", "layer_analysis"}
 LOCAL_RULES = {"paper", "typeset_table", "all"}
 ANALYSIS_RULES = {
     "ood_scores",

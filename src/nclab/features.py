@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from nclab.io import atomic_path
@@ -33,21 +35,56 @@ def load_checkpoint(path: str | Path) -> dict:
         raise ValueError(f"cannot read checkpoint {path}: {err}") from err
 
 
+def pool(output: torch.Tensor, grid: int) -> torch.Tensor:
+    """A layer's output as one vector per sample: feature maps (N, C, H, W) average-pooled to at most ``grid`` x
+    ``grid`` (adaptive pooling; a smaller map keeps its size) and flattened channel-major; vectors unchanged."""
+    if output.ndim == 2:
+        return output
+    size = (min(grid, output.shape[2]), min(grid, output.shape[3]))
+    return F.adaptive_avg_pool2d(output, size).flatten(1)
+
+
 @torch.no_grad()
-def extract(
-    model: nn.Module, images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, batch_size: int = 512
-) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features h and logits z of uint8 images in fp32, network in eval mode, no augmentation.
+def extract_layers(
+    model: nn.Module,
+    images: np.ndarray,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    modules: Mapping[str, nn.Module],
+    grid: int,
+    batch_size: int = 512,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Penultimate features h, logits z and the outputs of ``modules`` (by name, pooled by :func:`pool`, captured
+    by forward hooks) of uint8 images, in one forward pass in fp32, network in eval mode, no augmentation.
 
     Runs on the device that holds ``model``; the arrays come back to the CPU.
     """
     model.eval()
     device = next(model.parameters()).device
     mean, std = mean.to(device), std.to(device)
+    captured: dict[str, list[np.ndarray]] = {name: [] for name in modules}
+
+    def hook(name: str):
+        return lambda module, inputs, output: captured[name].append(pool(output, grid).float().cpu().numpy())
+
+    hooks = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
     features, logits = [], []
-    for start in range(0, len(images), batch_size):
-        x = normalise(torch.from_numpy(images[start : start + batch_size]).to(device), mean, std)
-        h = model.features(x)
-        features.append(h.cpu().numpy())
-        logits.append(model.fc(h).cpu().numpy())
-    return np.concatenate(features), np.concatenate(logits)
+    try:
+        for start in range(0, len(images), batch_size):
+            x = normalise(torch.from_numpy(images[start : start + batch_size]).to(device), mean, std)
+            h = model.features(x)
+            features.append(h.cpu().numpy())
+            logits.append(model.fc(h).cpu().numpy())
+    finally:
+        for handle in hooks:
+            handle.remove()
+    layers = {name: np.concatenate(parts) for name, parts in captured.items()}
+    return np.concatenate(features), np.concatenate(logits), layers
+
+
+def extract(
+    model: nn.Module, images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, batch_size: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features h and logits z of uint8 images (:func:`extract_layers` without layers)."""
+    features, logits, _ = extract_layers(model, images, mean, std, {}, 1, batch_size)
+    return features, logits

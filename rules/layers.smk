@@ -1,0 +1,39 @@
+# Neural Collapse and OOD detection at every depth of a trained run, at every checkpoint: one table per run. The
+# job recomputes the forward pass of the feature job with hooks on every layer and analyses the pooled features
+# in place: they are never stored (at CIFAR-100 scale about 0.8 GB per checkpoint), and a change to the depth
+# analysis reruns this job alone.
+
+
+rule layer_analysis:
+    input:
+        checkpoints=rules.train.output.checkpoints,
+        data=lambda w: run_spec(w).data,
+        ood=expand(f"{ROOT}/data/ood/{{ood}}.npz", ood=OOD_SETS),
+        code=code("layer_analysis"),
+    output:
+        table=f"{RUN}/layers.csv",
+    log:
+        f"{ROOT}/logs/{RUN_ID}/layers.log",
+    benchmark:
+        f"{ROOT}/benchmarks/{RUN_ID}/layers.tsv"
+    wildcard_constraints:
+        run=TRAINED_RUN_PATTERN,
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        gpu=GPUS_PER_JOB,
+        cpus_per_gpu=config["cluster"]["cpus_per_gpu"],
+        mem_mb=memory_mb("mem_mb"),
+        runtime=lambda w, attempt: 60 * attempt,
+    params:
+        run_keys=lambda w: run_spec(w).keys,
+        seed=lambda w: int(w.seed),
+        epochs=lambda w: run_spec(w).checkpoints,
+        model=lambda w: run_spec(w).model,
+        ood_sets=OOD_SETS,
+        layers=config["layers"],
+        knn_k=config["ood"]["hyperparameters"]["knn"]["k"],
+        device=config["training"]["device"],
+    script:
+        "../scripts/layer_analysis.py"

@@ -1,0 +1,114 @@
+"""Neural Collapse and detection at every depth (src/nclab/layers.py): each layer's pooled features against a
+forward pass written out by hand, the last layer against the feature dumps' h, the linear probe against
+scikit-learn's logistic regression, and the multi-layer Mahalanobis detector against pytorch-ood's."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import data_seed
+from precision import assert_close, float32_tolerance
+from scipy.special import logsumexp
+from sklearn.linear_model import LogisticRegression
+from test_detectors_oracle import cifar_like, covariance_tolerance
+
+from nclab import layers, ood
+from nclab.features import extract, pool
+from nclab.models import build_model
+from nclab.torchvision_compat import import_torchvision
+
+import_torchvision()  # pytorch-ood imports torchvision: beside a CPU torch, only after nclab's shim
+from pytorch_ood.detector import MultiMahalanobis  # noqa: E402
+
+MEAN, STD = torch.tensor([0.5, 0.4, 0.3]), torch.tensor([0.2, 0.25, 0.3])
+
+
+def images(n: int, channels: int = 3, side: int = 32, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(data_seed(seed)).integers(0, 256, (n, channels, side, side), dtype=np.uint8)
+
+
+def test_pooling_averages_blocks_of_the_map_and_keeps_small_maps_and_vectors():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float64).reshape(2, 3, 4, 4)
+    by_hand = x.reshape(2, 3, 2, 2, 2, 2).mean(dim=(3, 5)).flatten(1)  # 2x2 blocks of the 4x4 map
+    assert torch.equal(pool(x, 2), by_hand)
+    assert torch.equal(pool(x[:, :, :1, :1], 2), x[:, :, 0, 0])  # a 1x1 map is not replicated
+    assert torch.equal(pool(x[:, :, 0, 0], 2), x[:, :, 0, 0])
+
+
+@pytest.mark.parametrize("granularity", layers.GRANULARITIES)
+def test_resnet_layers_are_the_stem_and_blocks_pooled_and_the_last_is_h(granularity):
+    torch.manual_seed(0)
+    model = build_model("resnet32", 10, 3, 4).eval()
+    batch = images(20)
+    found, _, logits = layers.layer_features(model, batch, MEAN, STD, granularity, grid=2)
+    blocks = [f"stage{i}.block{j}" for i in (1, 2, 3) for j in range(1, 6)]  # ResNet-32: 3 stages of 5 blocks
+    expected_names = ["stem", *(blocks if granularity == "block" else ["stage1", "stage2", "stage3"])]
+    assert list(found) == expected_names
+    with torch.no_grad():  # the same forward pass written out by hand
+        x = (torch.from_numpy(batch).float() / 255 - MEAN[:, None, None]) / STD[:, None, None]
+        out = model.stem(x)
+        by_hand = {"stem": pool(out, 2)}
+        for index, block in enumerate(model.stages):  # one flat Sequential of 15 blocks
+            out = block(out)
+            by_hand[blocks[index]] = by_hand[f"stage{index // 5 + 1}"] = pool(out, 2)
+    h, dumped_logits = extract(model, batch, MEAN, STD)
+    assert np.array_equal(found[expected_names[-1]], h) and np.array_equal(logits, dumped_logits)  # the dumps' h
+    for name in expected_names[:-1]:
+        assert found[name].shape == (20, by_hand[name].shape[1]), name
+        # float32 both, the same convolutions on differently sized batches
+        assert_close(found[name], by_hand[name].numpy(), float32_tolerance(by_hand[name].abs().max().item()).atol)
+    assert found["stem"].shape[1] == 4 * 2 * 2  # 4 channels on a 2x2 grid
+
+
+def test_lenet_layers_end_with_its_84_dim_feature():
+    torch.manual_seed(0)
+    model = build_model("lenet", 10, 1).eval()
+    batch = images(6, channels=1, side=28)
+    found, _, _ = layers.layer_features(model, batch, MEAN[:1], STD[:1], "stage", grid=2)
+    assert {name: a.shape[1] for name, a in found.items()} == {"conv1": 24, "conv2": 64, "conv3": 120, "fc1": 84}
+    assert np.array_equal(found["fc1"], extract(model, batch, MEAN[:1], STD[:1])[0])
+
+
+def test_an_unknown_granularity_names_the_key():
+    with pytest.raises(ValueError, match="layers.granularity"):
+        layers.depth_modules(build_model("resnet32", 10, 3, 4), "layer")
+
+
+def test_the_probe_is_scikit_learns_regularised_logistic_regression():
+    """The same objective: mean cross-entropy + lambda ||W||^2 is scikit-learn's C sum CE + ||W||^2 / 2 with
+    C = 1 / (2 N lambda), on the same standardised features; both minima agree, and so do the energies."""
+    train, test, far, _, _ = cifar_like()
+    classes = int(train.labels.max()) + 1
+    score = layers.probe_energy(train, classes)
+    x = train.features
+    centre, scale = x.mean(0), x.std(0, ddof=1)
+    reference = LogisticRegression(C=1 / (2 * len(x) * layers.PROBE_WEIGHT_DECAY), tol=1e-12, max_iter=10_000)
+    reference.fit((x - centre) / scale, train.labels)
+    for split in (test, far):
+        expected = logsumexp(reference.decision_function((split.features - centre) / scale), axis=1)
+        # two optimisers stopped near the same strictly convex minimum: agreement to 1e-4 of the energies
+        assert_close(score(split), expected, 1e-4 * np.abs(expected).max())
+
+
+def test_multi_layer_mahalanobis_is_pytorch_oods_with_uniform_weights():
+    """pytorch-ood's per-layer score is half the squared distance under the N-sample scatter (1 / N of ours,
+    tests/test_detectors_oracle.py): summed over layers with the same weights, ours is -2N times its score."""
+    train, test, far, _, _ = cifar_like()
+    rng = np.random.default_rng(data_seed(7))
+    mix = rng.normal(size=(train.features.shape[1], 20))
+    layer_sets = [  # per split: the first layer (h) and a second one, a noisy rectified projection of it
+        [s.features, np.maximum(s.features @ mix, 0) + rng.normal(0, 0.1, (len(s.features), 20))]
+        for s in (train, test, far)
+    ]
+    labels = train.labels
+    ours = layers.multi_mahalanobis(layer_sets[0], labels, layer_sets[1:])
+    oracle = MultiMahalanobis([torch.nn.Identity(), torch.nn.Identity()])
+    as_tensors = lambda arrays: [torch.as_tensor(a, dtype=torch.float32) for a in arrays]  # noqa: E731
+    oracle.fit_structured(as_tensors(layer_sets[0]), torch.as_tensor(labels))
+    theirs = [-2 * len(labels) * oracle.predict_structured(as_tensors(split)).numpy() for split in layer_sets[1:]]
+    atol = 0.0  # each layer's tolerance, as for the one-layer detector; the sum's is their sum
+    for depth, features in enumerate(layer_sets[0]):
+        fitted = ood.Split(features, None, labels)
+        scorer = ood.mahalanobis(fitted, None, None)
+        atol += covariance_tolerance(fitted, np.concatenate([scorer(ood.Split(s[depth], None)) for s in layer_sets]))
+    assert_close(np.concatenate(ours), np.concatenate(theirs), atol)
+    assert layers.detection(*ours)["auroc"] > 0.5  # a score of the wrong sign would rank the far set as ID
