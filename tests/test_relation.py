@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from conftest import data_seed
 from precision import float64_tolerance
+from scipy.stats import pearsonr
 
 from nclab import relation, report
 
@@ -151,3 +152,57 @@ def test_the_verdict_sentence_names_the_small_groups_and_counts_a_long_last_one(
     assert phrase == "the interval lies above 0 for NECO and NCI; it contains 0 for the other 7 detectors"
     assert report.verdict_phrase({"not resolved": many}) == "the interval contains 0 for all 7 detectors"
     assert report.verdict_phrase({"contradicted": ["msp"]}) == "the interval lies below 0 for MSP"
+
+
+def depth_table(auroc_of, layers=6, seeds=(0, 1, 2), epochs=(1, 2)) -> pd.DataFrame:
+    """Constructed layers.csv rows of one schedule: NC1 falls with depth; ``auroc_of(seed, epoch, depth, nc1)``
+    gives one detector's AUROC, its FPR@95 falling as the AUROC rises; a multi-layer row per checkpoint."""
+    rows = []
+    for seed in seeds:
+        for epoch in epochs:
+            for depth in range(layers):
+                nc1 = 8.0 / (depth + 1) / epoch
+                auroc = auroc_of(seed, epoch, depth, nc1)
+                rows.append(
+                    {"schedule": "standard", "seed": seed, "epoch": epoch, "layer": f"l{depth}", "nc1": nc1}
+                    | {"method": "knn", "ood": "svhn", "auroc": auroc, "fpr95": 1 - auroc}
+                )
+            rows.append(
+                {"schedule": "standard", "seed": seed, "epoch": epoch, "layer": "all", "nc1": np.nan}
+                | {"method": "multi_mahalanobis", "ood": "svhn", "auroc": 0.9, "fpr95": 0.2}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_pearson_equals_scipys_and_needs_five_points():
+    rng = np.random.default_rng(data_seed(11))
+    x, y = rng.normal(size=9), rng.normal(size=9)
+    # float64 both: sums of 9 terms, a square root and a division
+    assert relation.pearson(x, y) == float64_tolerance(1.0, sums=(9,), condition=4).approx(pearsonr(x, y)[0])
+    assert np.isnan(relation.pearson(x[:4], y[:4])) and np.isnan(relation.pearson(np.ones(6), y[:6]))
+
+
+def test_detection_rising_with_collapse_across_depth_is_supported_at_the_final_checkpoint():
+    """Harun et al.'s claim planted: AUROC rises as -log NC1 rises with depth, with noise; both correlations of
+    both metrics (FPR@95 negated) are positive at every checkpoint and the final checkpoint's verdict is
+    supported; the multi-layer rows are left out."""
+    rng = np.random.default_rng(0)
+    table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + 0.05 * depth + rng.normal(0, 0.03))
+    correlations = relation.across_depth(table, ["schedule"], "svhn")
+    assert set(correlations["method"]) == {"knn"} and (correlations["layers"] == 6).all()
+    assert (correlations["rho"] > 0).all()
+    final = relation.at_final_checkpoint(correlations, ["schedule"])
+    assert set(final["epoch"]) == {2} and len(final) == 3 * 2 * 2  # seeds x metrics x correlations
+    verdicts = relation.depth_relation(final)
+    assert set(verdicts["verdict"]) == {"supported"} and len(verdicts) == 4
+    monotone = depth_table(lambda seed, epoch, depth, nc1: 0.5 + 0.05 * depth)  # Spearman 1 in every seed
+    spearman = relation.depth_relation(relation.across_depth(monotone, ["schedule"], "svhn")).query(
+        "correlation == 'spearman'"
+    )
+    assert set(spearman["verdict"]) == {"no claim can be tested"}  # a zero-width interval is no evidence
+
+
+def test_four_layers_give_no_correlation_across_depth():
+    table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + 0.05 * depth + 0.001 * seed, layers=4)
+    verdicts = relation.depth_relation(relation.across_depth(table, ["schedule"], "svhn"))
+    assert set(verdicts["verdict"]) == {"no claim can be tested"} and (verdicts["seeds"] == 0).all()

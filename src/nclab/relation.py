@@ -39,6 +39,17 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(spearmanr(x, y)[0])
 
 
+def pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    """Pearson's correlation of the finite pairs; NaN with fewer than :data:`MIN_POINTS` of them or a constant
+    side."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite] - x[finite].mean(), y[finite] - y[finite].mean()
+    if len(x) < MIN_POINTS or not (np.any(x) and np.any(y)):
+        return np.nan
+    return float(np.sum(x * y) / np.sqrt(np.sum(x * x) * np.sum(y * y)))
+
+
 def measure_column(measure: str, ood: str) -> str:
     """The trajectory column of ``measure``: NC5 is measured per OOD set."""
     return f"nc5_{ood}" if measure == "nc5" else measure
@@ -146,4 +157,49 @@ def relation(trajectory: pd.DataFrame, keys: Sequence[str], measures: Sequence[s
         for method, group in rhos.groupby("method", sort=False):
             evidence = across_seeds(group)
             rows.append({"measure": measure, "method": method, **vars(evidence), "verdict": verdict(evidence)})
+    return pd.DataFrame(rows)
+
+
+CORRELATIONS = {"pearson": pearson, "spearman": spearman}
+DEPTH_METRICS = ("auroc", "fpr95")
+
+
+def across_depth(layers: pd.DataFrame, keys: Sequence[str], ood: str) -> pd.DataFrame:
+    """Per run (``keys`` and seed), checkpoint and detector of a ``layers.csv`` table: the correlation over its
+    layers between stronger collapse (-log NC1) and each detection metric against ``ood`` (FPR@95 negated, so
+    that a positive correlation means better detection everywhere), Pearson's (Harun et al.'s R) and
+    Spearman's. The multi-layer detector's rows, which have no layer of their own, are left out."""
+    rows = layers[(layers["ood"] == ood) & layers["nc1"].notna()]
+    records = []
+    for group, run in rows.groupby([*keys, "seed", "epoch", "method"], sort=False):
+        collapse = -np.log(run["nc1"].to_numpy(np.float64))
+        for metric in DEPTH_METRICS:
+            detection = run[metric].to_numpy(np.float64) * (-1 if metric == "fpr95" else 1)
+            for name, correlation in CORRELATIONS.items():
+                records.append(
+                    {
+                        **dict(zip([*keys, "seed", "epoch", "method"], group)),
+                        "metric": metric,
+                        "correlation": name,
+                        "rho": correlation(collapse, detection),
+                        "layers": len(run),
+                    }
+                )
+    return pd.DataFrame(records)
+
+
+def at_final_checkpoint(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """The rows of ``table`` at the last checkpoint of their run (``keys`` and seed)."""
+    return table[table["epoch"] == table.groupby([*keys, "seed"])["epoch"].transform("max")]
+
+
+def depth_relation(correlations: pd.DataFrame) -> pd.DataFrame:
+    """The relation across depth over the rows of :func:`across_depth` given (one checkpoint per run, such as
+    :func:`at_final_checkpoint`'s): per detector, metric and correlation, the mean over seeds of each seed's mean
+    over its runs, with a t-interval over seeds and the stated verdict rule (:func:`verdict`)."""
+    rows = []
+    for (method, metric, name), group in correlations.groupby(["method", "metric", "correlation"], sort=False):
+        evidence = across_seeds(group)
+        rows.append({"method": method, "metric": metric, "correlation": name, **vars(evidence)})
+        rows[-1]["verdict"] = verdict(evidence)
     return pd.DataFrame(rows)
