@@ -75,5 +75,5 @@ rule all:
     input:
         f"{ROOT}/paper/paper.pdf",
         typeset_tables(),
-        run_files("layers.csv", "balanced"),
-        run_files("layers.csv", "longtail"),
+        run_files("layers.csv", "balanced") if config["layers"]["enabled"] else [],
+        run_files("layers.csv", "longtail") if config["layers"]["enabled"] else [],

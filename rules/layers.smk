@@ -32,7 +32,8 @@ rule layer_analysis:
         epochs=lambda w: run_spec(w).checkpoints,
         model=lambda w: run_spec(w).model,
         ood_sets=OOD_SETS,
-        layers=config["layers"],
+        granularity=config["layers"]["granularity"],
+        grid=config["layers"]["grid"],
         knn_k=config["ood"]["hyperparameters"]["knn"]["k"],
         device=config["training"]["device"],
     script:

@@ -18,13 +18,15 @@ with logged(snakemake.log[0]):
     splits = {"train": train_set, "test": test_set}
     splits.update({name: data.load_ood(path) for name, path in zip(p.ood_sets, snakemake.input.ood)})
     model = build_model(num_classes=num_classes, in_channels=train_set.images.shape[1], **p.model).to(device)
-    print(f"layers: {p.layers['granularity']} outputs pooled to at most {p.layers['grid']}x{p.layers['grid']}")
+    print(f"layers: the stem and every {p.granularity}, pooled to at most {p.grid}x{p.grid}")
     rows = []
     for epoch in p.epochs:
         checkpoint = load_checkpoint(epoch_file(snakemake.input.checkpoints, epoch, ".pt"))
         model.load_state_dict(checkpoint["state_dict"])
         by_depth = {
-            split: layers.layer_features(model, images.images, checkpoint["mean"], checkpoint["std"], **p.layers)[0]
+            split: layers.layer_features(
+                model, images.images, checkpoint["mean"], checkpoint["std"], p.granularity, p.grid
+            )[0]
             for split, images in splits.items()
         }
         found = layers.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k)

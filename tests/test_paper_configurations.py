@@ -43,6 +43,7 @@ BALANCED_ALONE = {
     },
     "model": {"arch": "lenet"},
     "training": {**TINY["training"], "seeds": [0, 1], "crop_padding": 4, "flip": True, "nesterov": True},
+    "layers": {"enabled": True},  # the depth analysis, off in the tiny study
 }
 LOSS_DESCRIPTIONS = {  # how the training paragraph starts each loss's description
     "ce": "cross-entropy (CE)",
@@ -192,3 +193,26 @@ def test_the_tiny_study_with_one_seed_ranks_nothing(workflow):
     assert "The balanced study ran one seed" in text and "The long-tail study ran one seed" in text
     assert "seed 0." not in text  # one run per figure needs no seed named
     assert "With one seed, the final NC1 and NC3 of the extended and standard schedules are not compared" in text
+
+
+def test_every_run_has_collapse_and_detection_at_every_depth_and_checkpoint(balanced_build):
+    """layers.csv of each run of the LeNet build: every checkpoint, every layer from conv1 to h (fc1), each
+    detector against each OOD set; its last layer is h, so its NC measures equal collapse.csv's (computed from the
+    dumps) exactly; the multi-layer detector spans all layers."""
+    ood_sets = {"fashionmnist", "notmnist", "photos", "noise"}
+    for run in sorted((balanced_build / "results" / "tiny" / "runs").glob("*/seed*")):
+        table = pd.read_csv(run / "layers.csv")
+        collapse = pd.read_csv(run / "collapse.csv").set_index("epoch")
+        assert sorted(table["epoch"].unique()) == list(collapse.index), run
+        depth = table[table["layer"] != "all"]
+        assert list(dict.fromkeys(depth["layer"])) == ["conv1", "conv2", "conv3", "fc1"]
+        assert list(dict.fromkeys(depth["dim"])) == [6 * 4, 16 * 4, 120, 84]  # 2x2-pooled maps; conv3's is 1x1
+        assert set(depth["method"]) == {"mahalanobis", "knn", "probe_energy"} and set(table["ood"]) == ood_sets
+        assert table[["auroc", "fpr95"]].notna().all().all() and table["auroc"].between(0, 1).all()
+        assert len(depth) == len(collapse) * 4 * 3 * len(ood_sets)
+        last = depth[depth["layer"] == "fc1"].groupby("epoch")[["nc1", "nc1_trace_ratio", "cdnv"]].first()
+        for column in last:  # the same computation on the same float32 features, written with the same format
+            assert (last[column] == collapse.loc[last.index, column]).all(), (run, column)
+        multi = table[table["layer"] == "all"]
+        assert set(multi["method"]) == {"multi_mahalanobis"} and len(multi) == len(collapse) * len(ood_sets)
+        assert (multi["dim"] == 24 + 64 + 120 + 84).all()

@@ -32,15 +32,7 @@ def job(rule: str, **wildcards: str) -> Job:
     return rule, frozenset(wildcards.items())
 
 
-RUN_RULES = (
-    "train",
-    "extract_features",
-    "layer_analysis",
-    "collapse_metrics",
-    "ood_scores",
-    "ood_metrics",
-    "ood_trajectory",
-)
+RUN_RULES = ("train", "extract_features", "collapse_metrics", "ood_scores", "ood_metrics", "ood_trajectory")
 
 
 def run_jobs(run: str, seed: str) -> set[Job]:
@@ -251,11 +243,7 @@ CASES = [
     Case(
         "the code of one stage (`src/nclab/collapse.py`)",
         append_to("src/nclab/collapse.py", "\n# an edit\n"),
-        {
-            job(rule, run=s, seed=seed)
-            for s, seed in RUNS + LT_RUNS
-            for rule in ("collapse_metrics", "ood_trajectory", "layer_analysis")
-        }
+        {job(rule, run=s, seed=seed) for s, seed in RUNS + LT_RUNS for rule in ("collapse_metrics", "ood_trajectory")}
         | figures("collapse_progression", "ncc_agreement", "nc5", "ood_over_training", "collapse_vs_auroc", *LT_FIGURES)
         | REPORT
         | LT_REPORT,

@@ -204,7 +204,8 @@ def test_interrupted_at_every_kind_of_job_the_same_command_ends_with_an_uninterr
     time with a second Ctrl-C during Snakemake's clean-up).
     Every restart must go on, and the end must be byte-identical to the session's uninterrupted run (2 cores,
     both studies; here 1 core, the balanced study)."""
-    workdir = tiny_workdir(tmp_path / "interrupted", {**TINY, "studies": ["balanced"]})  # the runs it compares
+    config = {**TINY, "studies": ["balanced"], "layers": {"enabled": True}}  # the runs it compares, and their
+    workdir = tiny_workdir(tmp_path / "interrupted", config)  # depth analysis (not in the session's run)
     (workdir / "tmp").mkdir()
     remaining = dict(JOB_KINDS)
     while True:

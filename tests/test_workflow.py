@@ -51,29 +51,6 @@ def test_every_artifact_is_produced(workflow):
         assert (results / "report" / f"{table}.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_every_run_has_collapse_and_detection_at_every_depth_and_checkpoint(workflow):
-    """layers.csv of each trained run: every checkpoint, every layer from the stem to h (the stages here), each
-    detector against each OOD set; its last layer is h, so its NC measures equal collapse.csv's, computed from
-    the dumps, to float64 precision; the multi-layer detector spans all layers."""
-    for run in sorted((workflow / "results" / "tiny" / "runs").glob("**/seed0")):
-        table = pd.read_csv(run / "layers.csv")
-        collapse = pd.read_csv(run / "collapse.csv").set_index("epoch")
-        assert sorted(table["epoch"].unique()) == list(collapse.index), run
-        depth = table[table["layer"] != "all"]
-        names = list(dict.fromkeys(depth["layer"]))
-        assert names[0] == "stem" and len(names) in (4, 5), names  # stem and 3 (ResNet-32) or 4 (ResNet-18) stages
-        assert set(depth["method"]) == {"mahalanobis", "knn", "probe_energy"}
-        assert set(table["ood"]) == {"photos", "noise"} and table[["auroc", "fpr95"]].notna().all().all()
-        assert len(depth) == len(collapse) * len(names) * 3 * 2
-        last = depth[depth["layer"] == names[-1]].groupby("epoch")[["nc1", "nc1_trace_ratio", "cdnv"]].first()
-        for column in last:  # the same computation on the same float32 features, written with the same format
-            assert (last[column] == collapse.loc[last.index, column]).all(), (run, column)
-        multi = table[table["layer"] == "all"]
-        assert set(multi["method"]) == {"multi_mahalanobis"} and len(multi) == len(collapse) * 2
-        dims = depth.drop_duplicates(["epoch", "layer"]).groupby("epoch")["dim"].sum()
-        assert (multi.groupby("epoch")["dim"].first() == dims).all()
-
-
 def test_longtail_artifacts(workflow):
     """The long-tailed subset follows the profile, and each run has dumps, shot-group metrics and OOD scores."""
     results = workflow / "results" / "tiny"
