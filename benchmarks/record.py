@@ -4,7 +4,7 @@ The page (docs/performance.md by default) is one table: per command, the figures
 the machine (CPU model, cores, memory, GPU) and the torch version they were measured with. Timings drift
 between machines; the page says where they come from rather than quoting them in prose.
 
-Usage: python benchmarks/record.py [PAGE] [--only NAME ...]
+Usage: python benchmarks/record.py [PAGE] [--only NAME ...] (--only reruns those and keeps the page's other rows)
 """
 
 from __future__ import annotations
@@ -60,9 +60,19 @@ def run(name: str, arguments: list[str]) -> tuple[str, list[str]]:
     return " ".join(command), lines
 
 
-def page(rows: list[tuple[str, list[str]]], measured_on: str, date: str) -> str:
-    cell = lambda lines: "<br>".join(line.strip().replace("|", "\\|") for line in lines)  # noqa: E731
-    table = ["| command | measured |", "|---|---|"] + [f"| `{command}` | {cell(lines)} |" for command, lines in rows]
+def row(command: str, lines: list[str]) -> str:
+    cell = "<br>".join(line.strip().replace("|", "\\|") for line in lines)
+    return f"| `{command}` | {cell} |"
+
+
+def kept_rows(page: Path) -> dict[str, str]:
+    """The table rows of an existing page, by benchmark name: an `--only` run keeps the others."""
+    text = page.read_text() if page.exists() else ""
+    return {m.group(1): line for line in text.splitlines() if (m := re.match(r"\| `python benchmarks/(\w+)\.py", line))}
+
+
+def page(rows: list[str], measured_on: str, date: str, rerun: list[str] | None) -> str:
+    dated = f"- date: {date}" + (f" ({', '.join(rerun)}; the other rows are from an earlier run)" if rerun else "")
     return "\n".join(
         [
             "# Performance",
@@ -70,10 +80,12 @@ def page(rows: list[tuple[str, list[str]]], measured_on: str, date: str) -> str:
             "Written by `make benchmark` (`python benchmarks/record.py`); do not edit by hand. Each command's own",
             "docstring says what it measures. Timings drift between machines and runs: rerun it on yours.",
             "",
-            f"- date: {date}",
+            dated,
             f"- machine: {measured_on}",
             "",
-            *table,
+            "| command | measured |",
+            "|---|---|",
+            *rows,
             "",
         ]
     )
@@ -92,11 +104,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     extra = {name: value.split() for name, _, value in (item.partition("=") for item in args.args)}
-    rows = [run(name, COMMANDS[name] + extra.get(name, [])) for name in (args.only or COMMANDS)]
+    measured = {name: run(name, COMMANDS[name] + extra.get(name, [])) for name in (args.only or COMMANDS)}
+    kept = kept_rows(args.page) if args.only else {}
+    rows = [row(*measured[name]) if name in measured else kept[name] for name in COMMANDS if name in measured | kept]
     date = datetime.date.today().isoformat()
-    args.page.write_text(page(rows, machine(), date))
+    args.page.write_text(page(rows, machine(), date, args.only))
     print(f"wrote {args.page}")
-    if any(lines and lines[-1].startswith("FAILED") for _, lines in rows):
+    if any(lines and lines[-1].startswith("FAILED") for _, lines in measured.values()):
         sys.exit("some benchmarks failed (see the page)")
 
 

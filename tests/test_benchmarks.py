@@ -54,10 +54,15 @@ def test_workflow_benchmark_runs_at_a_tiny_size(name):
 
 
 def test_make_benchmark_writes_one_table_with_date_machine_and_command(tmp_path):
+    """One table under the date and machine; `--only` reruns one row and keeps the page's others, and says so."""
     page = tmp_path / "performance.md"
+    earlier = "| `python benchmarks/dry_run.py` | an earlier figure |"
+    page.write_text(f"# Performance\n\n| command | measured |\n|---|---|\n{earlier}\n")
     arguments = " ".join(TINY_ARGUMENTS["metrics_scale"])
     run("record", [str(page), "--only", "metrics_scale", "--args", f"metrics_scale={arguments}"])
     text = page.read_text()
     assert "- date: " in text and "CPUs" in text and "torch " in text
-    row = next(line for line in text.splitlines() if line.startswith("| `python benchmarks/metrics_scale.py"))
-    assert "--train 600" in row and "total" in row and "peak RSS" in row
+    assert "(metrics_scale; the other rows are from an earlier run)" in text
+    rows = [line for line in text.splitlines() if line.startswith("| `python benchmarks/")]
+    assert len(rows) == 2 and rows[1] == earlier  # in the order of `make benchmark`
+    assert "--train 600" in rows[0] and "total" in rows[0] and "peak RSS" in rows[0]
