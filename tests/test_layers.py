@@ -39,7 +39,7 @@ def test_resnet_layers_are_the_stem_and_blocks_pooled_and_the_last_is_h(granular
     torch.manual_seed(0)
     model = build_model("resnet32", 10, 3, 4).eval()
     batch = images(20)
-    found, _, logits = layers.layer_features(model, batch, MEAN, STD, granularity, grid=2)
+    found, logits = layers.layer_features(model, batch, MEAN, STD, granularity, grid=2)
     blocks = [f"stage{i}.block{j}" for i in (1, 2, 3) for j in range(1, 6)]  # ResNet-32: 3 stages of 5 blocks
     expected_names = ["stem", *(blocks if granularity == "block" else ["stage1", "stage2", "stage3"])]
     assert list(found) == expected_names
@@ -63,7 +63,7 @@ def test_lenet_layers_end_with_its_84_dim_feature():
     torch.manual_seed(0)
     model = build_model("lenet", 10, 1).eval()
     batch = images(6, channels=1, side=28)
-    found, _, _ = layers.layer_features(model, batch, MEAN[:1], STD[:1], "stage", grid=2)
+    found, _ = layers.layer_features(model, batch, MEAN[:1], STD[:1], "stage", grid=2)
     assert {name: a.shape[1] for name, a in found.items()} == {"conv1": 24, "conv2": 64, "conv3": 120, "fc1": 84}
     assert np.array_equal(found["fc1"], extract(model, batch, MEAN[:1], STD[:1])[0])
 
@@ -100,7 +100,11 @@ def test_multi_layer_mahalanobis_is_pytorch_oods_with_uniform_weights():
         for s in (train, test, far)
     ]
     labels = train.labels
-    ours = layers.multi_mahalanobis(layer_sets[0], labels, layer_sets[1:])
+    scorers = [ood.mahalanobis(ood.Split(features, None, labels), None, None) for features in layer_sets[0]]
+    ours = [  # per split, the sum over layers of each layer's Mahalanobis score, as the workflow computes it
+        layers.multi_mahalanobis([score(ood.Split(x, None)) for score, x in zip(scorers, split, strict=True)])
+        for split in layer_sets[1:]
+    ]
     oracle = MultiMahalanobis([torch.nn.Identity(), torch.nn.Identity()])
     as_tensors = lambda arrays: [torch.as_tensor(a, dtype=torch.float32) for a in arrays]  # noqa: E731
     oracle.fit_structured(as_tensors(layer_sets[0]), torch.as_tensor(labels))

@@ -63,11 +63,11 @@ def last_layer(model: nn.Module, granularity: str) -> str:
 
 def layer_features(
     model: nn.Module, images: np.ndarray, mean: torch.Tensor, std: torch.Tensor, granularity: str, grid: int
-) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Every layer's features of uint8 ``images`` by name in depth order (the last one h), h itself and the
-    logits: one forward pass of :func:`nclab.features.extract_layers`."""
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every layer's features of uint8 ``images`` by name in depth order (the last one h) and the logits: one
+    forward pass of :func:`nclab.features.extract_layers`."""
     h, logits, found = extract_layers(model, images, mean, std, depth_modules(model, granularity), grid)
-    return {**found, last_layer(model, granularity): h}, h, logits
+    return {**found, last_layer(model, granularity): h}, logits
 
 
 def stage_blocks(model: ResNet) -> list[list[nn.Module]]:
@@ -135,12 +135,11 @@ LAYER_DETECTORS: dict[str, Callable[[Split, int, int], Scorer]] = {  # fit(train
 }
 
 
-def multi_mahalanobis(train: Sequence[np.ndarray], labels: np.ndarray, splits: Sequence[Sequence[np.ndarray]]):
+def multi_mahalanobis(per_layer: Sequence[np.ndarray]) -> np.ndarray:
     """Lee et al.'s multi-layer Mahalanobis with uniform weights (pytorch-ood's MultiMahalanobis): the sum over
-    layers of each layer's :func:`nclab.ood.mahalanobis` score. ``train``: one training array per layer;
-    ``splits``: per split, one array per layer. Returns one score array per split."""
-    scorers = [mahalanobis(Split(layer, None, labels), None, None) for layer in train]
-    return [sum(scorer(Split(layer, None)) for scorer, layer in zip(scorers, split, strict=True)) for split in splits]
+    layers of each layer's :func:`nclab.ood.mahalanobis` scores of the same samples (``per_layer``, one array per
+    layer, each from the detector fitted on that layer's training features)."""
+    return np.sum(per_layer, axis=0)
 
 
 def layer_rows(
@@ -154,24 +153,25 @@ def layer_rows(
     and each OOD set) its collapse measures and, per detector and OOD set, AUROC and FPR@95 (ID positive); then
     the multi-layer Mahalanobis detector's rows (layer "all", no collapse measures)."""
     names = list(layers["train"])
-    rows = []
+    splits = ["test", *ood_sets]
+    rows, mahalanobis_scores = [], {split: [] for split in splits}  # per split, each layer's (multi-layer)
     for depth, name in enumerate(names):
         train = layers["train"][name]
         measures = {"layer": name, "depth": depth, "dim": train.shape[1], **collapse_row(train, labels, num_classes)}
         for method, fit in LAYER_DETECTORS.items():
             scorer = fit(Split(train, None, labels), num_classes, knn_k)
-            test = scorer(Split(layers["test"][name], None))
+            scores = {split: scorer(Split(layers[split][name], None)) for split in splits}
             for ood in ood_sets:
-                scores = scorer(Split(layers[ood][name], None))
-                rows.append({**measures, "method": method, "ood": ood, **detection(test, scores)})
-    test, *oods = multi_mahalanobis(
-        [layers["train"][n] for n in names], labels, [[layers[s][n] for n in names] for s in ["test", *ood_sets]]
-    )
+                rows.append({**measures, "method": method, "ood": ood, **detection(scores["test"], scores[ood])})
+            if method == "mahalanobis":
+                for split in splits:
+                    mahalanobis_scores[split].append(scores[split])
+    summed = {split: multi_mahalanobis(mahalanobis_scores[split]) for split in splits}
     empty = {"nc1": np.nan, "nc1_trace_ratio": np.nan, "cdnv": np.nan}
-    for ood, scores in zip(ood_sets, oods):
+    for ood in ood_sets:
         rows.append(
             {"layer": ALL_LAYERS, "depth": len(names), "dim": sum(layers["train"][n].shape[1] for n in names), **empty}
-            | {"method": "multi_mahalanobis", "ood": ood, **detection(test, scores)}
+            | {"method": "multi_mahalanobis", "ood": ood, **detection(summed["test"], summed[ood])}
         )
     return rows
 

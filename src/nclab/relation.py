@@ -84,10 +84,10 @@ class Evidence:
         correlation) measures no spread and is no evidence."""
         return bool(np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low)
 
-    def untested_reason(self, points: str = "checkpoints") -> str:
-        """Why no claim can be tested from this evidence (``points``: what a correlation is computed over)."""
+    def untested_reason(self) -> str:
+        """Why no claim can be tested from this within-run evidence."""
         if self.seeds == 0:
-            return f"runs with fewer than {MIN_POINTS} {points} give no correlation"
+            return f"runs with fewer than {MIN_POINTS} checkpoints give no correlation"
         if self.seeds == 1:
             return "with one seed no interval can be formed"
         return "every seed gives the same correlation, an interval of zero width, which is no evidence"
