@@ -10,6 +10,7 @@ from nclab.contents import (
     SOURCES,
     STUDY_TITLES,
     TABLES,
+    part_runs,
     study_figures,
     study_tables,
 )
@@ -45,6 +46,8 @@ def skipped_ood_sets():
 
 
 STUDIES = config["studies"]
+DEPTH = config["layers"]["enabled"] and "balanced" in STUDIES  # the paper's depth part: the balanced runs' layers
+PARTS = [*STUDIES, *(["depth"] if DEPTH else [])]  # the paper's parts (nclab.contents.STUDY_TITLES)
 SKIPPED_OOD_SETS = skipped_ood_sets()
 OOD_SETS = [name for name in config["data"]["ood_sets"] if name not in SKIPPED_OOD_SETS]
 METHODS = config["ood"]["methods"]  # the detectors, in the order of the tables
@@ -139,12 +142,22 @@ RUNS = run_table(config, f"{ROOT}/data/{DATASET}.npz", LT_DATA)
 LT_RUNS = [run for run, spec in RUNS.items() if spec.study == "longtail"]
 EXTERNAL = config["external"]["models"] if "external" in STUDIES else {}  # models trained elsewhere, by name
 EXTERNAL_RUN_PATTERN = "|".join(re.escape(r) for r, s in RUNS.items() if s.study == "external") or "(?!)"
+EXTERNAL_LAYER_RUNS = [  # the models trained elsewhere whose entry names layers: their depth analysis
+    r for r, s in RUNS.items() if s.study == "external" and s.model["layers"] and config["layers"]["enabled"]
+]
+EXTERNAL_LAYER_RUN_PATTERN = "|".join(map(re.escape, EXTERNAL_LAYER_RUNS)) or "(?!)"
 TRAINED_RUN_PATTERN = "|".join(re.escape(r) for r, s in RUNS.items() if s.study != "external") or "(?!)"
 LT_RATIOS = sorted({f"{RUNS[run].keys['ratio']:g}" for run in LT_RUNS}, key=float)  # as named in paths
 
 
 def run_spec(wildcards):
     return RUNS[wildcards.run]
+
+
+def external_network(wildcards):
+    """A model trained elsewhere as its jobs depend on it: its entry without the description (quoted by the paper
+    only) and the layers (the depth analysis's alone)."""
+    return {k: v for k, v in run_spec(wildcards).model.items() if k not in ("description", "layers")}
 
 
 def analysis_group(wildcards):
@@ -199,15 +212,16 @@ def figure_inputs(wildcards):
     return {
         f"{run}/seed{seed}": f"{RUN.format(run=run, seed=seed)}/{pattern}"
         for run, spec in RUNS.items()
-        if spec.study == FIGURE_TABLE[wildcards.figure].study
+        if spec.study == part_runs(FIGURE_TABLE[wildcards.figure].study)
         for seed in spec.seeds
     }
 
 
 def paper_inputs():
-    """The generated files the paper includes: those of the studies listed in `studies` (nclab.contents)."""
+    """The generated files the paper includes: those of its parts, the studies listed in `studies` and the depth
+    analysis of the balanced runs where `layers` is enabled (nclab.contents)."""
     inputs = []
-    for study in STUDIES:
+    for study in PARTS:
         macros = "macros.tex" if study == "balanced" else f"{study}/macros.tex"
         inputs += [f"paper/{study}.tex", f"{ROOT}/report/{macros}"]
         inputs += [f"{ROOT}/report/{table}.tex" for table in study_tables(study)]
@@ -217,4 +231,4 @@ def paper_inputs():
 
 def typeset_tables():
     """Every table of the paper typeset on its own (a PDF per table) for Snakemake's HTML report."""
-    return [f"{ROOT}/report/{table}.pdf" for study in STUDIES for table in study_tables(study)]
+    return [f"{ROOT}/report/{table}.pdf" for study in PARTS for table in study_tables(study)]

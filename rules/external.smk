@@ -1,6 +1,7 @@
 # Models trained elsewhere (config `external`, docs/external.md): the feature dumps of their checkpoints and where
 # these came from; the same per-run analysis as a trained run follows (rules/collapse.smk, rules/ood.smk); then
-# the section's tables and macros.
+# the section's tables and macros (with the depth analysis of the models whose entry names layers:
+# rules/layers.smk).
 
 
 rule extract_external_features:
@@ -28,7 +29,7 @@ rule extract_external_features:
         runtime=lambda w, attempt: 60 * attempt,
     params:
         name=lambda w: run_spec(w).keys["model"],
-        model=lambda w: {k: v for k, v in run_spec(w).model.items() if k != "description"},
+        model=external_network,
         dataset=DATASET,
         ood_sets=OOD_SETS,
         device=config["training"]["device"],
@@ -42,11 +43,13 @@ rule external_tables_and_macros:
         ood=run_files("ood/metrics.csv", "external"),
         trajectories=run_files("ood/trajectory.csv", "external"),
         provenance=run_files("provenance.json", "external"),
+        layers=[f"{RUN.format(run=run, seed=0)}/layers.csv" for run in EXTERNAL_LAYER_RUNS],
         code=code("external_tables"),
     output:
         provenance=f"{ROOT}/report/external/tables/provenance.tex",
         checkpoints=f"{ROOT}/report/external/tables/checkpoints.tex",
         detectors=f"{ROOT}/report/external/tables/detectors.tex",
+        layers=f"{ROOT}/report/external/tables/layers.tex",
         macros=f"{ROOT}/report/external/macros.tex",
     log:
         f"{ROOT}/logs/report/external_tables_and_macros.log",
@@ -60,5 +63,6 @@ rule external_tables_and_macros:
         families=DETECTOR_FAMILIES,
         headline_ood=config["paper"]["headline_ood"],
         headline_methods=HEADLINE_METHODS,
+        grid=config["layers"]["grid"],
     script:
         "../scripts/external_tables.py"

@@ -1,5 +1,6 @@
 # The paper: paper/*.tex + generated figures, tables and macros of the configured studies, compiled by
-# latexmk (pdfTeX). paper.tex includes balanced.tex and longtail.tex according to `studies`.
+# latexmk (pdfTeX). paper.tex includes balanced.tex, depth.tex, longtail.tex and external.tex by its parts
+# (PARTS: `studies`, and the depth analysis where `layers` is enabled).
 # Each table is also typeset on its own for Snakemake's HTML report (`snakemake --report results/<name>/report.html`).
 
 
@@ -15,7 +16,7 @@ rule paper:
     conda:
         "../envs/latex.yaml"
     params:
-        studies=" ".join(STUDIES),
+        studies=" ".join(PARTS),
     shell:
         f"bash scripts/compile_paper.sh {{output}} {ROOT}/report paper '{{params.studies}}' {{input.generated}} > {{log}} 2>&1"
 

@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from nclab import data, layers, training
+from nclab import data, depth, layers, training
 from nclab.features import load_checkpoint
 from nclab.io import atomic_path, epoch_file, logged
 from nclab.models import build_model
@@ -29,7 +29,7 @@ with logged(snakemake.log[0]):
             )[0]
             for split, images in splits.items()
         }
-        found = layers.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k)
+        found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k)
         rows += [{**p.run_keys, "seed": p.seed, "epoch": epoch, **row} for row in found]
         first = [r for r in found if r["method"] == "mahalanobis" and r["ood"] == p.ood_sets[0]]  # one per layer
         print(f"epoch {epoch}: NC1 by depth: " + ", ".join(f"{r['layer']} {r['nc1']:.3g}" for r in first))

@@ -53,23 +53,23 @@ def _running_test(request):
 # the order below: one the tests that share the tiny workflow run (the group "workflow"); the other the SLURM
 # tests, which mostly wait on the scheduler's status checks, then the training tests and `make gpu-check` (whose
 # compiled loop reuses the compiled test's graph from inductor's cache) (the group "cluster"). Each paper
-# configuration build is a unit, and every other file is one (its module-scoped fixtures run once), handed to
-# whichever worker is free, the slowest first, so that both end together. pytest-xdist gives each worker two
-# units at the start: two quick files (SECOND_UNITS) come right after the groups, so that no slow unit waits
-# behind a group. benchmarks/test_suite.py names the slowest tests.
+# configuration build is a unit (with the tests that read it), and every other file is one (its module-scoped
+# fixtures run once), handed to whichever worker is free, the slowest first, so that both end together.
+# pytest-xdist gives each worker two units at the start: two quick files (SECOND_UNITS) come right after the
+# groups, so that no slow unit waits behind a group. benchmarks/test_suite.py names the slowest tests.
 CLUSTER_WORKER = ("test_slurm.py", "test_data_models_training.py", "test_gpu_path.py", "test_imagenet_lt.py")
 SECOND_UNITS = ("test_roots.py", "test_published.py")
 SLOWEST = ("builds", "test_reliability.py", "test_paper_scale.py", "test_benchmarks.py", "test_config_report.py")
-BUILDS = "test_paper_configurations.py"  # one unit per test: each builds its own configuration (module fixture)
+BUILDS = "test_paper_configurations.py"  # one unit per build (a module fixture named *_build) and its tests
 
 
 def xdist_group(item: pytest.Item) -> str:
     """The work unit of ``item`` (above): the tiny workflow's users, the cluster worker's files, one paper
-    configuration build, or its file."""
+    configuration build and its tests, or its file."""
     if "workflow" in getattr(item, "fixturenames", ()):
         return "workflow"
-    if item.path.name == BUILDS:
-        return item.name
+    if item.path.name == BUILDS:  # the build it reads (a module fixture): its tests share one unit
+        return next(name for name in item.fixturenames if name.endswith("_build"))
     return "cluster" if item.path.name in CLUSTER_WORKER else item.path.name
 
 
@@ -140,7 +140,11 @@ def digests(folder: Path, patterns: tuple[str, ...] = ("data/**/*", "runs/**/*",
 
 
 EXTERNAL_MODELS = {  # a torchvision model (two checkpoints) and an nclab network, saved as a researcher would
-    "tv-resnet18": {**TV, "checkpoints": ["checkpoints/tv_epoch1.pt", "checkpoints/tv_epoch2.pt"]},
+    "tv-resnet18": {  # and four layers before h: the depth analysis (where layers.enabled)
+        **TV,
+        "checkpoints": ["checkpoints/tv_epoch1.pt", "checkpoints/tv_epoch2.pt"],
+        "layers": ["conv1", "layer1", "layer2", "layer3"],
+    },
     "nclab-net": {**NCLAB, "checkpoints": "checkpoints/nclab.pt", "epochs": [5], "description": "ours"},
 }
 EXTERNAL = {  # models trained elsewhere, on generated CIFAR-shaped data: the tiny cousin of the external example
@@ -157,6 +161,7 @@ EXTERNAL = {  # models trained elsewhere, on generated CIFAR-shaped data: the ti
         },
     },
     "external": {"models": EXTERNAL_MODELS},
+    "layers": {"enabled": True},
 }
 
 

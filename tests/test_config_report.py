@@ -584,7 +584,7 @@ def test_no_computing_job_imports_the_display_names():
     collapse and OOD jobs import nclab.names neither directly nor through another module."""
     from nclab.plan import nclab_imports
 
-    drawing = {"figure", "tables", "longtail_tables", "external_tables"}
+    drawing = {"figure", "tables", "depth_tables", "longtail_tables", "external_tables"}
     for script in sorted((ROOT / "scripts").glob("*.py")):
         imported = nclab_imports(script, ROOT / "src" / "nclab")
         assert ("names" in imported) == (script.stem in drawing), script.name
@@ -593,11 +593,12 @@ def test_no_computing_job_imports_the_display_names():
 def test_every_registry_is_named_as_the_schema_names_it():
     """Each name a config may use (score, loss, strategy, dataset, OOD set, architecture, profile, scheduler) is
     a registry entry of the code with its label, and the schema's list is exactly the registry's."""
-    from nclab import alignment, data, longtail, losses, models, names, plan, training
+    from nclab import alignment, data, depth, longtail, losses, models, names, plan, training
 
     schema, lt = SCHEMA_DOC["properties"], SCHEMA_DOC["properties"]["longtail"]["properties"]
     assert schema["ood"]["properties"]["methods"]["items"]["enum"] == list(ood.SCORES) == list(names.SCORES)
     assert list(names.SCORE_CITATIONS) == list(ood.SCORES)
+    assert list(names.DEPTH_SCORES) == [*depth.LAYER_DETECTORS, *depth.COMBINED_DETECTORS]
     assert set(names.NC_MEASURES) == set(relation.MEASURES)  # the table orders them as relation.MEASURES does
     assert {score.family for score in ood.SCORES.values()} <= set(names.SCORE_FAMILIES)
     assert lt["losses"]["items"]["enum"] == list(losses.LOSSES) == list(names.LOSSES)

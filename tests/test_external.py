@@ -5,9 +5,11 @@ from them to the PDF."""
 
 import copy
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -23,7 +25,8 @@ from test_config_report import merge
 
 from nclab import data
 from nclab.config import ConfigError, validate
-from nclab.external import ExternalModelError, extract, load_external, sha256
+from nclab.external import ExternalModelError, extract, extract_layers, load_external, named_layers, sha256
+from nclab.features import pool
 from nclab.io import epoch_file, load_dump
 from nclab.models import build_model
 from nclab.torchvision_compat import import_torchvision
@@ -69,6 +72,32 @@ def test_torchvision_features_and_head_are_the_penultimate_output_and_fc(tmp_pat
     expected_logits = reference.fc(expected).detach()
     np.testing.assert_allclose(logits, expected_logits.numpy(), **network_tolerance(reference, expected_logits))
     assert model.final_layer.weight.equal(reference.fc.weight) and model.final_layer.bias.equal(reference.fc.bias)
+
+
+def test_named_layers_are_the_modules_outputs_pooled_in_the_same_forward_pass(tmp_path):
+    """The depth analysis of a torchvision model: each named module's output, pooled to 2 x 2, equals the same
+    module's output in its forward pass written out layer by layer; h and the logits are extract's."""
+    reference = torchvision_resnet18(steps=3)
+    torch.save(reference.state_dict(), tmp_path / "model.pt")
+    model = load_external("tv", TV, tmp_path / "model.pt", in_channels=3)
+    names = ["conv1", "layer1", "layer3.1.conv2"]
+    features, logits, found = extract_layers(model, IMAGES, named_layers(model, names, "key"), grid=2, batch_size=5)
+    assert list(found) == names
+    with torch.no_grad():  # the forward pass written out
+        x = reference.conv1(normalised(IMAGES))
+        by_hand = {"conv1": x}
+        x = reference.layer1(reference.maxpool(reference.relu(reference.bn1(x))))
+        by_hand["layer1"] = x
+        x = reference.layer2(x)
+        block = reference.layer3[1]
+        inner = block.bn1(block.conv1(reference.layer3[0](x)))
+        by_hand["layer3.1.conv2"] = block.conv2(block.relu(inner))
+    for name in names:
+        expected = pool(by_hand[name], 2)
+        assert found[name].shape == (12, expected.shape[1]) and expected.shape[1] == by_hand[name].shape[1] * 4
+        np.testing.assert_allclose(found[name], expected.numpy(), **network_tolerance(reference, expected))
+    alone = extract(model, IMAGES, batch_size=5)
+    assert np.array_equal(features, alone[0]) and np.array_equal(logits, alone[1])  # the same batches
 
 
 def test_an_image_size_other_than_the_datas_is_resized_as_documented(tmp_path):
@@ -148,6 +177,23 @@ def test_an_unknown_architecture_is_refused(tmp_path):
     assert "external.models.mine.architecture: 'resnet19' is neither a torchvision" in message
 
 
+def test_a_layer_that_is_no_module_or_outputs_no_map_is_refused_naming_the_key(tmp_path):
+    torch.save(torchvision_resnet18().state_dict(), tmp_path / "model.pt")
+    model = load_external("mine", TV, tmp_path / "model.pt", in_channels=3)
+    with pytest.raises(ExternalModelError) as caught:
+        named_layers(model, ["layer1", "layer9"], "external.models.mine.layers")
+    message = str(caught.value)
+    assert message.startswith("external.models.mine.layers[1]: 'layer9' is not a module of the network")
+    assert "conv1, bn1, relu, maxpool, layer1, layer2, layer3, layer4, avgpool, fc" in message
+    # a hook registered first replaces layer4's output by a vector of all its values: neither maps nor vectors
+    handle = model.network.layer4.register_forward_hook(lambda module, inputs, output: output.flatten())
+    try:
+        with pytest.raises(ExternalModelError, match=r"layers: 'layer4' outputs \(1024,\); a layer must output"):
+            extract_layers(model, IMAGES[:2], {"layer4": model.network.layer4}, grid=2)
+    finally:
+        handle.remove()
+
+
 def external_config(**model: object) -> dict:
     """The example preset over config.yaml (as Snakemake merges them), its model's entry changed by ``model``."""
     config = merge(yaml.safe_load((ROOT / "config.yaml").read_text()), copy.deepcopy(EXAMPLE))
@@ -220,5 +266,26 @@ def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(exte
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "results/external/report.html").read_text()
     assert "Models trained elsewhere" in html and "nclab did not train them" in html
-    for table in ("provenance", "checkpoints", "detectors"):
+    for table in ("provenance", "checkpoints", "detectors", "layers"):
         assert f"results/external/report/external/tables/{table}.pdf" in html
+
+
+@pytest.mark.workflow
+def test_a_model_that_names_layers_has_collapse_and_detection_at_each_and_the_paper_reports_them(external_run):
+    """tv-resnet18 names four layers: its layers.csv holds them and h at both checkpoints, h's NC measures equal
+    collapse.csv's (the same features), the paper's external section reports them; nclab-net names none."""
+    workdir, _ = external_run
+    runs = workdir / "results/external/runs/external"
+    table = pd.read_csv(runs / "tv-resnet18/seed0/layers.csv")
+    per_layer = table[table["layer"] != "all"]
+    assert list(dict.fromkeys(per_layer["layer"])) == ["conv1", "layer1", "layer2", "layer3", "h"]
+    assert sorted(table["epoch"].unique()) == [1, 2] and set(table["ood"]) == {"photos", "noise"}
+    collapse = pd.read_csv(runs / "tv-resnet18/seed0/collapse.csv").set_index("epoch")
+    h = per_layer[per_layer["layer"] == "h"].groupby("epoch")["nc1"].first()
+    assert (h == collapse.loc[h.index, "nc1"]).all()  # the same computation on the same float32 features
+    assert not (runs / "nclab-net/seed0/layers.csv").exists()
+    layers = (workdir / "results/external/report/external/tables/layers.tex").read_text()
+    assert r"\texttt{layer3}" in layers and "Multi-layer Mahalanobis, all layers" in layers
+    pdf = workdir / "results/external/paper/paper.pdf"
+    text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout.split())
+    assert "At every depth." in text and "for tv-resnet18 (5 layers)" in text

@@ -1,8 +1,10 @@
-"""Neural Collapse and detection at every depth (src/nclab/layers.py): each layer's pooled features against a
-forward pass written out by hand, the last layer against the feature dumps' h, the linear probe against
-scikit-learn's logistic regression, and the multi-layer Mahalanobis detector against pytorch-ood's."""
+"""Neural Collapse and detection at every depth (src/nclab/layers.py, src/nclab/depth.py): each layer's pooled
+features against a forward pass written out by hand, the last layer against the feature dumps' h, the linear
+probe against scikit-learn's logistic regression, and the multi-layer Mahalanobis detector against
+pytorch-ood's."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import data_seed
@@ -11,7 +13,7 @@ from scipy.special import logsumexp
 from sklearn.linear_model import LogisticRegression
 from test_detectors_oracle import cifar_like, covariance_tolerance
 
-from nclab import layers, ood
+from nclab import depth, layers, ood
 from nclab.features import extract, pool
 from nclab.models import build_model
 from nclab.torchvision_compat import import_torchvision
@@ -78,10 +80,10 @@ def test_the_probe_is_scikit_learns_regularised_logistic_regression():
     C = 1 / (2 N lambda), on the same standardised features; both minima agree, and so do the energies."""
     train, test, far, _, _ = cifar_like()
     classes = int(train.labels.max()) + 1
-    score = layers.probe_energy(train, classes)
+    score = depth.probe_energy(train, classes)
     x = train.features
     centre, scale = x.mean(0), x.std(0, ddof=1)
-    reference = LogisticRegression(C=1 / (2 * len(x) * layers.PROBE_WEIGHT_DECAY), tol=1e-12, max_iter=10_000)
+    reference = LogisticRegression(C=1 / (2 * len(x) * depth.PROBE_WEIGHT_DECAY), tol=1e-12, max_iter=10_000)
     reference.fit((x - centre) / scale, train.labels)
     for split in (test, far):
         expected = logsumexp(reference.decision_function((split.features - centre) / scale), axis=1)
@@ -100,9 +102,10 @@ def test_multi_layer_mahalanobis_is_pytorch_oods_with_uniform_weights():
         for s in (train, test, far)
     ]
     labels = train.labels
-    scorers = [ood.mahalanobis(ood.Split(features, None, labels), None, None) for features in layer_sets[0]]
-    ours = [  # per split, the sum over layers of each layer's Mahalanobis score, as the workflow computes it
-        layers.multi_mahalanobis([score(ood.Split(x, None)) for score, x in zip(scorers, split, strict=True)])
+    base, combine = depth.COMBINED_DETECTORS["multi_mahalanobis"]  # the registry's record, as the workflow runs it
+    scorers = [depth.LAYER_DETECTORS[base](ood.Split(x, None, labels), 10, 0) for x in layer_sets[0]]
+    ours = [  # per split, the sum over layers of each layer's Mahalanobis score
+        combine([score(ood.Split(x, None)) for score, x in zip(scorers, split, strict=True)])
         for split in layer_sets[1:]
     ]
     oracle = MultiMahalanobis([torch.nn.Identity(), torch.nn.Identity()])
@@ -110,9 +113,36 @@ def test_multi_layer_mahalanobis_is_pytorch_oods_with_uniform_weights():
     oracle.fit_structured(as_tensors(layer_sets[0]), torch.as_tensor(labels))
     theirs = [-2 * len(labels) * oracle.predict_structured(as_tensors(split)).numpy() for split in layer_sets[1:]]
     atol = 0.0  # each layer's tolerance, as for the one-layer detector; the sum's is their sum
-    for depth, features in enumerate(layer_sets[0]):
+    for index, features in enumerate(layer_sets[0]):
         fitted = ood.Split(features, None, labels)
         scorer = ood.mahalanobis(fitted, None, None)
-        atol += covariance_tolerance(fitted, np.concatenate([scorer(ood.Split(s[depth], None)) for s in layer_sets]))
+        atol += covariance_tolerance(fitted, np.concatenate([scorer(ood.Split(s[index], None)) for s in layer_sets]))
     assert_close(np.concatenate(ours), np.concatenate(theirs), atol)
-    assert layers.detection(*ours)["auroc"] > 0.5  # a score of the wrong sign would rank the far set as ID
+    assert depth.detection(*ours)["auroc"] > 0.5  # a score of the wrong sign would rank the far set as ID
+
+
+def test_layer_rows_hold_every_layer_detector_and_set_and_the_combined_detector_over_all_layers():
+    """One checkpoint's table: a row per layer, per-layer detector and OOD set with that layer's collapse measures,
+    then the multi-layer Mahalanobis rows, whose AUROC is that of the summed per-layer scores."""
+    train, test, far, _, _ = cifar_like()
+    rng = np.random.default_rng(data_seed(11))
+    mix = rng.normal(size=(train.features.shape[1], 12))
+    by_split = {
+        split: {"conv": np.maximum(s.features @ mix, 0), "h": s.features}
+        for split, s in (("train", train), ("test", test), ("far", far))
+    }
+    rows = pd.DataFrame(depth.layer_rows(by_split, train.labels, 6, ["far"], knn_k=5))
+    assert len(rows) == 2 * len(depth.LAYER_DETECTORS) + len(depth.COMBINED_DETECTORS)
+    h_rows = rows[rows["layer"] == "h"]
+    assert (h_rows["nc1"] == depth.collapse_row(train.features, train.labels, 6)["nc1"]).all()
+    assert list(h_rows["dim"].unique()) == [train.features.shape[1]] and (rows["depth"] <= 2).all()
+    combined = rows[rows["method"] == "multi_mahalanobis"].iloc[0]
+    assert combined["layer"] == depth.ALL_LAYERS and np.isnan(combined["nc1"])
+    scorers = {
+        name: ood.mahalanobis(ood.Split(x, None, train.labels), None, None) for name, x in by_split["train"].items()
+    }
+    summed = {
+        split: sum(scorers[name](ood.Split(by_split[split][name], None)) for name in scorers)
+        for split in ("test", "far")
+    }
+    assert combined["auroc"] == depth.detection(summed["test"], summed["far"])["auroc"]

@@ -1,11 +1,11 @@
-"""OOD metrics (scikit-learn's where it computes what we state) against brute-force loops over pairs and
-thresholds, scikit-learn's ROC curve for the FPR@95 conventions, and known answers."""
+"""OOD metrics (written with numpy, as scikit-learn computes them) against brute-force loops over pairs and
+thresholds, scikit-learn's own functions, its ROC curve for the FPR@95 conventions, and known answers."""
 
 import numpy as np
 import pytest
 from conftest import data_seed
 from precision import float64_tolerance, half_pairs
-from sklearn.metrics import roc_curve
+from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from nclab import ood_metrics as om
 
@@ -36,6 +36,20 @@ def test_auroc_and_aupr_against_brute_force_loops(scores):
     tolerance = float64_tolerance(1, sums=(len(id_s) + len(ood_s),))
     assert om.aupr_in(id_s, ood_s) == tolerance.approx(brute_force_average_precision(id_s, ood_s))
     assert om.aupr_out(id_s, ood_s) == tolerance.approx(brute_force_average_precision(-ood_s, -id_s))
+
+
+def test_auroc_aupr_and_roc_curve_equal_scikit_learns(scores):
+    """The same sorted counts as scikit-learn's: the ROC points exactly (ratios of counts), the areas to float64
+    rounding (sums over the distinct thresholds)."""
+    id_s, ood_s = scores
+    s, is_id = np.r_[id_s, ood_s], np.r_[np.ones(len(id_s)), np.zeros(len(ood_s))]
+    tolerance = float64_tolerance(1, sums=(len(s),))
+    assert om.auroc(id_s, ood_s) == tolerance.approx(roc_auc_score(is_id, s))
+    assert om.aupr_in(id_s, ood_s) == tolerance.approx(average_precision_score(is_id, s))
+    assert om.aupr_out(id_s, ood_s) == tolerance.approx(average_precision_score(1 - is_id, -s))
+    fpr, tpr, _ = roc_curve(is_id, s, drop_intermediate=False)
+    ours = om.roc_curve(id_s, ood_s)
+    assert np.array_equal(ours[0], fpr) and np.array_equal(ours[1], tpr)
 
 
 def test_flipped_sign_gives_one_minus_auroc(scores):

@@ -216,3 +216,24 @@ def test_every_run_has_collapse_and_detection_at_every_depth_and_checkpoint(bala
         multi = table[table["layer"] == "all"]
         assert set(multi["method"]) == {"multi_mahalanobis"} and len(multi) == len(collapse) * len(ood_sets)
         assert (multi["dim"] == 24 + 64 + 120 + 84).all()
+
+
+def test_the_depth_part_reports_this_builds_layers_and_tests_no_relation_over_four(balanced_build):
+    """The paper's depth part on LeNet: its four layers named, NC1 at both ends of the network as layers.csv holds
+    it, the published R quoted with its setting, and no relation across depth claimed from four layers."""
+    text = body(balanced_build)
+    assert "Neural Collapse at every depth" in text and "at 4 depths: conv1, conv2, conv3 and fc1," in text
+    layers = metric_tables(balanced_build, "*/seed*/layers.csv")
+    final = layers[(layers["method"] == "mahalanobis") & (layers["ood"] == layers["ood"].iloc[0])]
+    final = final[final["epoch"] == final.groupby("schedule")["epoch"].transform("max")]
+    for schedule, rows in final.groupby("schedule"):
+        nc1 = rows.groupby("layer")["nc1"].mean()
+        assert f"from {nc1['conv1']:.3f} at conv1 to {nc1['fc1']:.3f} at fc1 in the {schedule} schedule" in text
+    assert "The network has 4 layers, fewer than the 5 a correlation needs here" in text
+    assert "Harun et al. [" in text and "report R = 0.77 (their network: VGG17 trained on ImageNet-100" in text
+    report = balanced_build / "results/tiny/report"
+    relation = (report / "depth/tables/relation.tex").read_text()
+    assert relation.count("--") == 3 * 4 and not re.search(r"\d\.\d", relation)  # no correlation to show
+    assert (report / "depth/tables/relation.pdf").read_bytes().startswith(b"%PDF")  # the HTML report's table
+    for figure in ("depth_collapse", "depth_detection", "depth_relation"):
+        assert (report / f"figures/{figure}.pdf").read_bytes().startswith(b"%PDF"), figure

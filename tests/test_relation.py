@@ -8,7 +8,7 @@ from conftest import data_seed
 from precision import float64_tolerance
 from scipy.stats import pearsonr
 
-from nclab import relation, report
+from nclab import relation, report, report_depth
 
 
 def trajectories(auroc_of, seeds=(0, 1, 2), epochs=range(1, 9)) -> pd.DataFrame:
@@ -206,3 +206,33 @@ def test_four_layers_give_no_correlation_across_depth():
     table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + 0.05 * depth + 0.001 * seed, layers=4)
     verdicts = relation.depth_relation(relation.across_depth(table, ["schedule"], "svhn"))
     assert set(verdicts["verdict"]) == {"no claim can be tested"} and (verdicts["seeds"] == 0).all()
+
+
+def test_the_interval_across_depth_stays_within_the_range_of_a_correlation():
+    """Two seeds of opposite correlations give a t-interval wider than [-1, 1]; it is cut there, its verdict
+    unchanged."""
+    table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + (0.05 if seed else -0.01) * depth, seeds=(0, 1))
+    correlations = relation.at_final_checkpoint(relation.across_depth(table, ["schedule"], "svhn"), ["schedule"])
+    raw = relation.across_seeds(correlations.query("metric == 'auroc' and correlation == 'pearson'"))
+    assert raw.low < -1 and raw.high > 1  # opposite correlations: 12.7 half-spreads on each side of a mean near 0
+    cut = relation.depth_relation(correlations).query("metric == 'auroc' and correlation == 'pearson'").iloc[0]
+    assert (cut["low"], cut["high"]) == (-1.0, 1.0) and cut["verdict"] == relation.verdict(raw) == "not resolved"
+
+
+def test_the_depth_parts_table_and_sentences_say_what_the_constructed_layers_hold():
+    """A planted relation (AUROC rising with collapse, with noise) reads as supported, bold in the table; four
+    layers read as untested, with the reason; the sentences name the layers at both ends."""
+    rng = np.random.default_rng(0)
+    table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + 0.05 * depth + rng.normal(0, 0.03))
+    table["depth"] = [6 if layer == "all" else int(layer[1:]) for layer in table["layer"]]
+    correlations = report_depth.correlations(table, "svhn")
+    final = relation.depth_relation(relation.at_final_checkpoint(correlations, report_depth.KEYS))
+    latex = report_depth.relation_table(final)
+    assert latex.count(r"\textbf{") == 4 and r"\textit{" not in latex and latex.count(r"\\") == 3  # 2 header rows
+    assert report_depth.layer_list(table) == [f"l{d}" for d in range(6)]
+    sentence = report_depth.relation_sentence(final.assign(method="knn"), 6, "svhn")
+    assert sentence.endswith("the interval lies above 0 for KNN")
+    assert "fewer than the 5" in report_depth.relation_sentence(final, 4, "svhn")
+    collapse = report_depth.collapse_sentence(table.assign(method="mahalanobis"), ["standard"])
+    assert r"from 4.000 at \texttt{l0} to 0.667 at \texttt{l5}" in collapse  # NC1 = 8 / (depth + 1) / epoch 2
+    assert collapse.endswith("in 3 of the 3 runs")

@@ -189,6 +189,7 @@ JOB_KINDS = {  # every kind of job of the workflow, as its command line shows it
     b"tsne.py": ctrl_c,
     b"figure.py": ctrl_c,
     b"tables.py": ctrl_c,
+    b"depth_tables.py": ctrl_c,
     b"wrapper.tex": ctrl_c,  # a table typeset alone for the HTML report
     b"latexmk": ctrl_c,
 }

@@ -20,18 +20,27 @@ SOURCES = {  # what a figure reads: a table of every run of its study, or the fi
     "ood_metrics": "ood/metrics.csv",
     "trajectory": "ood/trajectory.csv",
     "tsne": "tsne.npz",
+    "layers": "layers.csv",
 }
 FIRST_SEED_SOURCES = ("scores", "tsne")  # arrays: read from the first seed of each schedule
-STUDY_TITLES = {  # the report's categories
+STUDY_TITLES = {  # the paper's parts (the studies of config key `studies`, and the depth analysis): report categories
     "balanced": "Balanced training",
+    "depth": "Neural Collapse at every depth",
     "longtail": "Long-tailed learning",
     "external": "Models trained elsewhere",
 }
 
+RUNS_OF_PART = {"depth": "balanced"}  # a part that is no study of its own draws the runs of this study
+
+
+def part_runs(part: str) -> str:
+    """The study whose runs the figures of ``part`` draw."""
+    return RUNS_OF_PART.get(part, part)
+
 
 @dataclass(frozen=True)
 class FigureSpec:
-    study: str  # the paper section that includes it: a key of STUDY_TITLES
+    study: str  # the paper part that includes it: a key of STUDY_TITLES
     source: str  # the per-run artifact it draws: a key of SOURCES
     options: tuple[str, ...]  # the configured values it depends on (its params); see rules/common.smk
 
@@ -47,6 +56,9 @@ FIGURES = {
     "collapse_vs_auroc": FigureSpec("balanced", "trajectory", ("schedules", "families", "headline_ood")),
     "histograms": FigureSpec("balanced", "scores", ("schedules", "methods", "ood_sets", "bins")),
     "tsne": FigureSpec("balanced", "tsne", ("schedules",)),
+    "depth_collapse": FigureSpec("depth", "layers", ("schedules",)),
+    "depth_detection": FigureSpec("depth", "layers", ("schedules", "headline_ood")),
+    "depth_relation": FigureSpec("depth", "layers", ("schedules", "headline_ood")),
     "longtail_vs_ratio": FigureSpec("longtail", "collapse", ("losses", "strategies")),
     "longtail_progression": FigureSpec("longtail", "collapse", ("losses", "strategies")),
     "longtail_class_alignment": FigureSpec("longtail", "classes", ("losses", "strategies")),
@@ -55,7 +67,7 @@ FIGURES = {
 
 @dataclass(frozen=True)
 class TableSpec:
-    study: str  # the paper section that inputs it
+    study: str  # the paper part that inputs it
 
 
 TABLES = {  # path under results/<name>/report, without .tex
@@ -66,6 +78,7 @@ TABLES = {  # path under results/<name>/report, without .tex
     "tables/detectors": TableSpec("balanced"),
     "tables/relation": TableSpec("balanced"),
     "tables/published": TableSpec("balanced"),
+    "depth/tables/relation": TableSpec("depth"),
     "longtail/tables/accuracy": TableSpec("longtail"),
     "longtail/tables/geometry": TableSpec("longtail"),
     "longtail/tables/ood": TableSpec("longtail"),
@@ -73,6 +86,7 @@ TABLES = {  # path under results/<name>/report, without .tex
     "external/tables/provenance": TableSpec("external"),
     "external/tables/checkpoints": TableSpec("external"),
     "external/tables/detectors": TableSpec("external"),
+    "external/tables/layers": TableSpec("external"),
 }
 
 

@@ -1,4 +1,5 @@
-"""Models trained elsewhere: their checkpoints, read safely, and their penultimate features.
+"""Models trained elsewhere: their checkpoints, read safely, their penultimate features, and the outputs of the
+modules their config entry names as ``layers`` (the depth analysis, docs/methods.md section 9).
 
 An external model (config ``external.models``, docs/external.md) is an architecture, either any torchvision
 classification model by name (``resnet18``, ``wide_resnet50_2``, ``vit_b_16``, ...) or one of nclab's networks
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nclab.features import pool
 from nclab.models import build_model
 from nclab.torchvision_compat import import_torchvision
 
@@ -231,16 +233,59 @@ def preprocess(images: torch.Tensor, model: ExternalModel) -> torch.Tensor:
     return (x - model.mean.to(x.device)) / model.std.to(x.device)
 
 
+def named_layers(model: ExternalModel, names: Sequence[str], key: str) -> dict[str, nn.Module]:
+    """The modules that the config entry's ``layers`` (``key``) name, by name from the input side; the error names
+    the first one that is not a module of the network, and lists the network's top-level modules."""
+    modules = dict(model.network.named_modules())
+    for index, name in enumerate(names):
+        if not name or name not in modules:
+            top = ", ".join(child for child, _ in model.network.named_children())
+            raise ExternalModelError(
+                f"{key}[{index}]: {name!r} is not a module of the network; its top-level modules: {top} (nested "
+                "ones are named with dots, as named_modules() names them)"
+            )
+    return {name: modules[name] for name in names}
+
+
 @torch.no_grad()
-def extract(model: ExternalModel, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Penultimate features and logits (fp32) of uint8 images, network in eval mode, on the device that holds
-    it; the arrays come back to the CPU."""
+def extract_layers(
+    model: ExternalModel, images: np.ndarray, layers: Mapping[str, nn.Module], grid: int, batch_size: int = 256
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """Penultimate features, logits and the outputs of ``layers`` (by name, captured by forward hooks and pooled
+    by :func:`nclab.features.pool`) of uint8 images, in one forward pass in fp32, network in eval mode, on the
+    device that holds it; the arrays come back to the CPU."""
     model.network.eval()
     device = next(model.network.parameters()).device
+    captured: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+
+    def hook(name: str):
+        def capture(module: nn.Module, inputs: tuple, output: object) -> None:
+            if not isinstance(output, torch.Tensor) or output.ndim not in (2, 4):
+                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+                raise ExternalModelError(
+                    f"external.models.{model.name}.layers: {name!r} outputs {shape}; a layer must output feature "
+                    "maps (N, C, H, W) or vectors (N, D)"
+                )
+            captured[name].append(pool(output, grid).float().cpu().numpy())
+
+        return capture
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in layers.items()]
     features, logits = [], []
-    for start in range(0, len(images), batch_size):
-        x = preprocess(torch.from_numpy(images[start : start + batch_size]).to(device), model)
-        z, h = forward(model, x)
-        features.append(h.float().cpu().numpy())
-        logits.append(z.float().cpu().numpy())
-    return np.concatenate(features), np.concatenate(logits)
+    try:
+        for start in range(0, len(images), batch_size):
+            x = preprocess(torch.from_numpy(images[start : start + batch_size]).to(device), model)
+            z, h = forward(model, x)
+            features.append(h.float().cpu().numpy())
+            logits.append(z.float().cpu().numpy())
+    finally:
+        for handle in handles:
+            handle.remove()
+    found = {name: np.concatenate(parts) for name, parts in captured.items()}
+    return np.concatenate(features), np.concatenate(logits), found
+
+
+def extract(model: ExternalModel, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Penultimate features and logits (fp32) of uint8 images (:func:`extract_layers` without layers)."""
+    features, logits, _ = extract_layers(model, images, {}, 1, batch_size)
+    return features, logits

@@ -351,6 +351,100 @@ PERCENT_COLUMNS = ("network_accuracy_test", "accuracy_few")  # plotted in %, as 
 LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
 
+def _per_layer(layers: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one layer each: the combined detectors' rows, over all layers, have no collapse measures."""
+    return layers[layers["nc1"].notna()]
+
+
+def _depth_order(layers: pd.DataFrame) -> list[str]:
+    """The layers' names from the input side."""
+    return list(_per_layer(layers).sort_values("depth")["layer"].drop_duplicates())
+
+
+def _per_layer_detectors(layers: pd.DataFrame) -> list[str]:
+    """The detectors fitted on one layer at a time, in the order of names.DEPTH_SCORES."""
+    return [m for m in names.DEPTH_SCORES if m in set(_per_layer(layers)["method"])]
+
+
+def depth_collapse(layers: pd.DataFrame, *, schedules: list[str]) -> plt.Figure:
+    """NC1 (log10, mean over seeds) of every layer (rows, the input side at the bottom) at every checkpoint
+    (columns), one heat map per schedule on one colour scale."""
+    order = _depth_order(layers)
+    one_per_layer = layers[(layers["method"] == "mahalanobis") & (layers["ood"] == layers["ood"].iloc[0])]
+    maps = {
+        s: np.log10(one_per_layer[one_per_layer["schedule"] == s].pivot_table("nc1", "layer", "epoch").loc[order])
+        for s in schedules
+    }
+    low, high = min(m.min().min() for m in maps.values()), max(m.max().max() for m in maps.values())
+    fig, axes = _panel_grid(len(schedules), 0.35 * len(order) + 1.2, max_columns=2)
+    for ax, (schedule, grid) in zip(axes, maps.items()):
+        mesh = ax.pcolormesh(grid.to_numpy(), cmap="viridis", vmin=low, vmax=high)
+        epochs = list(grid.columns)
+        step = -(-len(epochs) // 6)  # at most 6 labelled checkpoints
+        ax.set_xticks(np.arange(0, len(epochs), step) + 0.5, [str(e) for e in epochs[::step]])
+        ax.set_yticks(np.arange(len(order)) + 0.5, order)
+        ax.set(xlabel="checkpoint (epoch)", title=schedule)
+    fig.colorbar(mesh, ax=axes, label=r"$\log_{10}$ NC1 (lower = more collapse)")
+    return fig
+
+
+def depth_detection(layers: pd.DataFrame, *, schedules: list[str], headline_ood: str) -> plt.Figure:
+    """At the final checkpoint, by depth: NC1 (top row, log axis) and each per-layer detector's AUROC against the
+    headline OOD set (bottom row), the combined detectors as horizontal lines; a column per schedule (mean over
+    seeds, range band)."""
+    order = _depth_order(layers)
+    final = layers[
+        (layers["ood"] == headline_ood) & (layers["epoch"] == layers.groupby("schedule")["epoch"].transform("max"))
+    ]
+    fig, axes = plt.subplots(
+        2, len(schedules), figsize=(FIGURE_WIDTH, 4.2), constrained_layout=True, squeeze=False, sharex=True
+    )
+    position = {name: i for i, name in enumerate(order)}
+    for column, schedule in enumerate(schedules):
+        runs = final[final["schedule"] == schedule].assign(position=lambda t: t["layer"].map(position))
+        top, bottom = axes[0, column], axes[1, column]
+        for i, method in enumerate(names.DEPTH_SCORES):
+            rows = runs[runs["method"] == method]
+            if method in _per_layer_detectors(layers):
+                stats = rows.groupby("position")["auroc"].agg(["mean", "min", "max"])
+                bottom.plot(stats.index, stats["mean"], color=f"C{i}", marker=".", label=names.DEPTH_SCORES[method])
+                bottom.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.2, linewidth=0)
+            else:
+                bottom.axhline(rows["auroc"].mean(), color=f"C{i}", linestyle="--", label=names.DEPTH_SCORES[method])
+        nc1 = runs[runs["method"] == "mahalanobis"].groupby("position")["nc1"].agg(["mean", "min", "max"])
+        top.plot(nc1.index, nc1["mean"], color="k", marker=".")
+        top.fill_between(nc1.index, nc1["min"], nc1["max"], color="k", alpha=0.15, linewidth=0)
+        _log_y(top)
+        top.set(title=schedule, ylabel="NC1" if column == 0 else None)
+        bottom.set(ylabel=f"AUROC vs {headline_ood}" if column == 0 else None)
+        bottom.set_xticks(range(len(order)), order, rotation=45, ha="right")
+    axes[1, 0].legend(fontsize="small")
+    return fig
+
+
+def depth_relation(layers: pd.DataFrame, *, schedules: list[str], headline_ood: str) -> plt.Figure:
+    """Pearson's R over the layers between -log NC1 and each per-layer detector's AUROC against the headline OOD
+    set, at every checkpoint; a panel per schedule (mean over seeds, range band). A network with too few layers
+    for a correlation says so in its panels."""
+    from nclab.relation import MIN_POINTS, across_depth  # here: scipy.stats would slow every other figure's job
+
+    table = across_depth(layers, ["schedule"], headline_ood)
+    table = table[(table["metric"] == "auroc") & (table["correlation"] == "pearson")]
+    fig, axes = _panel_grid(len(schedules), 2.2)
+    for ax, schedule in zip(axes, schedules):
+        runs = table[table["schedule"] == schedule]
+        if runs["rho"].notna().any():
+            for i, method in enumerate(_per_layer_detectors(layers)):
+                _line_with_band(ax, runs[runs["method"] == method], "rho", names.DEPTH_SCORES[method], color=f"C{i}")
+        else:
+            ax.text(0.5, 0.5, f"fewer than {MIN_POINTS} layers:\nno correlation", ha="center", va="center")
+        ax.axhline(0, color="0.6", linewidth=0.8)
+        ax.set(title=schedule, xlabel="checkpoint (epoch)", ylabel=r"Pearson $R$", ylim=(-1.05, 1.05))
+    if table["rho"].notna().any():
+        axes[0].legend()
+    return fig
+
+
 def _strategy_lines(
     ax: plt.Axes, table: pd.DataFrame, x: str, column: str, losses: list[str], strategies: list[str]
 ) -> None:
@@ -455,6 +549,9 @@ DRAWERS = {
     "collapse_vs_auroc": collapse_vs_auroc,
     "histograms": histograms,
     "tsne": tsne,
+    "depth_collapse": depth_collapse,
+    "depth_detection": depth_detection,
+    "depth_relation": depth_relation,
     "longtail_vs_ratio": longtail_vs_ratio,
     "longtail_progression": longtail_progression,
     "longtail_class_alignment": longtail_class_alignment,

@@ -55,6 +55,12 @@ SCORE_CITATIONS = {  # the paper's BibTeX key of each detector's source (paper/r
     "fdbd": "liu2024fdbd",
     "nci": "liu2025nci",
 }
+DEPTH_SCORES = {  # the detectors of the depth analysis: nclab.depth's LAYER_DETECTORS, then COMBINED_DETECTORS
+    "mahalanobis": "Mahalanobis",
+    "knn": "KNN",
+    "probe_energy": "Probe Energy",
+    "multi_mahalanobis": "Multi-layer Mahalanobis",
+}
 SCORE_FAMILIES = {  # nclab.ood.Score.family, in the order the paper groups them
     "logit": "logit-based",
     "feature": "feature-based",

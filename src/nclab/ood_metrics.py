@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
-from sklearn.metrics import roc_curve as sklearn_roc_curve
 
 from nclab.ood import NonFiniteScoresError, score_dump
 
@@ -22,28 +20,48 @@ def _check(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, n
     return id_scores, ood_scores
 
 
-def _labelled(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(is_id, score) of the pooled samples."""
-    return np.r_[np.ones(len(id_scores)), np.zeros(len(ood_scores))], np.r_[id_scores, ood_scores]
+def _counts(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(true positives, false positives) at each distinct threshold of the pooled scores, from the highest down:
+    the samples scoring at least the threshold are flagged positive (scikit-learn's binary curve, as it sorts and
+    sums)."""
+    is_positive = np.r_[np.ones(len(positive)), np.zeros(len(negative))]
+    scores = np.r_[positive, negative]
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    scores, is_positive = scores[order], is_positive[order]
+    last_of_each = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    true_positives = np.cumsum(is_positive, dtype=np.float64)[last_of_each]
+    return true_positives, 1 + last_of_each - true_positives
+
+
+def _roc(positive: np.ndarray, negative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    true_positives, false_positives = _counts(positive, negative)
+    return np.r_[0, false_positives] / false_positives[-1], np.r_[0, true_positives] / true_positives[-1]
+
+
+def _average_precision(positive: np.ndarray, negative: np.ndarray) -> float:
+    """sum_k (R_k - R_{k-1}) P_k over the distinct thresholds from the highest, R_0 = 0."""
+    true_positives, false_positives = _counts(positive, negative)
+    recall = np.r_[0, true_positives / true_positives[-1]]
+    return float(np.sum(np.diff(recall) * true_positives / (true_positives + false_positives)))
 
 
 def auroc(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
-    """P(score_ID > score_OOD) + P(tie)/2 (scikit-learn's roc_auc_score, ID positive)."""
-    is_id, scores = _labelled(*_check(id_scores, ood_scores))
-    return float(roc_auc_score(is_id, scores))
+    """P(score_ID > score_OOD) + P(tie)/2: the trapezoidal area under the ROC curve (ID positive), as
+    scikit-learn's roc_auc_score computes it."""
+    fpr, tpr = _roc(*_check(id_scores, ood_scores))
+    return float(np.trapezoid(tpr, fpr))
 
 
 def aupr_in(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
     """Average precision with ID positive: sum_k (R_k - R_{k-1}) P_k over distinct thresholds (scikit-learn's
     average_precision_score; OpenOOD integrates the curve by the trapezoid rule instead)."""
-    is_id, scores = _labelled(*_check(id_scores, ood_scores))
-    return float(average_precision_score(is_id, scores))
+    return _average_precision(*_check(id_scores, ood_scores))
 
 
 def aupr_out(id_scores: np.ndarray, ood_scores: np.ndarray) -> float:
     """Average precision with OOD positive, on the negated score."""
-    is_id, scores = _labelled(*_check(id_scores, ood_scores))
-    return float(average_precision_score(1 - is_id, -scores))
+    id_scores, ood_scores = _check(id_scores, ood_scores)
+    return _average_precision(-ood_scores, -id_scores)
 
 
 def fpr_at_tpr(id_scores: np.ndarray, ood_scores: np.ndarray, tpr: float = 0.95) -> float:
@@ -68,10 +86,9 @@ METRICS = {"auroc": auroc, "aupr_in": aupr_in, "aupr_out": aupr_out, "fpr95": fp
 
 
 def roc_curve(id_scores: np.ndarray, ood_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1), ID positive (scikit-learn's)."""
-    is_id, scores = _labelled(*_check(id_scores, ood_scores))
-    fpr, tpr, _ = sklearn_roc_curve(is_id, scores, drop_intermediate=False)
-    return fpr, tpr
+    """(FPR, TPR) at every distinct threshold, from (0, 0) to (1, 1), ID positive (scikit-learn's roc_curve
+    without dropping intermediate points)."""
+    return _roc(*_check(id_scores, ood_scores))
 
 
 def metric_row(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float]:

@@ -4,7 +4,7 @@
 key of paper/references.bib, and ``source``: paper or benchmark, version, table), the setting it was measured
 in (``dataset``, ``architecture``, ``epochs``, ``imbalance_ratio``: empty for a balanced training set,
 ``ood_set``), ``method`` (an OOD score or a long-tail loss; empty for the network's own metrics), ``metric``,
-``value`` (%) and ``conditions`` (what else differs from our runs).
+``value`` (%, but a correlation for ``depth_pearson``) and ``conditions`` (what else differs from our runs).
 
 A row matches a run when dataset, architecture, imbalance ratio, OOD set and method agree. A balanced row whose
 architecture is not one of nclab's networks (``lenet_madry``, ``mlp``) matches whatever network we train: its
@@ -48,6 +48,7 @@ OURS: dict[str, tuple[str, str, Callable[[pd.Series], pd.Series]]] = {
     "top1": ("collapse", "network_accuracy_test", lambda v: 100 * v),
     "ncc_top1": ("collapse", "ncc_accuracy_test", lambda v: 100 * v),
     "nc4_agreement": ("collapse", "nc4_test", lambda v: 100 * (1 - v)),
+    "depth_pearson": ("depth", "rho", lambda v: v),  # a correlation, not a %: quoted by the depth part's text
 }
 METRIC_LABELS = {
     "auroc": "AUROC",
@@ -56,6 +57,7 @@ METRIC_LABELS = {
     "top1": "test accuracy",
     "ncc_top1": "NCC test accuracy",
     "nc4_agreement": "network/NCC agreement",
+    "depth_pearson": "Pearson $R$ across depth",
 }
 FAR_OOD = ("mnist", "svhn", "textures", "places365")  # OpenOOD v1.5's far-OOD sets for a CIFAR ID set
 HIGHER_IS_BETTER = {
@@ -65,6 +67,7 @@ HIGHER_IS_BETTER = {
     "top1": True,
     "ncc_top1": True,
     "nc4_agreement": True,
+    "depth_pearson": True,
 }
 
 
@@ -93,6 +96,12 @@ def load(path: str | Path) -> pd.DataFrame:
         raise ValueError("\n".join(errors))
     table[["value", "epochs", "imbalance_ratio"]] = table[["value", "epochs", "imbalance_ratio"]].apply(pd.to_numeric)
     return table
+
+
+def depth_references(published: pd.DataFrame) -> pd.DataFrame:
+    """The published correlations across depth between collapse and OOD detection (metric ``depth_pearson``),
+    quoted beside ours whatever the setting: their conditions say what they were measured on."""
+    return published[published["metric"] == "depth_pearson"].reset_index(drop=True)
 
 
 def ood_group(dataset: str, ood_set: str) -> tuple[str, ...]:

@@ -196,10 +196,12 @@ def at_final_checkpoint(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFram
 def depth_relation(correlations: pd.DataFrame) -> pd.DataFrame:
     """The relation across depth over the rows of :func:`across_depth` given (one checkpoint per run, such as
     :func:`at_final_checkpoint`'s): per detector, metric and correlation, the mean over seeds of each seed's mean
-    over its runs, with a t-interval over seeds and the stated verdict rule (:func:`verdict`)."""
+    over its runs, with a t-interval over seeds cut to [-1, 1], the range of a correlation (which moves no bound
+    across 0), and the stated verdict rule (:func:`verdict`)."""
     rows = []
     for (method, metric, name), group in correlations.groupby(["method", "metric", "correlation"], sort=False):
-        evidence = across_seeds(group)
+        found = across_seeds(group)
+        evidence = Evidence(found.mean, max(found.low, -1.0), min(found.high, 1.0), found.seeds)
         rows.append({"method": method, "metric": metric, "correlation": name, **vars(evidence)})
         rows[-1]["verdict"] = verdict(evidence)
     return pd.DataFrame(rows)

@@ -1,5 +1,6 @@
 """The section on models trained elsewhere: where their checkpoints came from, Neural Collapse and OOD
-detection at each checkpoint, and every detector at the last one (docs/external.md)."""
+detection at each checkpoint, every detector at the last one, and at every layer the entry names
+(docs/external.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from nclab import names
+from nclab.relation import MIN_POINTS, across_depth, at_final_checkpoint
 from nclab.report import ID_DESCRIPTIONS, and_list, count_phrase, detector_list, fmt, latex_text
 
 CHECKPOINT_COLUMNS = (  # the NC measures of each checkpoint: column, header, scale, digits
@@ -137,3 +139,60 @@ def external_macros(
         + "."
     )
     return macros
+
+
+def layers_table(layers: pd.DataFrame, ood: str) -> str:
+    """At the last checkpoint of each model that names layers: per layer its dimension, NC1 and the AUROC (x100)
+    against ``ood`` of each detector fitted on that layer alone; then the combined detectors over all layers. A
+    build where no model names layers gets a sentence saying so (the paper leaves the table out)."""
+    if layers.empty:
+        return "No model trained elsewhere names layers in this configuration.\n"
+    final = layers[(layers["ood"] == ood) & (layers["epoch"] == layers.groupby("model")["epoch"].transform("max"))]
+    per_layer = [m for m in names.DEPTH_SCORES if m in set(final.loc[final["nc1"].notna(), "method"])]
+    combined = [m for m in names.DEPTH_SCORES if m in set(final.loc[final["nc1"].isna(), "method"])]
+    lines = [
+        rf"\begin{{tabular}}{{llrr{'r' * len(per_layer)}}}",
+        r"\toprule",
+        rf" & & & & \multicolumn{{{len(per_layer)}}}{{c}}{{AUROC vs {names.OOD_SETS[ood]}}} \\",
+        "Model & Layer & Dim. & NC1 & " + " & ".join(names.DEPTH_SCORES[m] for m in per_layer) + r" \\",
+    ]
+    for model, rows in final.groupby("model", sort=False):
+        lines.append(r"\midrule")
+        auroc = rows.pivot_table(index="layer", columns="method", values="auroc")
+        measured = rows[rows["nc1"].notna()].drop_duplicates("layer").sort_values("depth")
+        for i, row in enumerate(measured.itertuples(index=False)):
+            cells = [latex_text(model) if i == 0 else "", _texttt(row.layer), str(int(row.dim)), fmt(row.nc1, 3)]
+            lines.append(" & ".join(cells + [fmt(100 * auroc.at[row.layer, m], 1) for m in per_layer]) + r" \\")
+        for method in combined:
+            value = fmt(100 * rows.loc[rows["method"] == method, "auroc"].iloc[0], 1)
+            lines.append(
+                rf" & \multicolumn{{{3 + len(per_layer)}}}{{l}}{{{names.DEPTH_SCORES[method]}, all layers: {value}}} \\"
+            )
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def layers_macros(layers: pd.DataFrame, ood: str) -> dict[str, str | bool]:
+    """Whether any model names layers (``ExtLayers``), and per model the correlation over its layers at its last
+    checkpoint between -log NC1 and each per-layer detector's AUROC against ``ood``: one evaluation, so a value
+    without an interval, tested nowhere."""
+    if layers.empty:
+        return {"ExtLayers": False, "ExtLayersSentence": ""}
+    correlations = at_final_checkpoint(across_depth(layers, ["model"], ood), ["model"])
+    pearson = correlations[(correlations["metric"] == "auroc") & (correlations["correlation"] == "pearson")]
+    sentences = []
+    for model, rows in pearson.groupby("model", sort=False):
+        count = int(rows["layers"].iloc[0])
+        if count < MIN_POINTS:
+            sentences.append(f"{latex_text(model)} has {count} layers, fewer than the {MIN_POINTS} a correlation needs")
+            continue
+        values = [f"{fmt(r.rho, 2)} ({names.DEPTH_SCORES[r.method]})" for r in rows.itertuples() if pd.notna(r.rho)]
+        sentences.append(f"for {latex_text(model)} ({count} layers), {and_list(values)}")
+    return {
+        "ExtLayers": True,
+        "ExtLayersSentence": (
+            rf"Pearson's $R$ over the layers between $-\log$ NC1 and the AUROC against {names.OOD_SETS[ood]} at the "
+            "last checkpoint is: " + "; ".join(sentences) + ". Each is one evaluation, with no interval, and no "
+            "claim is tested from it."
+        ),
+    }
