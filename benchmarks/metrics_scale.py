@@ -6,7 +6,13 @@ all NC metrics (collapse_metrics), every OOD score of the registry fitted on tra
 SVHN, and the four OOD metrics. Prints the seconds per stage, the total and the peak resident memory.
 Target: under 60 s and 4 GB on 2 CPU cores.
 
+Then the depth analysis of one checkpoint (docs/methods.md, section 9), as the layer job runs it on the CPU:
+per layer of ResNet-18 at block granularity (the stem and 8 blocks, 2x2-pooled: ``--layer-dims``), NC1 and
+the per-layer detectors on synthetic features of that width, and the multi-layer detector; with the seconds
+per layer and detector, the total per checkpoint and each preset's CPU-hours at that rate.
+
 Usage: python benchmarks/metrics_scale.py [--threads 2] [--train 50000] [--dim 512] [--classes 100]
+       [--layer-dims 256,256,...] (empty: no depth analysis)
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ import time
 
 import yaml
 
+RESNET18_BLOCK_DIMS = (256, 256, 256, 512, 512, 1024, 1024, 2048, 512)  # stem, 8 blocks pooled 2x2 (h: global)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -27,12 +35,14 @@ def main() -> None:
     parser.add_argument("--ood", type=int, default=26_032)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--classes", type=int, default=100)
+    parser.add_argument("--layer-dims", default=",".join(map(str, RESNET18_BLOCK_DIMS)))
     args = parser.parse_args()
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)  # before numpy loads its BLAS
 
     import numpy as np
 
+    from nclab import depth
     from nclab.collapse import collapse_metrics
     from nclab.config import default_config
     from nclab.ood import SCORES, Split, fit_score
@@ -43,11 +53,11 @@ def main() -> None:
     weight = (means - means.mean(0)).astype(np.float32)
     bias = np.zeros(args.classes, np.float32)
 
-    def split(n: int, ood: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def split(n: int, ood: bool, centres: np.ndarray = means) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         labels = rng.integers(0, args.classes, n)
-        centre = means.mean(0) if ood else means[labels]
-        features = np.maximum(centre + rng.normal(0, 0.6, (n, args.dim)).astype(np.float32), 0)
-        return features, features @ weight.T + bias, (np.full(n, -1) if ood else labels)
+        centre = centres.mean(0) if ood else centres[labels]
+        features = np.maximum(centre + rng.normal(0, 0.6, (n, centres.shape[1])).astype(np.float32), 0)
+        return features, features @ weight.T + bias if centres is means else None, (np.full(n, -1) if ood else labels)
 
     dump = {"weight": weight, "bias": bias, "head": np.array("linear")}
     for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
@@ -91,15 +101,53 @@ def main() -> None:
     )
     per_checkpoint = total - timings["NC metrics (all)"]  # what ood_trajectory spends on each checkpoint
     print(f"trajectory: {per_checkpoint:.1f} s CPU per checkpoint (every detector, this one OOD set)")
-    for preset, checkpoints in trajectory_checkpoints().items():
+    counts = trajectory_checkpoints()
+    for preset, (checkpoints, _) in counts.items():
         print(
             f"  {preset:<16} {checkpoints:4d} checkpoints (all seeds) -> {checkpoints * per_checkpoint / 3600:5.2f} "
             "CPU-hours of ood_trajectory"
         )
+    dims = [int(d) for d in args.layer_dims.split(",") if d]
+    if not dims:
+        return
+    print(f"depth analysis of one checkpoint: {len(dims)} layers of widths {dims}, one OOD set")
+    by_depth: dict[str, dict[str, np.ndarray]] = {"train": {}, "test": {}, "svhn": {}}
+    labels = None
+    start = time.perf_counter()
+    for index, dim in enumerate(dims):
+        centres = rng.gamma(2.0, 0.5, size=(args.classes, dim)).astype(np.float32)
+        for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
+            features, _, split_labels = split(n, ood, centres)
+            by_depth[name][f"layer{index}"] = features
+            labels = split_labels if name == "train" else labels
+    print(f"  synthetic layers {time.perf_counter() - start:.1f} s")
+    layer_seconds = {}
+    for name in by_depth["train"]:
+        one = {split: {name: layers[name]} for split, layers in by_depth.items()}
+        start = time.perf_counter()
+        depth.collapse_row(one["train"][name], labels, args.classes)
+        seconds = {"NC": time.perf_counter() - start}
+        for method, fit in depth.LAYER_DETECTORS.items():
+            start = time.perf_counter()
+            scorer = fit(Split(one["train"][name], None, labels), args.classes, hyper["knn"]["k"])
+            scores = [scorer(Split(one[split][name], None)) for split in ("test", "svhn")]
+            depth.detection(*scores)
+            seconds[method] = time.perf_counter() - start
+        layer_seconds[name] = seconds
+        dim = one["train"][name].shape[1]
+        print(f"  {name} ({dim:4d}-dim) " + ", ".join(f"{k} {v:6.2f} s" for k, v in seconds.items()))
+    per_layer_checkpoint = sum(sum(s.values()) for s in layer_seconds.values())
+    print(f"depth analysis: {per_layer_checkpoint:.1f} s CPU per checkpoint ({len(dims)} layers, one OOD set)")
+    for preset, (_, every_checkpoint) in counts.items():
+        print(
+            f"  {preset:<16} {every_checkpoint:4d} checkpoints (all seeds) -> "
+            f"{every_checkpoint * per_layer_checkpoint / 3600:5.2f} CPU-hours of layer_analysis"
+        )
 
 
-def trajectory_checkpoints() -> dict[str, int]:
-    """The checkpoints ood_trajectory measures in each preset: every run's trajectory epochs, summed."""
+def trajectory_checkpoints() -> dict[str, tuple[int, int]]:
+    """Per preset, the checkpoints ood_trajectory measures (every run's trajectory epochs) and the checkpoints
+    of its trained runs (the layer analysis's, where layers.enabled), each summed over runs and seeds."""
     from snakemake.utils import update_config
 
     from nclab.config import REPOSITORY, default_config, validate
@@ -115,7 +163,9 @@ def trajectory_checkpoints() -> dict[str, int]:
             pass
         every = config["ood"]["trajectory"]["every"]
         runs = run_table(config, "data.npz", "lt{ratio}.npz").values()
-        counts[path.stem] = sum(len(set(r.checkpoints[::every]) | {r.checkpoints[-1]}) * len(r.seeds) for r in runs)
+        trajectory = sum(len(set(r.checkpoints[::every]) | {r.checkpoints[-1]}) * len(r.seeds) for r in runs)
+        trained = [r for r in runs if r.study != "external"] if config["layers"]["enabled"] else []
+        counts[path.stem] = trajectory, sum(len(r.checkpoints) * len(r.seeds) for r in trained)
     return counts
 
 

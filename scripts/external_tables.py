@@ -21,6 +21,6 @@ with logged(snakemake.log[0]):
     atomic_write_text(snakemake.output.layers, report_external.layers_table(layers, p.headline_ood))
     settings = {"dataset": p.dataset, "ood_sets": p.ood_sets, "headline_ood": p.headline_ood, "families": p.families}
     macros = report_external.external_macros(provenance, p.descriptions, ood, settings)
-    macros |= report_external.layers_macros(layers, p.headline_ood) | {"ExtGrid": str(p.grid)}
+    macros |= report_external.layers_macros(layers, p.headline_ood, p.grid)
     atomic_write_text(snakemake.output.macros, report.macros_file(macros))
     print(f"{len(provenance)} models, {len(macros)} macros")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from scratch import stub_local_data
 
-from nclab import ood, published, relation, report, report_external, report_longtail
+from nclab import depth, ood, published, relation, report, report_depth, report_external, report_longtail
 from nclab.config import ConfigError, canonical, make_canonical, validate
 from nclab.data import image_size
 from nclab.plan import nclab_imports
@@ -240,7 +240,7 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
     validate(config, SCHEMA)
     used = {
         study: set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / f"{study}.tex").read_text()))
-        for study in ("balanced", "longtail", "external")
+        for study in ("balanced", "depth", "longtail", "external")
     }
     used["paper"] = set(re.findall(r"\\([A-Z][A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
     conditionals = {
@@ -287,6 +287,8 @@ def test_every_macro_the_paper_uses_is_defined(config_file, tmp_path, monkeypatc
         relation.relation(trajectory, ["schedule"], relation.MEASURES, settings["headline_ood"])
     )
     assert used["balanced"] - {"Cref", "Sigma"} <= set(macros)
+    if config["layers"]["enabled"]:  # the depth part of the balanced runs
+        assert used["depth"] - {"Cref", "Citet", "FloatBarrier"} <= set(macros) | set(fake_depth_macros(config))
     assert conditionals["balanced"] <= {name for name, value in macros.items() if isinstance(value, bool)}
     # paper.tex reads no macros file in every build: TeX skipping an \if-branch must know every \if in it
     declared = set(re.findall(r"\\newif\\if([A-Za-z]+)", (ROOT / "paper" / "paper.tex").read_text()))
@@ -351,7 +353,33 @@ def fake_external_macros(config: dict) -> dict[str, str]:
         "headline_ood": config["paper"]["headline_ood"],
         "families": {m: ood.SCORES[m].family for m in methods},
     }
-    return report_external.external_macros(provenance, {m: None for m in models}, metrics, settings)
+    macros = report_external.external_macros(provenance, {m: None for m in models}, metrics, settings)
+    return macros | report_external.layers_macros(pd.DataFrame(), settings["headline_ood"], config["layers"]["grid"])
+
+
+def fake_depth_macros(config: dict) -> dict[str, str | bool]:
+    """The depth part's macros from a made-up layers table of the configured schedules, seeds and OOD sets."""
+    rng = np.random.default_rng(0)
+    rows = [
+        {"schedule": s, "seed": seed, "epoch": e, "layer": f"l{d}", "depth": d, "nc1": 4.0 / (d + 1)}
+        | {"method": m, "ood": o, "auroc": rng.uniform(0.5, 1), "fpr95": rng.uniform(0, 0.5)}
+        for s in config["schedules"]
+        for seed in config["training"]["seeds"]
+        for e in (1, 2)
+        for d in range(5)
+        for m in depth.LAYER_DETECTORS
+        for o in config["data"]["ood_sets"]
+    ]
+    layers = pd.DataFrame(rows)
+    combined = layers.drop_duplicates(["schedule", "seed", "epoch", "ood"]).assign(
+        layer=depth.ALL_LAYERS, depth=5, nc1=np.nan, method=next(iter(depth.COMBINED_DETECTORS))
+    )
+    layers = pd.concat([layers, combined], ignore_index=True)
+    ood_set = config["paper"]["headline_ood"]
+    table = report_depth.correlations(layers, ood_set)
+    final = relation.depth_relation(relation.at_final_checkpoint(table, report_depth.KEYS))
+    settings = {"headline_ood": ood_set, "schedules": list(config["schedules"]), "grid": 2, "knn_k": 10}
+    return report_depth.depth_macros(layers, table, final, pd.DataFrame(), settings)
 
 
 def quoted(value: str, table: str) -> bool:
@@ -593,7 +621,7 @@ def test_no_computing_job_imports_the_display_names():
 def test_every_registry_is_named_as_the_schema_names_it():
     """Each name a config may use (score, loss, strategy, dataset, OOD set, architecture, profile, scheduler) is
     a registry entry of the code with its label, and the schema's list is exactly the registry's."""
-    from nclab import alignment, data, depth, longtail, losses, models, names, plan, training
+    from nclab import alignment, data, longtail, losses, models, names, plan, training
 
     schema, lt = SCHEMA_DOC["properties"], SCHEMA_DOC["properties"]["longtail"]["properties"]
     assert schema["ood"]["properties"]["methods"]["items"]["enum"] == list(ood.SCORES) == list(names.SCORES)

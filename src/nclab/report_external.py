@@ -172,12 +172,12 @@ def layers_table(layers: pd.DataFrame, ood: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def layers_macros(layers: pd.DataFrame, ood: str) -> dict[str, str | bool]:
-    """Whether any model names layers (``ExtLayers``), and per model the correlation over its layers at its last
-    checkpoint between -log NC1 and each per-layer detector's AUROC against ``ood``: one evaluation, so a value
-    without an interval, tested nowhere."""
+def layers_macros(layers: pd.DataFrame, ood: str, grid: int) -> dict[str, str | bool]:
+    """Whether any model names layers (``ExtLayers``), their pooling grid, and per model the correlation over its
+    layers at its last checkpoint between -log NC1 and each per-layer detector's AUROC against ``ood``: one
+    evaluation, so a value without an interval, tested nowhere."""
     if layers.empty:
-        return {"ExtLayers": False, "ExtLayersSentence": ""}
+        return {"ExtLayers": False, "ExtGrid": str(grid), "ExtLayersSentence": ""}
     correlations = at_final_checkpoint(across_depth(layers, ["model"], ood), ["model"])
     pearson = correlations[(correlations["metric"] == "auroc") & (correlations["correlation"] == "pearson")]
     sentences = []
@@ -190,6 +190,7 @@ def layers_macros(layers: pd.DataFrame, ood: str) -> dict[str, str | bool]:
         sentences.append(f"for {latex_text(model)} ({count} layers), {and_list(values)}")
     return {
         "ExtLayers": True,
+        "ExtGrid": str(grid),
         "ExtLayersSentence": (
             rf"Pearson's $R$ over the layers between $-\log$ NC1 and the AUROC against {names.OOD_SETS[ood]} at the "
             "last checkpoint is: " + "; ".join(sentences) + ". Each is one evaluation, with no interval, and no "
