@@ -6,7 +6,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from nclab import data, depth, training
-from nclab.external import extract_layers, load_external, named_layers
+from nclab.external import INTERMEDIATES, extract_layers, intermediate_names, load_external, named_layers
 from nclab.io import atomic_path, logged
 
 LAST_LAYER = "h"  # the input of the final linear layer, the penultimate feature of the dumps
@@ -18,17 +18,23 @@ with logged(snakemake.log[0]):
     threadpool_limits(snakemake.threads)  # numpy's BLAS too: the analysis runs beside other jobs
     files, epochs = p.model["checkpoints"], p.model["epochs"]
     in_channels, key = data.channels(p.dataset), f"external.models.{p.name}.layers"
+
+    def layers_of(model):
+        """The entry's named modules, or the names of a timm model's intermediates."""
+        return intermediate_names(model, key) if p.layers == INTERMEDIATES else named_layers(model, p.layers, key)
+
     for position, path in enumerate(files):
-        named_layers(load_external(p.name, p.model, path, in_channels, position), p.layers, key)
+        layers_of(load_external(p.name, p.model, path, in_channels, position))
     train_set, test_set, num_classes = data.load_id(snakemake.input.data)
     splits = {"train": train_set, "test": test_set}
     splits.update({name: data.load_ood(path) for name, path in zip(p.ood_sets, snakemake.input.ood)})
-    print(f"{p.name}: layers {', '.join(p.layers)} and {LAST_LAYER}, pooled to at most {p.grid}x{p.grid}")
+    named = p.layers if p.layers == INTERMEDIATES else ", ".join(p.layers)
+    print(f"{p.name}: layers {named} and {LAST_LAYER}, pooled to at most {p.grid}x{p.grid}")
     rows = []
     for position, (epoch, path) in enumerate(zip(epochs, files)):
         model = load_external(p.name, p.model, path, in_channels, position)
         model.network.to(device)
-        modules = named_layers(model, p.layers, key)
+        modules = layers_of(model)
         by_depth = {}
         for split, images in splits.items():
             h, _, found = extract_layers(model, images.images, modules, p.grid)

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from external_checkpoints import NCLAB, TV, save_nclab_checkpoint, save_torchvision_checkpoints
+from external_checkpoints import (
+    NCLAB,
+    TV,
+    save_nclab_checkpoint,
+    save_timm,
+    save_torchvision_checkpoints,
+    timm_entry,
+    timm_model,
+)
 from scratch import copy_workflow
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")  # torch, numpy/scipy, sklearn
@@ -146,6 +154,10 @@ EXTERNAL_MODELS = {  # a torchvision model (two checkpoints) and an nclab networ
         "layers": ["conv1", "layer1", "layer2", "layer3"],
     },
     "nclab-net": {**NCLAB, "checkpoints": "checkpoints/nclab.pt", "epochs": [5], "description": "ours"},
+    "timm-convnext": {  # a timm model in a folder as timm saves one, its layers its forward_intermediates
+        **timm_entry("convnext_atto", "checkpoints/convnext_atto"),
+        "layers": "intermediates",
+    },
 }
 EXTERNAL = {  # models trained elsewhere, on generated CIFAR-shaped data: the tiny cousin of the external example
     **TINY,
@@ -172,6 +184,7 @@ def external_run(workflow) -> tuple[Path, dict]:
     before = digests(workflow / "results" / "tiny")
     save_torchvision_checkpoints(workflow / "checkpoints")
     save_nclab_checkpoint(workflow / "checkpoints" / "nclab.pt")
+    save_timm(timm_model("convnext_atto"), workflow / "checkpoints" / "convnext_atto")
     (workflow / "external.yaml").write_text(yaml.safe_dump(EXTERNAL))
     result = snakemake(workflow, configfile="external.yaml")
     assert result.returncode == 0, result.stderr[-5000:]

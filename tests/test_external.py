@@ -229,12 +229,16 @@ def test_config_errors_name_the_key_before_any_job(change, message):
 def test_the_example_preset_is_valid_once_its_checkpoint_exists(tmp_path, monkeypatch):
     config = merge(yaml.safe_load((ROOT / "config.yaml").read_text()), copy.deepcopy(EXAMPLE))
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match=r"external.models.resnet18.checkpoints\[0\]: checkpoint "):
+    with pytest.raises(ConfigError) as caught:
         validate(copy.deepcopy(config), SCHEMA)
+    for name, file in (("resnet18", "resnet18.pt"), ("convnext", "convnext.safetensors")):
+        assert f"external.models.{name}.checkpoints[0]: checkpoint checkpoints/{file} not found" in str(caught.value)
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "resnet18.pt").touch()
+    (tmp_path / "checkpoints" / "convnext.safetensors").touch()
     validate(config, SCHEMA)
     assert config["external"]["models"]["resnet18"]["final_layer"] is None
+    assert config["external"]["models"]["convnext"]["mean"] is None  # from the timm model's data config
 
 
 @pytest.mark.workflow
@@ -261,7 +265,9 @@ def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(exte
     tables = (workdir / "results/external/report/external/tables/provenance.tex").read_text()
     assert sha256(nclab_file) in tables and sha256(tv_files[1]) in tables
     macros = (workdir / "results/external/report/external/macros.tex").read_text()
-    assert r"\newcommand{\ExtModels}{2 models}" in macros and "nclab-net: ours." in macros
+    assert r"\newcommand{\ExtModels}{3 models}" in macros and "nclab-net: ours." in macros
+    timm_file = workdir / "checkpoints/convnext_atto/model.safetensors"  # a folder: its weights file
+    assert sha256(timm_file) in tables
     report = snakemake(workdir, "--report", "results/external/report.html", configfile="external.yaml")
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "results/external/report.html").read_text()
@@ -284,8 +290,13 @@ def test_a_model_that_names_layers_has_collapse_and_detection_at_each_and_the_pa
     h = per_layer[per_layer["layer"] == "h"].groupby("epoch")["nc1"].first()
     assert (h == collapse.loc[h.index, "nc1"]).all()  # the same computation on the same float32 features
     assert not (runs / "nclab-net/seed0/layers.csv").exists()
+    timm_layers = pd.read_csv(runs / "timm-convnext/seed0/layers.csv")  # layers: intermediates
+    assert list(dict.fromkeys(timm_layers.query("layer != 'all'")["layer"])) == [
+        *(f"stages.{i}" for i in range(4)),
+        "h",
+    ]
     layers = (workdir / "results/external/report/external/tables/layers.tex").read_text()
     assert r"\texttt{layer3}" in layers and "Multi-layer Mahalanobis, all layers" in layers
     pdf = workdir / "results/external/paper/paper.pdf"
     text = " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout.split())
-    assert "At every depth." in text and "for tv-resnet18 (5 layers)" in text
+    assert "At every depth." in text and "for tv-resnet18 (5 layers)" in text and "for timm-convnext (5 layers)" in text

@@ -28,8 +28,13 @@ def resolve(spec: dict, root: dict) -> dict:
     return merged
 
 
-def kind(spec: dict) -> str:
-    """Type, allowed values and range of a leaf, as a reader wants them."""
+def kind(spec: dict, root: dict) -> str:
+    """Type, allowed values and range of a leaf, as a reader wants them (alternatives joined by "or")."""
+    alternatives = spec.get("anyOf") or spec.get("oneOf")
+    if alternatives:
+        return " or ".join(kind(resolve(option, root), root) for option in alternatives)
+    if "const" in spec:
+        return f"`{spec['const']}`"
     if "enum" in spec:
         return "one of " + ", ".join(f"`{v}`" for v in spec["enum"])
     types = spec.get("type", "")
@@ -51,13 +56,14 @@ def kind(spec: dict) -> str:
 
 def rows(spec: dict, root: dict, path: str, required: bool) -> list[str]:
     spec = resolve(spec, root)
-    default = f"`{yaml.safe_dump(spec['default'], default_flow_style=True).strip()}`" if "default" in spec else ""
+    dumped = yaml.safe_dump(spec.get("default"), default_flow_style=True).strip().removesuffix("...").strip()
+    default = f"`{dumped}`" if "default" in spec else ""
     need = "required" if required else default or "optional"
     description = " ".join(str(spec.get("description", "")).split()).replace("|", "\\|")
     properties = spec.get("properties", {})
     mapping = spec.get("additionalProperties")
     if not properties and not isinstance(mapping, dict):
-        return [f"| `{path}` | {kind(spec)} | {need} | {description} |"]
+        return [f"| `{path}` | {kind(spec, root)} | {need} | {description} |"]
     lines = [f"| `{path}` | mapping | {need} | {description} |"] if path else []
     for key, child in properties.items():
         lines += rows(child, root, f"{path}.{key}" if path else key, key in spec.get("required", []))

@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from nclab import data
-from nclab.plan import INPUT_SIDES, feature_dim, longtail_grid
+from nclab.plan import INPUT_SIDES, SAFETENSORS_FILE, feature_dim, longtail_grid
 
 # Mappings whose key order means something: the order of the schedules in the paper's tables and figures.
 # Every other mapping of the config is a set of named values.
@@ -241,8 +241,16 @@ def external_errors(config: dict) -> list[str]:
             errors.append(
                 f"{key}.num_classes: {model['num_classes']}, but data.dataset {spec['dataset']!r} has {classes} classes"
             )
+        timm = model["architecture"].startswith("timm:")
+        for field in ("image_size", "mean", "std"):
+            if model[field] is None and not timm:
+                errors.append(f"{key}.{field}: required (only a timm model takes it from its data config)")
+        if model["create_kwargs"] and not timm:
+            errors.append(f"{key}.create_kwargs: only for a timm model (architecture timm:<name>)")
+        if model["layers"] == "intermediates" and not timm:
+            errors.append(f"{key}.layers: intermediates only for a timm model; name the modules instead")
         for stat in ("mean", "std"):
-            if len(model[stat]) != channels:
+            if model[stat] is not None and len(model[stat]) != channels:
                 errors.append(
                     f"{key}.{stat}: {len(model[stat])} values, but data.dataset {spec['dataset']!r} has "
                     f"{channels}-channel images"
@@ -258,9 +266,11 @@ def external_errors(config: dict) -> list[str]:
 
 
 def external_checkpoints(model: dict) -> list[str]:
-    """An external model's checkpoint files, in order (one file or a list)."""
+    """An external model's checkpoint files, in order (one or a list): a folder stands for the model.safetensors
+    it holds, as timm and huggingface_hub save one."""
     files = model["checkpoints"]
-    return [files] if isinstance(files, str) else list(files)
+    files = [files] if isinstance(files, str) else list(files)
+    return [str(Path(f) / SAFETENSORS_FILE) if Path(f).is_dir() else f for f in files]  # absent: named as given
 
 
 def detector_errors(config: dict) -> list[str]:

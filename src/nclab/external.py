@@ -2,14 +2,17 @@
 modules their config entry names as ``layers`` (the depth analysis, docs/methods.md section 9).
 
 An external model (config ``external.models``, docs/external.md) is an architecture, either any torchvision
-classification model by name (``resnet18``, ``wide_resnet50_2``, ``vit_b_16``, ...) or one of nclab's networks
-(``nclab.resnet18``, ``nclab.resnet32``, ``nclab.resnet50``, linear head), with its checkpoints. The features h
-are the input of the model's final linear layer, W and b that layer's weight and bias, found from the module
-tree (the one ``nn.Linear`` with ``num_classes`` outputs) or named by ``final_layer``. The logits are the
-model's output, which must equal W h + b.
+classification model by name (``resnet18``, ``wide_resnet50_2``, ``vit_b_16``, ...), any timm model
+(``timm:convnext_atto``, built by ``timm.create_model`` with the entry's ``create_kwargs``) or one of nclab's
+networks (``nclab.resnet18``, ``nclab.resnet32``, ``nclab.resnet50``, linear head), with its checkpoints: ``.pt``
+files read without pickle, ``.safetensors`` files, or folders holding ``model.safetensors`` as timm and
+huggingface_hub save them. The features h are the input of the model's final linear layer, W and b that layer's
+weight and bias: timm's ``get_classifier()``, otherwise the one ``nn.Linear`` with ``num_classes`` outputs in the
+module tree, or the module named by ``final_layer``. The logits are the model's output, which must equal W h + b.
 
 Preprocessing: uint8 images scaled to [0, 1], resized to ``image_size`` (bilinear, antialiased) where the
-dataset's side differs, then normalised with the configured ``mean`` and ``std``.
+dataset's side differs, then normalised with ``mean`` and ``std``; a timm model's own data config
+(``timm.data.resolve_model_data_config``) gives whichever of the three its entry leaves out.
 
 Every check that needs the network (the file's format, its keys, the final layer, the image size) runs in
 :func:`load_external` before any data is read, and its error names the config key and the file at fault.
@@ -18,10 +21,12 @@ Every check that needs the network (the file's format, its keys, the final layer
 from __future__ import annotations
 
 import hashlib
+import json
 import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -30,9 +35,11 @@ from torch import nn
 
 from nclab.features import pool
 from nclab.models import build_model
+from nclab.plan import SAFETENSORS_FILE
 from nclab.torchvision_compat import import_torchvision
 
 NCLAB_PREFIX = "nclab."
+TIMM_PREFIX = "timm:"
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
 NCLAB_WIDTHS = {"resnet18": 64, "resnet32": 16, "resnet50": 64}  # the standard networks' first-stage widths
 
@@ -65,8 +72,17 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
     """The weights in ``path``: a state dict, or a checkpoint holding one under ``state_dict`` or ``model``,
     read with ``weights_only=True`` (no code runs), less a wrapper's prefix such as ``module.``."""
     path = Path(path)
+    if path.is_dir():  # a model folder saved by timm or huggingface_hub
+        path = path / SAFETENSORS_FILE
     if not path.is_file():
         raise ExternalModelError(f"{key}: checkpoint {path} not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return strip_wrapper(load_file(path, device="cpu"))
+        except Exception as err:  # a truncated or foreign file
+            raise ExternalModelError(f"{key}: cannot read safetensors file {path}: {err}") from err
     try:
         content = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -91,16 +107,63 @@ def read_state_dict(path: str | Path, key: str) -> dict[str, torch.Tensor]:
             f"{key}: {path} holds no state dict (a mapping of parameter names to tensors, alone or under a "
             "'state_dict' or 'model' entry)"
         )
-    state = dict(content)
+    return strip_wrapper(dict(content))
+
+
+def strip_wrapper(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` less a prefix that every key holds, left by a wrapper (DataParallel, torch.compile)."""
     for prefix in WRAPPER_PREFIXES:
-        if all(k.startswith(prefix) for k in state):
+        if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
-def build_network(spec: Mapping[str, Any], in_channels: int, key: str) -> nn.Module:
+def import_timm() -> ModuleType:
+    """timm, imported after nclab's torchvision shim (timm imports torchvision)."""
+    import_torchvision()
+    import timm
+
+    return timm
+
+
+def hub_config(checkpoint: str | Path) -> dict[str, Any]:
+    """The preprocessing a model folder's config.json records (its ``pretrained_cfg``: input size, mean, std),
+    for a checkpoint that is such a folder's model.safetensors; empty otherwise."""
+    path = Path(checkpoint)
+    config = (path if path.is_dir() else path.parent) / "config.json"
+    if (path.is_dir() or path.name == SAFETENSORS_FILE) and config.is_file():
+        return dict(json.loads(config.read_text()).get("pretrained_cfg") or {})
+    return {}
+
+
+def build_timm(
+    spec: Mapping[str, Any], in_channels: int, key: str, pretrained_cfg: Mapping[str, Any] | None = None
+) -> nn.Module:
+    """``timm.create_model`` of the name after ``timm:``, untrained, with the entry's class count, the data's
+    channels and its ``create_kwargs``; ``pretrained_cfg``: a model folder's recorded preprocessing."""
+    timm = import_timm()
+    name = spec["architecture"][len(TIMM_PREFIX) :]
+    if not timm.is_model(name):
+        raise ExternalModelError(
+            f"{key}.architecture: {name!r} is not a timm model (timm {timm.__version__}: "
+            f"{len(timm.list_models())} models, e.g. resnet18, convnext_atto, vit_tiny_patch16_224)"
+        )
+    arguments = {"num_classes": spec["num_classes"], "in_chans": in_channels, **(spec.get("create_kwargs") or {})}
+    if pretrained_cfg:
+        arguments["pretrained_cfg_overlay"] = dict(pretrained_cfg)
+    try:
+        return timm.create_model(name, pretrained=False, **arguments)
+    except Exception as err:
+        raise ExternalModelError(f"{key}.create_kwargs: timm cannot build {name!r} with {arguments}: {err}") from err
+
+
+def build_network(
+    spec: Mapping[str, Any], in_channels: int, key: str, pretrained_cfg: Mapping[str, Any] | None = None
+) -> nn.Module:
     """The untrained network of ``spec["architecture"]`` with ``spec["num_classes"]`` outputs."""
     arch, num_classes = spec["architecture"], spec["num_classes"]
+    if arch.startswith(TIMM_PREFIX):
+        return build_timm(spec, in_channels, key, pretrained_cfg)
     if arch.startswith(NCLAB_PREFIX):
         name = arch[len(NCLAB_PREFIX) :]
         if name not in NCLAB_WIDTHS:
@@ -115,8 +178,8 @@ def build_network(spec: Mapping[str, Any], in_channels: int, key: str) -> nn.Mod
     if arch not in known:
         raise ExternalModelError(
             f"{key}.architecture: {arch!r} is neither a torchvision classification model (e.g. resnet18, "
-            f"wide_resnet50_2, densenet121, vit_b_16; {len(known)} in all) nor one of nclab's "
-            f"({', '.join(NCLAB_PREFIX + n for n in NCLAB_WIDTHS)})"
+            f"wide_resnet50_2, densenet121, vit_b_16; {len(known)} in all), a timm model ({TIMM_PREFIX}<name>) "
+            f"nor one of nclab's ({', '.join(NCLAB_PREFIX + n for n in NCLAB_WIDTHS)})"
         )
     try:
         return tv.models.get_model_builder(arch)(weights=None, num_classes=num_classes)
@@ -126,8 +189,17 @@ def build_network(spec: Mapping[str, Any], in_channels: int, key: str) -> nn.Mod
 
 def final_linear(network: nn.Module, spec: Mapping[str, Any], key: str) -> nn.Linear:
     """The layer whose input is the penultimate feature: ``spec["final_layer"]`` if given, otherwise the one
-    ``nn.Linear`` with ``num_classes`` outputs."""
+    ``nn.Linear`` with ``num_classes`` outputs; for a timm model, its ``get_classifier()``."""
     modules = dict(network.named_modules())
+    if spec["architecture"].startswith(TIMM_PREFIX) and not spec.get("final_layer"):
+        head = network.get_classifier()
+        if not isinstance(head, nn.Linear):
+            raise ExternalModelError(
+                f"{key}.architecture: the classifier of {spec['architecture']} (get_classifier()) is a "
+                f"{type(head).__name__}, not a linear layer, so its logits are not W h + b; name a linear layer "
+                f"whose input is the feature with {key}.final_layer"
+            )
+        return head
     if spec.get("final_layer"):
         layer = modules.get(spec["final_layer"])
         if not isinstance(layer, nn.Linear):
@@ -209,19 +281,39 @@ def load_external(
     """External model ``name`` with ``checkpoint``'s weights, every check of this module passed."""
     key = f"external.models.{name}"
     state = read_state_dict(checkpoint, f"{key}.checkpoints[{position}]")
-    network = build_network(spec, in_channels, key)
+    network = build_network(spec, in_channels, key, hub_config(checkpoint))
     layer = final_linear(network, spec, key)
     load_weights(network, state, checkpoint, f"{key}.checkpoints[{position}]")
+    size, mean, std = preprocessing(network, spec, in_channels, key)
     model = ExternalModel(
         name,
         network,
         layer,
-        spec["image_size"],
-        torch.tensor(spec["mean"], dtype=torch.float32).view(1, -1, 1, 1),
-        torch.tensor(spec["std"], dtype=torch.float32).view(1, -1, 1, 1),
+        size,
+        torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1),
+        torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1),
     )
     check_input(model, in_channels, key)
     return model
+
+
+def preprocessing(
+    network: nn.Module, spec: Mapping[str, Any], in_channels: int, key: str
+) -> tuple[int, list[float], list[float]]:
+    """The side the network takes and the normalisation's mean and std: the entry's, or, for whichever it leaves
+    out, a timm model's own data config (``timm.data.resolve_model_data_config``)."""
+    values = {k: spec.get(k) for k in ("image_size", "mean", "std")}
+    if spec["architecture"].startswith(TIMM_PREFIX) and None in values.values():
+        data_config = import_timm().data.resolve_model_data_config(network)
+        defaults = {"image_size": data_config["input_size"][-1], "mean": data_config["mean"], "std": data_config["std"]}
+        values = {k: defaults[k] if v is None else v for k, v in values.items()}
+    for stat in ("mean", "std"):
+        if len(values[stat]) != in_channels:
+            raise ExternalModelError(
+                f"{key}.{stat}: {list(values[stat])} (the model's data config) has {len(values[stat])} values, "
+                f"but the images have {in_channels} channels; set {key}.{stat}"
+            )
+    return int(values["image_size"]), list(values["mean"]), list(values["std"])
 
 
 def preprocess(images: torch.Tensor, model: ExternalModel) -> torch.Tensor:
@@ -231,6 +323,21 @@ def preprocess(images: torch.Tensor, model: ExternalModel) -> torch.Tensor:
         size = (model.image_size, model.image_size)
         x = nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
     return (x - model.mean.to(x.device)) / model.std.to(x.device)
+
+
+INTERMEDIATES = "intermediates"  # an entry's ``layers`` for every output of a timm model's forward_intermediates
+
+
+def intermediate_names(model: ExternalModel, key: str) -> list[str]:
+    """The layers of ``layers: intermediates``: the modules of a timm model's ``feature_info``, whose outputs
+    ``forward_intermediates`` returns (as maps: a ViT's tokens laid out on their grid)."""
+    network = model.network
+    if not hasattr(network, "forward_intermediates") or not getattr(network, "feature_info", None):
+        raise ExternalModelError(
+            f"{key}: {INTERMEDIATES!r} needs a timm model with forward_intermediates and feature_info; name the "
+            "modules instead"
+        )
+    return [info["module"] for info in network.feature_info]
 
 
 def named_layers(model: ExternalModel, names: Sequence[str], key: str) -> dict[str, nn.Module]:
@@ -249,13 +356,19 @@ def named_layers(model: ExternalModel, names: Sequence[str], key: str) -> dict[s
 
 @torch.no_grad()
 def extract_layers(
-    model: ExternalModel, images: np.ndarray, layers: Mapping[str, nn.Module], grid: int, batch_size: int = 256
+    model: ExternalModel,
+    images: np.ndarray,
+    layers: Mapping[str, nn.Module] | Sequence[str],
+    grid: int,
+    batch_size: int = 256,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Penultimate features, logits and the outputs of ``layers`` (by name, captured by forward hooks and pooled
-    by :func:`nclab.features.pool`) of uint8 images, in one forward pass in fp32, network in eval mode, on the
-    device that holds it; the arrays come back to the CPU."""
+    """Penultimate features, logits and the outputs of ``layers`` (by name, captured by forward hooks, or, given
+    :func:`intermediate_names`, timm's ``forward_intermediates`` in a second pass; pooled by
+    :func:`nclab.features.pool`) of uint8 images, in fp32, network in eval mode, on the device that holds it; the
+    arrays come back to the CPU."""
     model.network.eval()
     device = next(model.network.parameters()).device
+    intermediates = not isinstance(layers, Mapping)
     captured: dict[str, list[np.ndarray]] = {name: [] for name in layers}
 
     def hook(name: str):
@@ -270,7 +383,8 @@ def extract_layers(
 
         return capture
 
-    handles = [module.register_forward_hook(hook(name)) for name, module in layers.items()]
+    hooked = {} if intermediates else layers
+    handles = [module.register_forward_hook(hook(name)) for name, module in hooked.items()]
     features, logits = [], []
     try:
         for start in range(0, len(images), batch_size):
@@ -278,6 +392,10 @@ def extract_layers(
             z, h = forward(model, x)
             features.append(h.float().cpu().numpy())
             logits.append(z.float().cpu().numpy())
+            if intermediates:
+                outputs = model.network.forward_intermediates(x, intermediates_only=True, output_fmt="NCHW")
+                for name, output in zip(layers, outputs, strict=True):
+                    captured[name].append(pool(output, grid).float().cpu().numpy())
     finally:
         for handle in handles:
             handle.remove()

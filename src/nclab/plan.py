@@ -14,6 +14,7 @@ FEATURES_PER_WIDTH = {
 }  # penultimate dimension / first-stage width, per architecture
 FIXED_WIDTHS = {"lenet": 84}  # architectures without a width: their penultimate dimension
 INPUT_SIDES = {"lenet": 28}  # architectures that take one image size only (the others pool globally)
+SAFETENSORS_FILE = "model.safetensors"  # the weights of a model folder, as timm and huggingface_hub save one
 
 
 def feature_dim(arch: str, width: int | None) -> int:
