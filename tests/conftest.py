@@ -193,15 +193,23 @@ def external_run(workflow) -> tuple[Path, dict]:
 
 def processes(pattern: bytes, cwd_prefix: Path) -> list[int]:
     """PIDs whose command line contains ``pattern`` and whose working directory lies under ``cwd_prefix``."""
-    found = []
+    return running([pattern], cwd_prefix).get(pattern, [])
+
+
+def running(patterns: list[bytes], cwd_prefix: Path) -> dict[bytes, list[int]]:
+    """The PIDs of each of ``patterns`` found in a command line, among the processes working under
+    ``cwd_prefix``: one pass over /proc for all of them (a test that polls for many kinds of job at once would
+    otherwise spend a core reading /proc)."""
+    found: dict[bytes, list[int]] = {}
     for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
         try:
-            if (
-                proc.name.isdigit()
-                and pattern in (proc / "cmdline").read_bytes()
-                and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix)
-            ):
-                found.append(int(proc.name))
+            command = (proc / "cmdline").read_bytes()
+            matched = [pattern for pattern in patterns if pattern in command]
+            if matched and Path(os.readlink(proc / "cwd")).is_relative_to(cwd_prefix):
+                for pattern in matched:
+                    found.setdefault(pattern, []).append(int(proc.name))
         except OSError:  # the process ended meanwhile
             continue
     return found

@@ -9,7 +9,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ARGUMENTS = {  # benchmark -> arguments that make it run in seconds
-    "metrics_scale": ["--train", "600", "--test", "200", "--ood", "200", "--dim", "16", "--classes", "5"],
+    "metrics_scale": [
+        "--train",
+        "600",
+        "--test",
+        "200",
+        "--ood",
+        "200",
+        "--dim",
+        "16",
+        "--classes",
+        "5",
+        "--layer-dims",
+        "8,16,8,16,8",
+    ],
     "train_throughput": ["--width", "2", "--batch-size", "16", "--batches", "2", "--warmup", "1", "--threads", "1"],
     "imagenet_lt_decode": ["--images", "4", "--size", "16", "--threads", "1"],
     "test_suite": ["--slowest", "2", "--workers", "0", "--select", "tests/test_roots.py"],

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import pytest
 import yaml
-from conftest import ROOT, TINY, processes, tiny_workdir
+from conftest import ROOT, TINY, running, tiny_workdir
 from scratch import copy_workflow
 
 from nclab.collapse import collapse_metrics
@@ -142,8 +142,9 @@ def interrupt_first(run: subprocess.Popen, workdir: Path, kinds: dict[bytes, Cal
     and return its kind; None when the run ended first."""
     deadline = time.time() + 600
     while run.poll() is None:
-        for kind, interrupt in kinds.items():
-            if pids := processes(kind, workdir):
+        found = running(list(kinds), workdir)
+        for kind, interrupt in kinds.items():  # in the order given, as found in one pass over /proc
+            if pids := found.get(kind):
                 interrupt(run, pids)
                 run.wait(timeout=300)
                 return kind

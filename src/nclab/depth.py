@@ -3,7 +3,7 @@
 Per layer (captured by :mod:`nclab.layers`): NC1, Tr Sigma_W / Tr Sigma_B and CDNV on the training features; each
 per-layer detector of LAYER_DETECTORS (Mahalanobis, KNN and Harun et al.'s linear-probe energy, fitted on that
 layer's training features alone) against every OOD set; then each detector of COMBINED_DETECTORS over all layers
-(Lee et al.'s multi-layer Mahalanobis). No torch: the tables and figures read this module's names too.
+(Lee et al.'s multi-layer Mahalanobis). No torch: the depth part's tables read this module's names too.
 """
 
 from __future__ import annotations

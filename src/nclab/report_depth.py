@@ -63,11 +63,11 @@ def layer_list(layers: pd.DataFrame) -> list[str]:
     return list(named.sort_values("depth")["layer"].drop_duplicates())
 
 
-def _final_means(layers: pd.DataFrame, ood: str) -> pd.DataFrame:
-    """At each run's final checkpoint against ``ood``: per detector and layer, the mean over runs and seeds of the
-    AUROC and of NC1."""
+def _final_auroc(layers: pd.DataFrame, ood: str) -> pd.Series:
+    """At each run's final checkpoint against ``ood``: per detector and layer, the mean AUROC over runs and
+    seeds."""
     final = at_final_checkpoint(layers[layers["ood"] == ood], KEYS)
-    return final.groupby(["method", "layer"], sort=False)[["auroc", "nc1"]].mean()
+    return final.groupby(["method", "layer"], sort=False)["auroc"].mean()
 
 
 def layer_name(name: str) -> str:
@@ -99,7 +99,7 @@ def collapse_sentence(layers: pd.DataFrame, schedules: Sequence[str]) -> str:
 def detection_sentence(layers: pd.DataFrame, ood: str) -> str:
     """Per per-layer detector, its AUROC against ``ood`` at the first and at the last layer at the final checkpoint
     (mean over the runs); the combined detectors' AUROC."""
-    means = _final_means(layers, ood)["auroc"]
+    means = _final_auroc(layers, ood)
     order = layer_list(layers)
     first, last = order[0], order[-1]
     clauses = []
@@ -194,12 +194,11 @@ def depth_macros(
     relation: pd.DataFrame,
     references: pd.DataFrame,
     settings: Mapping[str, object],
-) -> dict[str, str | bool]:
+) -> dict[str, str]:
     """The macros of the depth part's text (``Depth...``): the layers and their pooling, the detectors, and the
     sentences on collapse, detection and their relation across depth."""
     order = layer_list(layers)
     ood = settings["headline_ood"]
-    testable = relation["verdict"].ne("no claim can be tested").any()
     return {
         "DepthLayerCount": str(len(order)),
         "DepthLayerList": and_list([layer_name(name) for name in order]),
@@ -214,5 +213,4 @@ def depth_macros(
         "DepthRelationSentence": relation_sentence(relation, len(order), ood),
         "DepthPublishedSentence": published_sentence(references, relation),
         "DepthTrainingSentence": training_sentence(table),
-        "DepthTested": bool(testable),
     }
