@@ -2,6 +2,7 @@
 the external study: torchvision ResNet-18s (random, and trained a few steps on synthetic CIFAR-shaped data), an
 nclab checkpoint, and random timm models saved as .pth, .safetensors and a model folder (nothing downloaded)."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -58,6 +59,7 @@ TIMM_MODELS = {  # small timm models at 32 x 32, random: name -> create_model's 
 }
 
 
+@functools.cache  # read only: the tests save it and compare with it
 def timm_model(name: str, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return import_timm().create_model(name, pretrained=False, num_classes=10, **TIMM_MODELS[name]).eval()
