@@ -243,6 +243,9 @@ def test_the_example_preset_is_valid_once_its_checkpoint_exists(tmp_path, monkey
 
 @pytest.mark.workflow
 def test_the_workflow_analyses_torchvision_and_nclab_checkpoints_to_the_pdf(external_run):
+    """Models trained elsewhere through the real workflow to the PDF and the HTML report (a torchvision model's
+    two checkpoints, an nclab network, a timm model in a folder): the dumped features equal the network's
+    penultimate output, every file is listed with its SHA-256."""
     workdir, _ = external_run
     assert (workdir / "results/external/paper/paper.pdf").read_bytes().startswith(b"%PDF")
     tv_files = [workdir / path for path in EXTERNAL_MODELS["tv-resnet18"]["checkpoints"]]
