@@ -20,6 +20,7 @@ from nclab.external import (
     extract,
     extract_layers,
     final_linear,
+    import_timm,
     intermediate_names,
     load_external,
     preprocess,
@@ -106,6 +107,19 @@ def test_refusals_name_the_key_and_the_file(tmp_path):
     other = save_timm(timm_model("convnext_atto"), tmp_path / "convnext.safetensors")
     message = error_of(tmp_path, entry, other)
     assert message.startswith(f"external.models.mine.checkpoints[0]: the keys of {other} do not match")
+
+
+def test_grey_images_need_the_entrys_own_normalisation(tmp_path):
+    """A timm model's data config gives 3-channel statistics: with 1-channel images the entry must set its own."""
+    torch.manual_seed(0)
+    grey = import_timm().create_model("resnet18", pretrained=False, num_classes=10, in_chans=1)
+    path = save_timm(grey, tmp_path / "grey.safetensors")
+    entry = {**timm_entry("resnet18", str(path)), "mean": None, "std": [0.3]}
+    with pytest.raises(ExternalModelError) as caught:
+        load_external("mine", entry, path, 1)
+    assert str(caught.value).startswith("external.models.mine.mean: [0.485, 0.456, 0.406] has 3 values")
+    model = load_external("mine", {**entry, "mean": [0.5]}, path, 1)
+    assert model.mean.flatten().tolist() == [0.5]
 
 
 def test_a_head_that_is_not_linear_is_refused(tmp_path):

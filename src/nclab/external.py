@@ -310,8 +310,8 @@ def preprocessing(
     for stat in ("mean", "std"):
         if len(values[stat]) != in_channels:
             raise ExternalModelError(
-                f"{key}.{stat}: {list(values[stat])} (the model's data config) has {len(values[stat])} values, "
-                f"but the images have {in_channels} channels; set {key}.{stat}"
+                f"{key}.{stat}: {list(values[stat])} has {len(values[stat])} values (the model's data config gives "
+                f"what the entry leaves out), but the images have {in_channels} channels; set {key}.{stat}"
             )
     return int(values["image_size"]), list(values["mean"]), list(values["std"])
 
