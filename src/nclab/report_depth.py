@@ -70,6 +70,12 @@ def _final_auroc(layers: pd.DataFrame, ood: str) -> pd.Series:
     return final.groupby(["method", "layer"], sort=False)["auroc"].mean()
 
 
+def phrase(label: str) -> str:
+    """A combined detector's label inside a sentence: a description ("Multi-layer Mahalanobis"), not a name, so
+    lower-case after "the"."""
+    return label[0].lower() + label[1:]
+
+
 def layer_name(name: str) -> str:
     """A layer's name as the text sets it: an identifier, in typewriter type."""
     return rf"\texttt{{{escape(name)}}}"
@@ -111,7 +117,7 @@ def detection_sentence(layers: pd.DataFrame, ood: str) -> str:
         )
     combined = and_list(
         [
-            f"the {names.DEPTH_SCORES[m]} detector reaches {fmt(means.loc[(m, ALL_LAYERS)], 3)}"
+            f"the {phrase(names.DEPTH_SCORES[m])} detector reaches {fmt(means.loc[(m, ALL_LAYERS)], 3)}"
             for m in COMBINED_DETECTORS
         ]
     )
