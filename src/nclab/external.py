@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nclab.features import pool
+from nclab.features import pooled, pooled_outputs
 from nclab.models import build_model
 from nclab.plan import SAFETENSORS_FILE
 from nclab.torchvision_compat import import_torchvision
@@ -364,29 +364,23 @@ def extract_layers(
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """Penultimate features, logits and the outputs of ``layers`` (by name, captured by forward hooks, or, given
     :func:`intermediate_names`, timm's ``forward_intermediates`` in a second pass; pooled by
-    :func:`nclab.features.pool`) of uint8 images, in fp32, network in eval mode, on the device that holds it; the
+    :func:`nclab.features.pooled`) of uint8 images, in fp32, network in eval mode, on the device that holds it; the
     arrays come back to the CPU."""
     model.network.eval()
     device = next(model.network.parameters()).device
     intermediates = not isinstance(layers, Mapping)
-    captured: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    from_intermediates: dict[str, list[np.ndarray]] = {name: [] for name in layers} if intermediates else {}
 
-    def hook(name: str):
-        def capture(module: nn.Module, inputs: tuple, output: object) -> None:
-            if not isinstance(output, torch.Tensor) or output.ndim not in (2, 4):
-                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-                raise ExternalModelError(
-                    f"external.models.{model.name}.layers: {name!r} outputs {shape}; a layer must output feature "
-                    "maps (N, C, H, W) or vectors (N, D)"
-                )
-            captured[name].append(pool(output, grid).float().cpu().numpy())
+    def check(name: str, output: object) -> None:
+        if not isinstance(output, torch.Tensor) or output.ndim not in (2, 4):
+            shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+            raise ExternalModelError(
+                f"external.models.{model.name}.layers: {name!r} outputs {shape}; a layer must output feature "
+                "maps (N, C, H, W) or vectors (N, D)"
+            )
 
-        return capture
-
-    hooked = {} if intermediates else layers
-    handles = [module.register_forward_hook(hook(name)) for name, module in hooked.items()]
     features, logits = [], []
-    try:
+    with pooled_outputs({} if intermediates else layers, grid, check) as hooked:
         for start in range(0, len(images), batch_size):
             x = preprocess(torch.from_numpy(images[start : start + batch_size]).to(device), model)
             z, h = forward(model, x)
@@ -395,11 +389,8 @@ def extract_layers(
             if intermediates:
                 outputs = model.network.forward_intermediates(x, intermediates_only=True, output_fmt="NCHW")
                 for name, output in zip(layers, outputs, strict=True):
-                    captured[name].append(pool(output, grid).float().cpu().numpy())
-    finally:
-        for handle in handles:
-            handle.remove()
-    found = {name: np.concatenate(parts) for name, parts in captured.items()}
+                    from_intermediates[name].append(pooled(output, grid))
+    found = {name: np.concatenate(parts) for name, parts in (from_intermediates or hooked).items()}
     return np.concatenate(features), np.concatenate(logits), found
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -44,6 +45,35 @@ def pool(output: torch.Tensor, grid: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(output, size).flatten(1)
 
 
+def pooled(output: torch.Tensor, grid: int) -> np.ndarray:
+    """:func:`pool`'s vectors as a float32 array on the CPU."""
+    return pool(output, grid).float().cpu().numpy()
+
+
+@contextmanager
+def pooled_outputs(
+    modules: Mapping[str, nn.Module], grid: int, check: Callable[[str, object], None] | None = None
+) -> Iterator[dict[str, list[np.ndarray]]]:
+    """Forward hooks on ``modules`` (by name) that append each output, :func:`pooled`, to that name's list (one
+    array per batch); removed on exit. ``check(name, output)``, if given, vets an output first."""
+    captured: dict[str, list[np.ndarray]] = {name: [] for name in modules}
+
+    def hook(name: str) -> Callable[[nn.Module, tuple, object], None]:
+        def capture(module: nn.Module, inputs: tuple, output: object) -> None:
+            if check is not None:
+                check(name, output)
+            captured[name].append(pooled(output, grid))
+
+        return capture
+
+    handles = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
+    try:
+        yield captured
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 @torch.no_grad()
 def extract_layers(
     model: nn.Module,
@@ -54,30 +84,21 @@ def extract_layers(
     grid: int,
     batch_size: int = 512,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """Penultimate features h, logits z and the outputs of ``modules`` (by name, pooled by :func:`pool`, captured
-    by forward hooks) of uint8 images, in one forward pass in fp32, network in eval mode, no augmentation.
+    """Penultimate features h, logits z and the outputs of ``modules`` (by name, :func:`pooled_outputs`) of uint8
+    images, in one forward pass in fp32, network in eval mode, no augmentation.
 
     Runs on the device that holds ``model``; the arrays come back to the CPU.
     """
     model.eval()
     device = next(model.parameters()).device
     mean, std = mean.to(device), std.to(device)
-    captured: dict[str, list[np.ndarray]] = {name: [] for name in modules}
-
-    def hook(name: str):
-        return lambda module, inputs, output: captured[name].append(pool(output, grid).float().cpu().numpy())
-
-    hooks = [module.register_forward_hook(hook(name)) for name, module in modules.items()]
     features, logits = [], []
-    try:
+    with pooled_outputs(modules, grid) as captured:
         for start in range(0, len(images), batch_size):
             x = normalise(torch.from_numpy(images[start : start + batch_size]).to(device), mean, std)
             h = model.features(x)
             features.append(h.cpu().numpy())
             logits.append(model.fc(h).cpu().numpy())
-    finally:
-        for handle in hooks:
-            handle.remove()
     layers = {name: np.concatenate(parts) for name, parts in captured.items()}
     return np.concatenate(features), np.concatenate(logits), layers
 
