@@ -2,12 +2,13 @@
 
 from nclab import published, relation, report, report_depth
 from nclab.io import atomic_write_text, logged, read_tables
+from nclab.runs import final_epochs
 
 with logged(snakemake.log[0]):
     p = snakemake.params
     layers = read_tables(snakemake.input.layers)
     table = report_depth.correlations(layers, p.headline_ood)
-    final = relation.depth_relation(relation.at_final_checkpoint(table, report_depth.KEYS))
+    final = relation.depth_relation(final_epochs(table, report_depth.STUDY))
     atomic_write_text(snakemake.output.relation, report_depth.relation_table(final))
     references = published.depth_references(published.load(snakemake.input.published))
     settings = {

@@ -377,7 +377,7 @@ def fake_depth_macros(config: dict) -> dict[str, str | bool]:
     layers = pd.concat([layers, combined], ignore_index=True)
     ood_set = config["paper"]["headline_ood"]
     table = report_depth.correlations(layers, ood_set)
-    final = relation.depth_relation(relation.at_final_checkpoint(table, report_depth.KEYS))
+    final = relation.depth_relation(final_epochs(table, report_depth.STUDY))
     settings = {"headline_ood": ood_set, "schedules": list(config["schedules"]), "grid": 2, "knn_k": 10}
     return report_depth.depth_macros(layers, table, final, pd.DataFrame(), settings)
 

@@ -9,6 +9,7 @@ from precision import float64_tolerance
 from scipy.stats import pearsonr
 
 from nclab import relation, report, report_depth
+from nclab.runs import final_epochs
 
 
 def trajectories(auroc_of, seeds=(0, 1, 2), epochs=range(1, 9)) -> pd.DataFrame:
@@ -191,7 +192,7 @@ def test_detection_rising_with_collapse_across_depth_is_supported_at_the_final_c
     correlations = relation.across_depth(table, ["schedule"], "svhn")
     assert set(correlations["method"]) == {"knn"} and (correlations["layers"] == 6).all()
     assert (correlations["rho"] > 0).all()
-    final = relation.at_final_checkpoint(correlations, ["schedule"])
+    final = final_epochs(correlations, "balanced")
     assert set(final["epoch"]) == {2} and len(final) == 3 * 2 * 2  # seeds x metrics x correlations
     verdicts = relation.depth_relation(final)
     assert set(verdicts["verdict"]) == {"supported"} and len(verdicts) == 4
@@ -212,7 +213,7 @@ def test_the_interval_across_depth_stays_within_the_range_of_a_correlation():
     """Two seeds of opposite correlations give a t-interval wider than [-1, 1]; it is cut there, its verdict
     unchanged."""
     table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + (0.05 if seed else -0.01) * depth, seeds=(0, 1))
-    correlations = relation.at_final_checkpoint(relation.across_depth(table, ["schedule"], "svhn"), ["schedule"])
+    correlations = final_epochs(relation.across_depth(table, ["schedule"], "svhn"), "balanced")
     raw = relation.across_seeds(correlations.query("metric == 'auroc' and correlation == 'pearson'"))
     assert raw.low < -1 and raw.high > 1  # opposite correlations: 12.7 half-spreads on each side of a mean near 0
     cut = relation.depth_relation(correlations).query("metric == 'auroc' and correlation == 'pearson'").iloc[0]
@@ -226,7 +227,7 @@ def test_the_depth_parts_table_and_sentences_say_what_the_constructed_layers_hol
     table = depth_table(lambda seed, epoch, depth, nc1: 0.5 + 0.05 * depth + rng.normal(0, 0.03))
     table["depth"] = [6 if layer == "all" else int(layer[1:]) for layer in table["layer"]]
     correlations = report_depth.correlations(table, "svhn")
-    final = relation.depth_relation(relation.at_final_checkpoint(correlations, report_depth.KEYS))
+    final = relation.depth_relation(final_epochs(correlations, report_depth.STUDY))
     latex = report_depth.relation_table(final)
     assert latex.count(r"\textbf{") == 4 and r"\textit{" not in latex and latex.count(r"\\") == 3  # 2 header rows
     assert report_depth.layer_list(table) == [f"l{d}" for d in range(6)]

@@ -393,9 +393,7 @@ def depth_detection(layers: pd.DataFrame, *, schedules: list[str], headline_ood:
     headline OOD set (bottom row), the combined detectors as horizontal lines; a column per schedule (mean over
     seeds, range band)."""
     order = _depth_order(layers)
-    final = layers[
-        (layers["ood"] == headline_ood) & (layers["epoch"] == layers.groupby("schedule")["epoch"].transform("max"))
-    ]
+    final = final_epochs(layers[layers["ood"] == headline_ood], "balanced")
     fig, axes = plt.subplots(
         2, len(schedules), figsize=(FIGURE_WIDTH, 4.2), constrained_layout=True, squeeze=False, sharex=True
     )

@@ -188,14 +188,9 @@ def across_depth(layers: pd.DataFrame, keys: Sequence[str], ood: str) -> pd.Data
     return pd.DataFrame(records)
 
 
-def at_final_checkpoint(table: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """The rows of ``table`` at the last checkpoint of their run (``keys`` and seed)."""
-    return table[table["epoch"] == table.groupby([*keys, "seed"])["epoch"].transform("max")]
-
-
 def depth_relation(correlations: pd.DataFrame) -> pd.DataFrame:
     """The relation across depth over the rows of :func:`across_depth` given (one checkpoint per run, such as
-    :func:`at_final_checkpoint`'s): per detector, metric and correlation, the mean over seeds of each seed's mean
+    :func:`nclab.runs.final_epochs`'): per detector, metric and correlation, the mean over seeds of each seed's mean
     over its runs, with a t-interval over seeds cut to [-1, 1], the range of a correlation (which moves no bound
     across 0), and the stated verdict rule (:func:`verdict`)."""
     rows = []

@@ -10,10 +10,12 @@ import pandas as pd
 
 from nclab import names
 from nclab.depth import ALL_LAYERS, COMBINED_DETECTORS, LAYER_DETECTORS, PROBE_WEIGHT_DECAY
-from nclab.relation import MIN_POINTS, Evidence, across_depth, at_final_checkpoint
+from nclab.relation import MIN_POINTS, Evidence, across_depth
 from nclab.report import VERDICT_WORDS, and_list, escape, fmt
+from nclab.runs import RUN_KEYS, final_epochs
 
-KEYS = ["schedule"]  # a balanced run's identity
+STUDY = "balanced"  # the runs of the depth part
+KEYS = list(RUN_KEYS[STUDY])
 METRIC_LABELS = {"auroc": "AUROC", "fpr95": r"$-$FPR@95"}
 CORRELATION_LABELS = {"pearson": "Pearson $R$", "spearman": r"Spearman $\rho$"}
 CELL_STYLES = {"supported": r"\textbf", "contradicted": r"\textit"}
@@ -66,7 +68,7 @@ def layer_list(layers: pd.DataFrame) -> list[str]:
 def _final_auroc(layers: pd.DataFrame, ood: str) -> pd.Series:
     """At each run's final checkpoint against ``ood``: per detector and layer, the mean AUROC over runs and
     seeds."""
-    final = at_final_checkpoint(layers[layers["ood"] == ood], KEYS)
+    final = final_epochs(layers[layers["ood"] == ood], STUDY)
     return final.groupby(["method", "layer"], sort=False)["auroc"].mean()
 
 
@@ -87,7 +89,7 @@ def collapse_sentence(layers: pd.DataFrame, schedules: Sequence[str]) -> str:
     order = layer_list(layers)
     first, last = order[0], order[-1]
     one_ood = layers[(layers["ood"] == layers["ood"].iloc[0]) & (layers["method"] == "mahalanobis")]
-    final = at_final_checkpoint(one_ood, KEYS)
+    final = final_epochs(one_ood, STUDY)
     clauses = []
     for schedule in schedules:
         nc1 = final[final["schedule"] == schedule].groupby("layer")["nc1"].mean()
@@ -179,7 +181,7 @@ def training_sentence(table: pd.DataFrame) -> str:
     at the first and at the last checkpoint."""
     rows = table[(table["metric"] == "auroc") & (table["correlation"] == "pearson")]
     first = rows[rows["epoch"] == rows.groupby([*KEYS, "seed"])["epoch"].transform("min")]
-    last = at_final_checkpoint(rows, KEYS)
+    last = final_epochs(rows, STUDY)
     clauses = []
     for method in LAYER_DETECTORS:
         start, end = (part.loc[part["method"] == method, "rho"].mean() for part in (first, last))

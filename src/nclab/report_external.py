@@ -9,8 +9,9 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from nclab import names
-from nclab.relation import MIN_POINTS, across_depth, at_final_checkpoint
+from nclab.relation import MIN_POINTS, across_depth
 from nclab.report import ID_DESCRIPTIONS, and_list, count_phrase, detector_list, fmt, latex_text
+from nclab.runs import final_epochs
 
 CHECKPOINT_COLUMNS = (  # the NC measures of each checkpoint: column, header, scale, digits
     ("nc1", "NC1", 1.0, 3),
@@ -147,7 +148,7 @@ def layers_table(layers: pd.DataFrame, ood: str) -> str:
     build where no model names layers gets a sentence saying so (the paper leaves the table out)."""
     if layers.empty:
         return "No model trained elsewhere names layers in this configuration.\n"
-    final = layers[(layers["ood"] == ood) & (layers["epoch"] == layers.groupby("model")["epoch"].transform("max"))]
+    final = final_epochs(layers[layers["ood"] == ood], "external")
     per_layer = [m for m in names.DEPTH_SCORES if m in set(final.loc[final["nc1"].notna(), "method"])]
     combined = [m for m in names.DEPTH_SCORES if m in set(final.loc[final["nc1"].isna(), "method"])]
     lines = [
@@ -178,7 +179,7 @@ def layers_macros(layers: pd.DataFrame, ood: str, grid: int) -> dict[str, str | 
     evaluation, so a value without an interval, tested nowhere."""
     if layers.empty:
         return {"ExtLayers": False, "ExtGrid": str(grid), "ExtLayersSentence": ""}
-    correlations = at_final_checkpoint(across_depth(layers, ["model"], ood), ["model"])
+    correlations = final_epochs(across_depth(layers, ["model"], ood), "external")
     pearson = correlations[(correlations["metric"] == "auroc") & (correlations["correlation"] == "pearson")]
     sentences = []
     for model, rows in pearson.groupby("model", sort=False):
