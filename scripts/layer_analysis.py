@@ -31,7 +31,6 @@ with logged(snakemake.log[0]):
         }
         found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k)
         rows += [{**p.run_keys, "seed": p.seed, "epoch": epoch, **row} for row in found]
-        first = [r for r in found if r["method"] == "mahalanobis" and r["ood"] == p.ood_sets[0]]  # one per layer
-        print(f"epoch {epoch}: NC1 by depth: " + ", ".join(f"{r['layer']} {r['nc1']:.3g}" for r in first))
+        print(f"epoch {epoch}: NC1 by depth: {depth.nc1_by_depth(found)}")
     with atomic_path(snakemake.output.table) as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.10g")

@@ -118,6 +118,12 @@ def layer_rows(
     return rows
 
 
+def nc1_by_depth(rows: Sequence[Mapping[str, object]]) -> str:
+    """One checkpoint's NC1 of every layer, from the input side, for the job's log ("stem 2.54, stage1 1.1, ...")."""
+    first = [r for r in rows if r["method"] == next(iter(LAYER_DETECTORS)) and r["ood"] == rows[0]["ood"]]
+    return ", ".join(f"{r['layer']} {r['nc1']:.3g}" for r in first)
+
+
 def detection(id_scores: np.ndarray, ood_scores: np.ndarray) -> dict[str, float]:
     """AUROC and FPR@95 (ID positive) of one detector against one OOD set (:mod:`nclab.ood_metrics`)."""
     return {"auroc": auroc(id_scores, ood_scores), "fpr95": fpr_at_tpr(id_scores, ood_scores)}
