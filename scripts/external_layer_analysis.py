@@ -6,8 +6,9 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from nclab import data, depth, training
-from nclab.external import INTERMEDIATES, extract_layers, intermediate_names, load_external, named_layers
+from nclab.external import extract_layers, intermediate_names, load_external, named_layers
 from nclab.io import atomic_path, logged
+from nclab.plan import INTERMEDIATES
 
 LAST_LAYER = "h"  # the input of the final linear layer, the penultimate feature of the dumps
 

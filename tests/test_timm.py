@@ -15,7 +15,6 @@ from test_external import external_config
 
 from nclab.config import ConfigError, validate
 from nclab.external import (
-    INTERMEDIATES,
     ExternalModelError,
     extract,
     extract_layers,
@@ -26,7 +25,7 @@ from nclab.external import (
     preprocess,
 )
 from nclab.features import pool
-from nclab.plan import SAFETENSORS_FILE
+from nclab.plan import INTERMEDIATES, SAFETENSORS_FILE
 
 IMAGES = np.random.default_rng(data_seed(3)).integers(0, 256, (10, 3, 32, 32), dtype=np.uint8)
 SCHEMA_PATH = "schemas/config.schema.yaml"

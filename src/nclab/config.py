@@ -19,7 +19,7 @@ import jsonschema
 import yaml
 
 from nclab import data
-from nclab.plan import INPUT_SIDES, SAFETENSORS_FILE, feature_dim, longtail_grid
+from nclab.plan import INPUT_SIDES, INTERMEDIATES, SAFETENSORS_FILE, TIMM_PREFIX, feature_dim, longtail_grid
 
 # Mappings whose key order means something: the order of the schedules in the paper's tables and figures.
 # Every other mapping of the config is a set of named values.
@@ -241,13 +241,13 @@ def external_errors(config: dict) -> list[str]:
             errors.append(
                 f"{key}.num_classes: {model['num_classes']}, but data.dataset {spec['dataset']!r} has {classes} classes"
             )
-        timm = model["architecture"].startswith("timm:")
+        timm = model["architecture"].startswith(TIMM_PREFIX)
         for field in ("image_size", "mean", "std"):
             if model[field] is None and not timm:
                 errors.append(f"{key}.{field}: required (only a timm model takes it from its data config)")
         if model["create_kwargs"] and not timm:
             errors.append(f"{key}.create_kwargs: only for a timm model (architecture timm:<name>)")
-        if model["layers"] == "intermediates" and not timm:
+        if model["layers"] == INTERMEDIATES and not timm:
             errors.append(f"{key}.layers: intermediates only for a timm model; name the modules instead")
         for stat in ("mean", "std"):
             if model[stat] is not None and len(model[stat]) != channels:

@@ -35,11 +35,10 @@ from torch import nn
 
 from nclab.features import pooled, pooled_outputs
 from nclab.models import build_model
-from nclab.plan import SAFETENSORS_FILE
+from nclab.plan import INTERMEDIATES, SAFETENSORS_FILE, TIMM_PREFIX
 from nclab.torchvision_compat import import_torchvision
 
 NCLAB_PREFIX = "nclab."
-TIMM_PREFIX = "timm:"
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DistributedDataParallel, torch.compile
 NCLAB_WIDTHS = {"resnet18": 64, "resnet32": 16, "resnet50": 64}  # the standard networks' first-stage widths
 
@@ -323,9 +322,6 @@ def preprocess(images: torch.Tensor, model: ExternalModel) -> torch.Tensor:
         size = (model.image_size, model.image_size)
         x = nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
     return (x - model.mean.to(x.device)) / model.std.to(x.device)
-
-
-INTERMEDIATES = "intermediates"  # an entry's ``layers`` for every output of a timm model's forward_intermediates
 
 
 def intermediate_names(model: ExternalModel, key: str) -> list[str]:

@@ -15,6 +15,8 @@ FEATURES_PER_WIDTH = {
 FIXED_WIDTHS = {"lenet": 84}  # architectures without a width: their penultimate dimension
 INPUT_SIDES = {"lenet": 28}  # architectures that take one image size only (the others pool globally)
 SAFETENSORS_FILE = "model.safetensors"  # the weights of a model folder, as timm and huggingface_hub save one
+TIMM_PREFIX = "timm:"  # an external model's architecture from timm: timm:<name>
+INTERMEDIATES = "intermediates"  # an external entry's ``layers``: every output of timm's forward_intermediates
 
 
 def feature_dim(arch: str, width: int | None) -> int:
