@@ -9,7 +9,7 @@ from precision import float64_tolerance
 from scipy.stats import pearsonr
 
 from nclab import relation, report, report_depth
-from nclab.runs import final_epochs
+from nclab.runs import final_epochs, layer_order
 
 
 def trajectories(auroc_of, seeds=(0, 1, 2), epochs=range(1, 9)) -> pd.DataFrame:
@@ -230,7 +230,7 @@ def test_the_depth_parts_table_and_sentences_say_what_the_constructed_layers_hol
     final = relation.depth_relation(final_epochs(correlations, report_depth.STUDY))
     latex = report_depth.relation_table(final)
     assert latex.count(r"\textbf{") == 4 and r"\textit{" not in latex and latex.count(r"\\") == 3  # 2 header rows
-    assert report_depth.layer_list(table) == [f"l{d}" for d in range(6)]
+    assert layer_order(table) == [f"l{d}" for d in range(6)]
     sentence = report_depth.relation_sentence(final.assign(method="knn"), 6, "svhn")
     assert sentence.endswith("the interval lies above 0 for KNN")
     assert "fewer than the 5" in report_depth.relation_sentence(final, 4, "svhn")

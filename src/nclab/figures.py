@@ -19,7 +19,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  
 
 from nclab import names  # noqa: E402
 from nclab.io import load_npz, read_tables  # noqa: E402
-from nclab.runs import final_epochs  # noqa: E402
+from nclab.runs import final_epochs, layer_order, single_layers  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
 
@@ -351,25 +351,15 @@ PERCENT_COLUMNS = ("network_accuracy_test", "accuracy_few")  # plotted in %, as 
 LOSS_STYLES = ("-", "--", ":", "-.", (0, (5, 1)))
 
 
-def _per_layer(layers: pd.DataFrame) -> pd.DataFrame:
-    """The rows of one layer each: the combined detectors' rows, over all layers, have no collapse measures."""
-    return layers[layers["nc1"].notna()]
-
-
-def _depth_order(layers: pd.DataFrame) -> list[str]:
-    """The layers' names from the input side."""
-    return list(_per_layer(layers).sort_values("depth")["layer"].drop_duplicates())
-
-
 def _per_layer_detectors(layers: pd.DataFrame) -> list[str]:
     """The detectors fitted on one layer at a time, in the order of names.DEPTH_SCORES."""
-    return [m for m in names.DEPTH_SCORES if m in set(_per_layer(layers)["method"])]
+    return [m for m in names.DEPTH_SCORES if m in set(single_layers(layers)["method"])]
 
 
 def depth_collapse(layers: pd.DataFrame, *, schedules: list[str]) -> plt.Figure:
     """NC1 (log10, mean over seeds) of every layer (rows, the input side at the bottom) at every checkpoint
     (columns), one heat map per schedule on one colour scale."""
-    order = _depth_order(layers)
+    order = layer_order(layers)
     one_per_layer = layers[(layers["method"] == "mahalanobis") & (layers["ood"] == layers["ood"].iloc[0])]
     maps = {
         s: np.log10(one_per_layer[one_per_layer["schedule"] == s].pivot_table("nc1", "layer", "epoch").loc[order])
@@ -392,7 +382,7 @@ def depth_detection(layers: pd.DataFrame, *, schedules: list[str], headline_ood:
     """At the final checkpoint, by depth: NC1 (top row, log axis) and each per-layer detector's AUROC against the
     headline OOD set (bottom row), the combined detectors as horizontal lines; a column per schedule (mean over
     seeds, range band)."""
-    order = _depth_order(layers)
+    order = layer_order(layers)
     final = final_epochs(layers[layers["ood"] == headline_ood], "balanced")
     fig, axes = plt.subplots(
         2, len(schedules), figsize=(FIGURE_WIDTH, 4.2), constrained_layout=True, squeeze=False, sharex=True

@@ -12,7 +12,7 @@ from nclab import names
 from nclab.depth import ALL_LAYERS, COMBINED_DETECTORS, LAYER_DETECTORS, PROBE_WEIGHT_DECAY
 from nclab.relation import MIN_POINTS, Evidence, across_depth
 from nclab.report import VERDICT_WORDS, and_list, escape, fmt
-from nclab.runs import RUN_KEYS, final_epochs
+from nclab.runs import RUN_KEYS, final_epochs, layer_order
 
 STUDY = "balanced"  # the runs of the depth part
 KEYS = list(RUN_KEYS[STUDY])
@@ -59,12 +59,6 @@ def relation_table(relation: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def layer_list(layers: pd.DataFrame) -> list[str]:
-    """The layers' names in depth order, the combined detectors' row left out."""
-    named = layers[layers["layer"] != ALL_LAYERS]
-    return list(named.sort_values("depth")["layer"].drop_duplicates())
-
-
 def _final_auroc(layers: pd.DataFrame, ood: str) -> pd.Series:
     """At each run's final checkpoint against ``ood``: per detector and layer, the mean AUROC over runs and
     seeds."""
@@ -86,7 +80,7 @@ def layer_name(name: str) -> str:
 def collapse_sentence(layers: pd.DataFrame, schedules: Sequence[str]) -> str:
     """NC1 at the first and the last layer at the final checkpoint, per schedule (mean over seeds), and in how
     many runs it decreases at every step of depth."""
-    order = layer_list(layers)
+    order = layer_order(layers)
     first, last = order[0], order[-1]
     one_ood = layers[(layers["ood"] == layers["ood"].iloc[0]) & (layers["method"] == "mahalanobis")]
     final = final_epochs(one_ood, STUDY)
@@ -108,7 +102,7 @@ def detection_sentence(layers: pd.DataFrame, ood: str) -> str:
     """Per per-layer detector, its AUROC against ``ood`` at the first and at the last layer at the final checkpoint
     (mean over the runs); the combined detectors' AUROC."""
     means = _final_auroc(layers, ood)
-    order = layer_list(layers)
+    order = layer_order(layers)
     first, last = order[0], order[-1]
     clauses = []
     for i, method in enumerate(LAYER_DETECTORS):  # the first clause names the layers, the others follow it
@@ -205,7 +199,7 @@ def depth_macros(
 ) -> dict[str, str]:
     """The macros of the depth part's text (``Depth...``): the layers and their pooling, the detectors, and the
     sentences on collapse, detection and their relation across depth."""
-    order = layer_list(layers)
+    order = layer_order(layers)
     ood = settings["headline_ood"]
     return {
         "DepthLayerCount": str(len(order)),

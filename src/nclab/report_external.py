@@ -11,7 +11,7 @@ import pandas as pd
 from nclab import names
 from nclab.relation import MIN_POINTS, across_depth
 from nclab.report import ID_DESCRIPTIONS, and_list, count_phrase, detector_list, fmt, latex_text
-from nclab.runs import final_epochs
+from nclab.runs import final_epochs, single_layers
 
 CHECKPOINT_COLUMNS = (  # the NC measures of each checkpoint: column, header, scale, digits
     ("nc1", "NC1", 1.0, 3),
@@ -149,8 +149,9 @@ def layers_table(layers: pd.DataFrame, ood: str) -> str:
     if layers.empty:
         return "No model trained elsewhere names layers in this configuration.\n"
     final = final_epochs(layers[layers["ood"] == ood], "external")
-    per_layer = [m for m in names.DEPTH_SCORES if m in set(final.loc[final["nc1"].notna(), "method"])]
-    combined = [m for m in names.DEPTH_SCORES if m in set(final.loc[final["nc1"].isna(), "method"])]
+    single = single_layers(final)
+    per_layer = [m for m in names.DEPTH_SCORES if m in set(single["method"])]
+    combined = [m for m in names.DEPTH_SCORES if m in set(final["method"]) - set(single["method"])]
     lines = [
         rf"\begin{{tabular}}{{llrr{'r' * len(per_layer)}}}",
         r"\toprule",
@@ -160,7 +161,7 @@ def layers_table(layers: pd.DataFrame, ood: str) -> str:
     for model, rows in final.groupby("model", sort=False):
         lines.append(r"\midrule")
         auroc = rows.pivot_table(index="layer", columns="method", values="auroc")
-        measured = rows[rows["nc1"].notna()].drop_duplicates("layer").sort_values("depth")
+        measured = single_layers(rows).drop_duplicates("layer").sort_values("depth")
         for i, row in enumerate(measured.itertuples(index=False)):
             cells = [latex_text(model) if i == 0 else "", _texttt(row.layer), str(int(row.dim)), fmt(row.nc1, 3)]
             lines.append(" & ".join(cells + [fmt(100 * auroc.at[row.layer, m], 1) for m in per_layer]) + r" \\")

@@ -120,6 +120,17 @@ def run_table(config: Mapping[str, Any], data_file: str, longtail_data: str) -> 
     return runs
 
 
+def single_layers(layers: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``layers.csv`` table that belong to one layer each: the rows of the detectors combined over
+    all layers have no collapse measures (docs/methods.md, section 9)."""
+    return layers[layers["nc1"].notna()]
+
+
+def layer_order(layers: pd.DataFrame) -> list[str]:
+    """The layers of a ``layers.csv`` table by name, from the input side."""
+    return list(single_layers(layers).sort_values("depth")["layer"].drop_duplicates())
+
+
 def final_epochs(table: pd.DataFrame, study: str) -> pd.DataFrame:
     """The rows of each run's final epoch (every seed) of a table of ``study``'s runs."""
     keys = list(RUN_KEYS[study])
