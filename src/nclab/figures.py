@@ -388,12 +388,13 @@ def depth_detection(layers: pd.DataFrame, *, schedules: list[str], headline_ood:
         2, len(schedules), figsize=(FIGURE_WIDTH, 4.2), constrained_layout=True, squeeze=False, sharex=True
     )
     position = {name: i for i, name in enumerate(order)}
+    per_layer = _per_layer_detectors(layers)
     for column, schedule in enumerate(schedules):
         runs = final[final["schedule"] == schedule].assign(position=lambda t: t["layer"].map(position))
         top, bottom = axes[0, column], axes[1, column]
         for i, method in enumerate(names.DEPTH_SCORES):
             rows = runs[runs["method"] == method]
-            if method in _per_layer_detectors(layers):
+            if method in per_layer:
                 stats = rows.groupby("position")["auroc"].agg(["mean", "min", "max"])
                 bottom.plot(stats.index, stats["mean"], color=f"C{i}", marker=".", label=names.DEPTH_SCORES[method])
                 bottom.fill_between(stats.index, stats["min"], stats["max"], color=f"C{i}", alpha=0.2, linewidth=0)
