@@ -53,11 +53,15 @@ def main() -> None:
     weight = (means - means.mean(0)).astype(np.float32)
     bias = np.zeros(args.classes, np.float32)
 
-    def split(n: int, ood: bool, centres: np.ndarray = means) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def clustered(centres: np.ndarray, labels: np.ndarray | None, n: int) -> np.ndarray:
+        """Post-ReLU-like features around each label's centre, or, without labels (OOD), around their mean."""
+        centre = centres.mean(0) if labels is None else centres[labels]
+        return np.maximum(centre + rng.normal(0, 0.6, (n, centres.shape[1])).astype(np.float32), 0)
+
+    def split(n: int, ood: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         labels = rng.integers(0, args.classes, n)
-        centre = centres.mean(0) if ood else centres[labels]
-        features = np.maximum(centre + rng.normal(0, 0.6, (n, centres.shape[1])).astype(np.float32), 0)
-        return features, features @ weight.T + bias if centres is means else None, (np.full(n, -1) if ood else labels)
+        features = clustered(means, None if ood else labels, n)
+        return features, features @ weight.T + bias, (np.full(n, -1) if ood else labels)
 
     dump = {"weight": weight, "bias": bias, "head": np.array("linear")}
     for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
@@ -112,30 +116,26 @@ def main() -> None:
         return
     print(f"depth analysis of one checkpoint: {len(dims)} layers of widths {dims}, one OOD set")
     by_depth: dict[str, dict[str, np.ndarray]] = {"train": {}, "test": {}, "svhn": {}}
-    labels = None
+    labels = dump["train_labels"]  # every layer is one of the same images: the dump's labels
     start = time.perf_counter()
     for index, dim in enumerate(dims):
         centres = rng.gamma(2.0, 0.5, size=(args.classes, dim)).astype(np.float32)
-        for name, n, ood in (("train", args.train, False), ("test", args.test, False), ("svhn", args.ood, True)):
-            features, _, split_labels = split(n, ood, centres)
-            by_depth[name][f"layer{index}"] = features
-            labels = split_labels if name == "train" else labels
+        for name, split_labels, n in (("train", labels, args.train), ("test", dump["test_labels"], args.test)):
+            by_depth[name][f"layer{index}"] = clustered(centres, split_labels, n)
+        by_depth["svhn"][f"layer{index}"] = clustered(centres, None, args.ood)
     print(f"  synthetic layers {time.perf_counter() - start:.1f} s")
     layer_seconds = {}
-    for name in by_depth["train"]:
-        one = {split: {name: layers[name]} for split, layers in by_depth.items()}
+    for name, train in by_depth["train"].items():
         start = time.perf_counter()
-        depth.collapse_row(one["train"][name], labels, args.classes)
+        depth.collapse_row(train, labels, args.classes)
         seconds = {"NC": time.perf_counter() - start}
         for method, fit in depth.LAYER_DETECTORS.items():
             start = time.perf_counter()
-            scorer = fit(Split(one["train"][name], None, labels), args.classes, hyper["knn"]["k"])
-            scores = [scorer(Split(one[split][name], None)) for split in ("test", "svhn")]
-            depth.detection(*scores)
+            scorer = fit(Split(train, None, labels), args.classes, hyper["knn"]["k"])
+            depth.detection(*(scorer(Split(by_depth[split][name], None)) for split in ("test", "svhn")))
             seconds[method] = time.perf_counter() - start
         layer_seconds[name] = seconds
-        dim = one["train"][name].shape[1]
-        print(f"  {name} ({dim:4d}-dim) " + ", ".join(f"{k} {v:6.2f} s" for k, v in seconds.items()))
+        print(f"  {name} ({train.shape[1]:4d}-dim) " + ", ".join(f"{k} {v:6.2f} s" for k, v in seconds.items()))
     per_layer_checkpoint = sum(sum(s.values()) for s in layer_seconds.values())
     print(f"depth analysis: {per_layer_checkpoint:.1f} s CPU per checkpoint ({len(dims)} layers, one OOD set)")
     for preset, (_, every_checkpoint) in counts.items():
