@@ -30,7 +30,7 @@ format: setup  ## apply both formatters (ruff, snakefmt) and ruff's safe fixes
 	ruff check --fix .
 	snakefmt .
 
-benchmark: setup  ## measure and write docs/performance.md: miniature wall time, training throughput, metrics at CIFAR scale, ImageNet-LT decoding, preset dry runs
+benchmark: setup  ## measure and write docs/performance.md: miniature wall time, training throughput, metrics at CIFAR scale, ImageNet-LT decoding, preset dry runs, the laptop presets end to end (hours)
 	python benchmarks/record.py docs/performance.md
 
 gpu-check:  ## prove and time the CUDA path; no set-up, nothing downloaded (without a GPU: a reduced CPU run)

@@ -7,8 +7,8 @@ in one run, alternating so that drift favours neither.
 - bare: shuffled batches of the pre-normalised tensor, forward, cross-entropy, backward, SGD step; no
   augmentation.
 
-Target: nclab's epoch within 1.25x the bare one. Also prints what the training of the laptop presets costs at
-the measured speed (epochs x seeds x runs, training only).
+Target: nclab's epoch within 1.25x the bare one. What the laptop presets cost end to end:
+``benchmarks/time_presets.py``.
 
 Usage: python benchmarks/lenet_epoch.py [--images 60000] [--batch-size 128] [--threads 2] [--rounds 2]
 """
@@ -27,10 +27,6 @@ from nclab.models import build_model
 from nclab.objective import Objective
 
 MEAN, STD = np.array([0.1307]), np.array([0.3081])
-PRESET_EPOCHS = {  # training epochs of each laptop preset, all runs and seeds (presets/*.yaml)
-    "mnist-ood": 3 * (100 + 200),
-    "fashionmnist-ood": 3 * (100 + 200),
-}
 
 
 def main() -> None:
@@ -95,10 +91,6 @@ def main() -> None:
     print(f"  nclab loop {seconds['nclab']:6.2f} s an epoch (augmentation included)")
     print(f"  bare loop  {seconds['bare']:6.2f} s an epoch (no augmentation)")
     print(f"  ratio      {ratio:6.2f}x (target <= 1.25x)")
-    per_image = seconds["nclab"] / args.images
-    for preset, epochs in PRESET_EPOCHS.items():
-        minutes = epochs * 60_000 * per_image / 60
-        print(f"  {preset}: {epochs} epochs of 60,000 images -> {minutes:.0f} min of training at this speed")
 
 
 if __name__ == "__main__":

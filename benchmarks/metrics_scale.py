@@ -9,7 +9,8 @@ Target: under 60 s and 4 GB on 2 CPU cores.
 Then the depth analysis of one checkpoint (docs/methods.md, section 9), as the layer job runs it on the CPU:
 per layer of ResNet-18 at block granularity (the stem and 8 blocks, 2x2-pooled: ``--layer-dims``), NC1 and
 the per-layer detectors on synthetic features of that width, and the multi-layer detector; with the seconds
-per layer and detector, the total per checkpoint and each preset's CPU-hours at that rate.
+per layer and detector, the total per checkpoint and each preset's CPU-hours at that rate (the detectors of its
+layers.final_only at each run's final checkpoint only).
 
 Usage: python benchmarks/metrics_scale.py [--threads 2] [--train 50000] [--dim 512] [--classes 100]
        [--layer-dims 256,256,...] (empty: no depth analysis)
@@ -106,7 +107,7 @@ def main() -> None:
     per_checkpoint = total - timings["NC metrics (all)"]  # what ood_trajectory spends on each checkpoint
     print(f"trajectory: {per_checkpoint:.1f} s CPU per checkpoint (every detector, this one OOD set)")
     counts = trajectory_checkpoints()
-    for preset, (checkpoints, _) in counts.items():
+    for preset, (checkpoints, *_) in counts.items():
         print(
             f"  {preset:<16} {checkpoints:4d} checkpoints (all seeds) -> {checkpoints * per_checkpoint / 3600:5.2f} "
             "CPU-hours of ood_trajectory"
@@ -138,16 +139,19 @@ def main() -> None:
         print(f"  {name} ({train.shape[1]:4d}-dim) " + ", ".join(f"{k} {v:6.2f} s" for k, v in seconds.items()))
     per_layer_checkpoint = sum(sum(s.values()) for s in layer_seconds.values())
     print(f"depth analysis: {per_layer_checkpoint:.1f} s CPU per checkpoint ({len(dims)} layers, one OOD set)")
-    for preset, (_, every_checkpoint) in counts.items():
+    for preset, (_, checkpoints, finals, final_only) in counts.items():
+        earlier = sum(v for s in layer_seconds.values() for k, v in s.items() if k not in final_only)
+        hours = (finals * per_layer_checkpoint + (checkpoints - finals) * earlier) / 3600
+        late = f"; {', '.join(final_only)} at the final one only" if final_only and checkpoints else ""
         print(
-            f"  {preset:<16} {every_checkpoint:4d} checkpoints (all seeds) -> "
-            f"{every_checkpoint * per_layer_checkpoint / 3600:5.2f} CPU-hours of layer_analysis"
+            f"  {preset:<16} {checkpoints:4d} checkpoints (all seeds{late}) -> {hours:5.2f} CPU-hours of layer_analysis"
         )
 
 
-def trajectory_checkpoints() -> dict[str, tuple[int, int]]:
-    """Per preset, the checkpoints ood_trajectory measures (every run's trajectory epochs) and the checkpoints
-    of its trained runs (the layer analysis's, where layers.enabled), each summed over runs and seeds."""
+def trajectory_checkpoints() -> dict[str, tuple[int, int, int, list[str]]]:
+    """Per preset, the checkpoints ood_trajectory measures (every run's trajectory epochs), the checkpoints of its
+    trained runs (the layer analysis's, where layers.enabled) and their final checkpoints, each summed over runs
+    and seeds, and the detectors of layers.final_only."""
     from snakemake.utils import update_config
 
     from nclab.config import REPOSITORY, default_config, validate
@@ -165,7 +169,12 @@ def trajectory_checkpoints() -> dict[str, tuple[int, int]]:
         runs = run_table(config, "data.npz", "lt{ratio}.npz").values()
         trajectory = sum(len(set(r.checkpoints[::every]) | {r.checkpoints[-1]}) * len(r.seeds) for r in runs)
         trained = [r for r in runs if r.study != "external"] if config["layers"]["enabled"] else []
-        counts[path.stem] = trajectory, sum(len(r.checkpoints) * len(r.seeds) for r in trained)
+        counts[path.stem] = (
+            trajectory,
+            sum(len(r.checkpoints) * len(r.seeds) for r in trained),
+            sum(len(r.seeds) for r in trained),
+            config["layers"]["final_only"],
+        )
     return counts
 
 

@@ -4,7 +4,8 @@ The page (docs/performance.md by default) is one table: per command, the figures
 the machine (CPU model, cores, memory, GPU) and the torch version they were measured with. Timings drift
 between machines; the page says where they come from rather than quoting them in prose.
 
-Usage: python benchmarks/record.py [PAGE] [--only NAME ...] (--only reruns those and keeps the page's other rows)
+Usage: python benchmarks/record.py [PAGE] [--only NAME ...] [--args NAME=ARGS ...] [--printed NAME=FILE ...]
+(--only reruns those and keeps the page's other rows; --printed records what a separate run printed)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ COMMANDS = {  # name -> arguments of `python benchmarks/<name>.py`
     "metrics_scale": [],
     "imagenet_lt_decode": [],
     "dry_run": [],
+    "time_presets": [],
     "test_suite": [],
 }
 
@@ -58,6 +60,12 @@ def run(name: str, arguments: list[str]) -> tuple[str, list[str]]:
         lines.append(f"FAILED (exit {result.returncode}): {result.stderr.strip().splitlines()[-1:]}")
     print("\n".join(lines), flush=True)
     return " ".join(command), lines
+
+
+def recorded(name: str, arguments: list[str], output: Path) -> tuple[str, list[str]]:
+    """The command line and the lines that an earlier run of it printed to ``output``."""
+    lines = [line.rstrip() for line in output.read_text().splitlines() if line.strip() and not PROGRESS.search(line)]
+    return " ".join(["python", f"benchmarks/{name}.py", *arguments]), lines
 
 
 def row(command: str, lines: list[str]) -> str:
@@ -102,9 +110,23 @@ def main() -> None:
         metavar="NAME=ARGS",
         help='extra arguments of one benchmark, e.g. "metrics_scale=--train 600"',
     )
+    parser.add_argument(
+        "--printed",
+        nargs="*",
+        default=[],
+        metavar="NAME=FILE",
+        help="record what a run of one benchmark printed to FILE (with its --args) instead of running it again: "
+        "for those that take hours, run on their own",
+    )
     args = parser.parse_args()
     extra = {name: value.split() for name, _, value in (item.partition("=") for item in args.args)}
-    measured = {name: run(name, COMMANDS[name] + extra.get(name, [])) for name in (args.only or COMMANDS)}
+    printed = {name: Path(value) for name, _, value in (item.partition("=") for item in args.printed)}
+    measured = {
+        name: recorded(name, COMMANDS[name] + extra.get(name, []), printed[name])
+        if name in printed
+        else run(name, COMMANDS[name] + extra.get(name, []))
+        for name in (args.only or COMMANDS)
+    }
     kept = kept_rows(args.page) if args.only else {}
     rows = [row(*measured[name]) if name in measured else kept[name] for name in COMMANDS if name in measured | kept]
     date = datetime.date.today().isoformat()

@@ -1,4 +1,5 @@
-# Neural Collapse and OOD detection at every depth of a trained run, at every checkpoint: one table per run. The
+# Neural Collapse and OOD detection at every depth of a trained run, at every checkpoint (the detectors of
+# layers.final_only at the final one only): one table per run. The
 # job recomputes the forward pass of the feature job with hooks on every layer and analyses the pooled features
 # in place: they are never stored (at CIFAR-100 scale about 0.8 GB per checkpoint), and a change to the depth
 # analysis reruns this job alone. A model trained elsewhere has the same table where its entry names `layers`.
@@ -35,6 +36,7 @@ rule layer_analysis:
         ood_sets=OOD_SETS,
         granularity=config["layers"]["granularity"],
         grid=config["layers"]["grid"],
+        final_only=config["layers"]["final_only"],
         knn_k=config["ood"]["hyperparameters"]["knn"]["k"],
         device=config["training"]["device"],
     script:
@@ -70,6 +72,7 @@ rule external_layer_analysis:
         dataset=DATASET,
         ood_sets=OOD_SETS,
         grid=config["layers"]["grid"],
+        final_only=config["layers"]["final_only"],
         knn_k=config["ood"]["hyperparameters"]["knn"]["k"],
         device=config["training"]["device"],
     script:

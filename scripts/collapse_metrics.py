@@ -13,7 +13,10 @@ with logged(snakemake.log[0]):
     for epoch in p.epochs:
         dump = load_dump(epoch_file(snakemake.input.dumps, epoch, ".npz"))
         num_classes = dump["weight"].shape[0]
-        metrics = collapse_metrics(dump, num_classes, p.ood_sets)
+        try:
+            metrics = collapse_metrics(dump, num_classes, p.ood_sets)
+        except ValueError as err:
+            raise ValueError(f"checkpoint of epoch {epoch}: {err}") from err
         table = class_table(dump, num_classes) if p.shot_thresholds else None
         if table is not None:
             metrics.update(group_metrics(dump, table, **p.shot_thresholds))

@@ -31,6 +31,8 @@ with logged(snakemake.log[0]):
     splits.update({name: data.load_ood(path) for name, path in zip(p.ood_sets, snakemake.input.ood)})
     named = p.layers if p.layers == INTERMEDIATES else ", ".join(p.layers)
     print(f"{p.name}: layers {named} and {LAST_LAYER}, pooled to at most {p.grid}x{p.grid}")
+    if p.final_only:
+        print(f"at the final checkpoint only: {', '.join(p.final_only)}")
     rows = []
     for position, (epoch, path) in enumerate(zip(epochs, files)):
         model = load_external(p.name, p.model, path, in_channels, position)
@@ -40,7 +42,8 @@ with logged(snakemake.log[0]):
         for split, images in splits.items():
             h, _, found = extract_layers(model, images.images, modules, p.grid)
             by_depth[split] = {**found, LAST_LAYER: h}
-        found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k)
+        skipped = () if epoch == max(epochs) else p.final_only
+        found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k, skipped)
         rows += [{"model": p.name, "seed": 0, "epoch": epoch, **row} for row in found]
         print(f"epoch {epoch}: NC1 by depth: {depth.nc1_by_depth(found)}")
     with atomic_path(snakemake.output.table) as tmp:

@@ -19,6 +19,8 @@ with logged(snakemake.log[0]):
     splits.update({name: data.load_ood(path) for name, path in zip(p.ood_sets, snakemake.input.ood)})
     model = build_model(num_classes=num_classes, in_channels=train_set.images.shape[1], **p.model).to(device)
     print(f"layers: the stem and every {p.granularity}, pooled to at most {p.grid}x{p.grid}")
+    if p.final_only:
+        print(f"at the final checkpoint only: {', '.join(p.final_only)}")
     rows = []
     for epoch in p.epochs:
         checkpoint = load_checkpoint(epoch_file(snakemake.input.checkpoints, epoch, ".pt"))
@@ -29,7 +31,8 @@ with logged(snakemake.log[0]):
             )[0]
             for split, images in splits.items()
         }
-        found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k)
+        skipped = () if epoch == max(p.epochs) else p.final_only
+        found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k, skipped)
         rows += [{**p.run_keys, "seed": p.seed, "epoch": epoch, **row} for row in found]
         print(f"epoch {epoch}: NC1 by depth: {depth.nc1_by_depth(found)}")
     with atomic_path(snakemake.output.table) as tmp:

@@ -27,6 +27,7 @@ TINY_ARGUMENTS = {  # benchmark -> arguments that make it run in seconds
     "imagenet_lt_decode": ["--images", "4", "--size", "16", "--threads", "1"],
     "test_suite": ["--slowest", "2", "--workers", "0", "--select", "tests/test_roots.py"],
     "lenet_epoch": ["--images", "512", "--threads", "1", "--rounds", "1"],
+    "time_presets": ["--scale", "0.002", "--dry-run"],  # the files of every set, each preset planned on them
 }
 WORKFLOW_ARGUMENTS = {  # those that run Snakemake
     "dry_run": ["--repeat", "1", "synthetic-cifar"],
@@ -79,3 +80,16 @@ def test_make_benchmark_writes_one_table_with_date_machine_and_command(tmp_path)
     rows = [line for line in text.splitlines() if line.startswith("| `python benchmarks/")]
     assert len(rows) == 2 and rows[1] == earlier  # in the order of `make benchmark`
     assert "--train 600" in rows[0] and "total" in rows[0] and "peak RSS" in rows[0]
+
+
+def test_make_benchmark_records_what_a_separate_run_printed(tmp_path):
+    """`--printed` records the lines a run of hours printed on its own, under its command line, running nothing."""
+    page, output = tmp_path / "performance.md", tmp_path / "printed.txt"
+    output.write_text("mnist-ood: raw files -> PDF 50.0 min\n\n  CPU time 90.0 min\n")
+    run("record", [str(page), "--only", "time_presets", "--args", "time_presets=--presets mnist-ood"]
+        + ["--printed", f"time_presets={output}"])  # fmt: skip
+    rows = [line for line in page.read_text().splitlines() if line.startswith("| `python benchmarks/")]
+    assert rows == [
+        "| `python benchmarks/time_presets.py --presets mnist-ood` | mnist-ood: raw files -> PDF 50.0 min<br>CPU time "
+        "90.0 min |"
+    ]

@@ -368,6 +368,7 @@ def fake_depth_macros(config: dict) -> dict[str, str | bool]:
         for e in (1, 2)
         for d in range(5)
         for m in depth.LAYER_DETECTORS
+        if e == 2 or m not in config["layers"]["final_only"]
         for o in config["data"]["ood_sets"]
     ]
     layers = pd.DataFrame(rows)

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from conftest import data_seed
 from precision import assert_close, float32_tolerance
 from scipy.special import logsumexp
@@ -14,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 from test_detectors_oracle import cifar_like, covariance_tolerance
 
 from nclab import depth, layers, ood
+from nclab.config import REPOSITORY
 from nclab.features import extract, pool
 from nclab.models import build_model
 from nclab.torchvision_compat import import_torchvision
@@ -146,3 +148,23 @@ def test_layer_rows_hold_every_layer_detector_and_set_and_the_combined_detector_
         for split in ("test", "far")
     }
     assert combined["auroc"] == depth.detection(summed["test"], summed["far"])["auroc"]
+
+
+def test_final_only_detectors_are_left_out_of_a_checkpoint_and_others_refused():
+    """A checkpoint before the final one, with layers.final_only: the Mahalanobis rows (and the NC measures and the
+    multi-layer detector with them) are those of the full table; the skipped detectors have no rows."""
+    train, test, far, _, _ = cifar_like()
+    by_split = {split: {"h": s.features} for split, s in (("train", train), ("test", test), ("far", far))}
+    full = pd.DataFrame(depth.layer_rows(by_split, train.labels, 6, ["far"], knn_k=5))
+    early = pd.DataFrame(depth.layer_rows(by_split, train.labels, 6, ["far"], 5, skipped=depth.FINAL_ONLY_DETECTORS))
+    assert list(early["method"]) == ["mahalanobis", "multi_mahalanobis"]
+    pd.testing.assert_frame_equal(early, full[full["method"].isin(early["method"])].reset_index(drop=True))
+    with pytest.raises(ValueError, match="layers.final_only: \\['mahalanobis'\\]"):
+        depth.layer_rows(by_split, train.labels, 6, ["far"], knn_k=5, skipped=["mahalanobis"])
+
+
+def test_the_schema_lets_final_only_name_exactly_the_detectors_that_may_wait():
+    schema = yaml.safe_load((REPOSITORY / "schemas" / "config.schema.yaml").read_text())
+    allowed = schema["properties"]["layers"]["properties"]["final_only"]["items"]["enum"]
+    assert allowed == list(depth.FINAL_ONLY_DETECTORS)
+    assert set(depth.FINAL_ONLY_DETECTORS) < set(depth.LAYER_DETECTORS) and "mahalanobis" not in allowed

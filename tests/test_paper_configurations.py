@@ -43,7 +43,7 @@ BALANCED_ALONE = {
     },
     "model": {"arch": "lenet"},
     "training": {**TINY["training"], "seeds": [0, 1], "crop_padding": 4, "flip": True, "nesterov": True},
-    "layers": {"enabled": True},  # the depth analysis, off in the tiny study
+    "layers": {"enabled": True, "final_only": ["probe_energy"]},  # the depth analysis, off in the tiny study
 }
 LOSS_DESCRIPTIONS = {  # how the training paragraph starts each loss's description
     "ce": "cross-entropy (CE)",
@@ -197,8 +197,9 @@ def test_the_tiny_study_with_one_seed_ranks_nothing(workflow):
 
 def test_every_run_has_collapse_and_detection_at_every_depth_and_checkpoint(balanced_build):
     """layers.csv of each run of the LeNet build: every checkpoint, every layer from conv1 to h (fc1), each
-    detector against each OOD set; its last layer is h, so its NC measures equal collapse.csv's (computed from the
-    dumps) exactly; the multi-layer detector spans all layers."""
+    detector against each OOD set (the probe, of layers.final_only, at the final checkpoint only); its last layer
+    is h, so its NC measures equal collapse.csv's (computed from the dumps) exactly; the multi-layer detector spans
+    all layers."""
     ood_sets = {"fashionmnist", "notmnist", "photos", "noise"}
     for run in sorted((balanced_build / "results" / "tiny" / "runs").glob("*/seed*")):
         table = pd.read_csv(run / "layers.csv")
@@ -209,7 +210,8 @@ def test_every_run_has_collapse_and_detection_at_every_depth_and_checkpoint(bala
         assert list(dict.fromkeys(depth["dim"])) == [6 * 4, 16 * 4, 120, 84]  # 2x2-pooled maps; conv3's is 1x1
         assert set(depth["method"]) == {"mahalanobis", "knn", "probe_energy"} and set(table["ood"]) == ood_sets
         assert table[["auroc", "fpr95"]].notna().all().all() and table["auroc"].between(0, 1).all()
-        assert len(depth) == len(collapse) * 4 * 3 * len(ood_sets)
+        assert len(depth) == (len(collapse) * 2 + 1) * 4 * len(ood_sets)
+        assert list(depth.loc[depth["method"] == "probe_energy", "epoch"].unique()) == [collapse.index.max()]
         last = depth[depth["layer"] == "fc1"].groupby("epoch")[["nc1", "nc1_trace_ratio", "cdnv"]].first()
         for column in last:  # the same computation on the same float32 features, written with the same format
             assert (last[column] == collapse.loc[last.index, column]).all(), (run, column)
@@ -230,6 +232,7 @@ def test_the_depth_part_reports_this_builds_layers_and_tests_no_relation_over_fo
         nc1 = rows.groupby("layer")["nc1"].mean()
         assert f"from {nc1['conv1']:.3f} at conv1 to {nc1['fc1']:.3f} at fc1 in the {schedule} schedule" in text
     assert "The network has 4 layers, fewer than the 5 a correlation needs here" in text
+    assert "To bound the cost, Probe Energy is fitted at each run's final checkpoint only; NC1 and the" in text
     assert "Harun et al. [" in text and "report R = 0.77 (their network: VGG17 trained on ImageNet-100" in text
     report = balanced_build / "results/tiny/report"
     relation = (report / "depth/tables/relation.tex").read_text()

@@ -223,7 +223,11 @@ def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: li
         metrics[f"nc5_centred_{name}"] = nc5(dump[f"{name}_features"], geometry, centred=True)
     bad = [k for k, v in metrics.items() if not np.isfinite(v)]
     if bad:
-        raise ValueError(f"non-finite collapse metrics: {bad}")
+        accuracy = metrics["network_accuracy_train"]
+        raise ValueError(
+            f"non-finite collapse metrics: {bad}; some class means coincide (training accuracy {accuracy:.3f}): "
+            "where it is near chance, the network's features died in training (see the run's train.log)"
+        )
     return metrics
 
 

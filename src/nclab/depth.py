@@ -43,15 +43,20 @@ def probe_energy(train: Split, num_classes: int) -> Scorer:
     centre, scale = x.mean(axis=0), np.maximum(x.std(axis=0, ddof=1), 1e-12)
     x = (x - centre) / scale
     n, d = x.shape
-    targets = np.eye(num_classes)[train.labels]
+    rows = np.arange(n)
 
     def objective(flat: np.ndarray) -> tuple[float, np.ndarray]:
         weight, bias = flat[: num_classes * d].reshape(num_classes, d), flat[num_classes * d :]
         logits = x @ weight.T + bias
-        energies = logsumexp(logits, axis=1)
-        loss = np.mean(energies - np.sum(logits * targets, axis=1)) + PROBE_WEIGHT_DECAY * np.sum(weight**2)
-        residual = (np.exp(logits - energies[:, None]) - targets) / n  # d loss / d logits
-        gradient = np.concatenate([(residual.T @ x + 2 * PROBE_WEIGHT_DECAY * weight).ravel(), residual.sum(axis=0)])
+        shift = logits.max(axis=1)
+        softmax = np.exp(logits - shift[:, None])
+        totals = softmax.sum(axis=1)
+        energies = shift + np.log(totals)
+        loss = np.mean(energies - logits[rows, train.labels]) + PROBE_WEIGHT_DECAY * np.sum(weight**2)
+        softmax /= totals[:, None]
+        softmax[rows, train.labels] -= 1.0
+        softmax /= n  # d loss / d logits
+        gradient = np.concatenate([(softmax.T @ x + 2 * PROBE_WEIGHT_DECAY * weight).ravel(), softmax.sum(axis=0)])
         return loss, gradient
 
     fit = minimize(
@@ -72,6 +77,9 @@ LAYER_DETECTORS: dict[str, Callable[[Split, int, int], Scorer]] = {  # fit(train
 }
 
 
+FINAL_ONLY_DETECTORS = ("knn", "probe_energy")  # those layers.final_only may leave to the final checkpoint (the schema)
+
+
 def multi_mahalanobis(per_layer: Sequence[np.ndarray]) -> np.ndarray:
     """Lee et al.'s multi-layer Mahalanobis with uniform weights (pytorch-ood's MultiMahalanobis): the sum over
     layers of each layer's :func:`nclab.ood.mahalanobis` scores of the same samples (``per_layer``, one array per
@@ -90,18 +98,22 @@ def layer_rows(
     num_classes: int,
     ood_sets: Sequence[str],
     knn_k: int,
+    skipped: Sequence[str] = (),
 ) -> list[dict[str, object]]:
     """One checkpoint's rows: per layer (``layers``: split -> layer name -> features, the splits "train", "test"
-    and each OOD set) its collapse measures and, per detector and OOD set, AUROC and FPR@95 (ID positive); then
-    the combined detectors' rows (layer "all", no collapse measures)."""
+    and each OOD set) its collapse measures and, per detector (but the ``skipped`` ones) and OOD set, AUROC and
+    FPR@95 (ID positive); then the combined detectors' rows (layer "all", no collapse measures)."""
+    if unknown := [m for m in skipped if m not in FINAL_ONLY_DETECTORS]:
+        raise ValueError(f"layers.final_only: {unknown} cannot be skipped; allowed: {list(FINAL_ONLY_DETECTORS)}")
     names = list(layers["train"])
     splits = ["test", *ood_sets]
-    rows, per_layer = [], {method: {split: [] for split in splits} for method in LAYER_DETECTORS}
+    methods = [m for m in LAYER_DETECTORS if m not in skipped]
+    rows, per_layer = [], {method: {split: [] for split in splits} for method in methods}
     for depth, name in enumerate(names):
         train = layers["train"][name]
         measures = {"layer": name, "depth": depth, "dim": train.shape[1], **collapse_row(train, labels, num_classes)}
-        for method, fit in LAYER_DETECTORS.items():
-            scorer = fit(Split(train, None, labels), num_classes, knn_k)
+        for method in methods:
+            scorer = LAYER_DETECTORS[method](Split(train, None, labels), num_classes, knn_k)
             for split in splits:
                 per_layer[method][split].append(scorer(Split(layers[split][name], None)))
             scores = {split: per_layer[method][split][-1] for split in splits}

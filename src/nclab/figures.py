@@ -413,8 +413,8 @@ def depth_detection(layers: pd.DataFrame, *, schedules: list[str], headline_ood:
 
 def depth_relation(layers: pd.DataFrame, *, schedules: list[str], headline_ood: str) -> plt.Figure:
     """Pearson's R over the layers between -log NC1 and each per-layer detector's AUROC against the headline OOD
-    set, at every checkpoint; a panel per schedule (mean over seeds, range band). A network with too few layers
-    for a correlation says so in its panels."""
+    set, at every checkpoint (the detectors measured at several); a panel per schedule (mean over seeds, range
+    band). A network with too few layers for a correlation says so in its panels."""
     from nclab.relation import MIN_POINTS, across_depth  # here: scipy.stats would slow every other figure's job
 
     table = across_depth(layers, ["schedule"], headline_ood)
@@ -424,7 +424,9 @@ def depth_relation(layers: pd.DataFrame, *, schedules: list[str], headline_ood: 
         runs = table[table["schedule"] == schedule]
         if runs["rho"].notna().any():
             for i, method in enumerate(_per_layer_detectors(layers)):
-                _line_with_band(ax, runs[runs["method"] == method], "rho", names.DEPTH_SCORES[method], color=f"C{i}")
+                if runs.loc[runs["method"] == method, "epoch"].nunique() > 1:  # not those of layers.final_only
+                    rows = runs[runs["method"] == method]
+                    _line_with_band(ax, rows, "rho", names.DEPTH_SCORES[method], color=f"C{i}")
         else:
             ax.text(0.5, 0.5, f"fewer than {MIN_POINTS} layers:\nno correlation", ha="center", va="center")
         ax.axhline(0, color="0.6", linewidth=0.8)

@@ -12,7 +12,7 @@ from nclab import names
 from nclab.depth import ALL_LAYERS, COMBINED_DETECTORS, LAYER_DETECTORS, PROBE_WEIGHT_DECAY
 from nclab.relation import MIN_POINTS, Evidence, across_depth
 from nclab.report import VERDICT_WORDS, and_list, escape, fmt
-from nclab.runs import RUN_KEYS, final_epochs, layer_order
+from nclab.runs import RUN_KEYS, final_epochs, layer_order, single_layers
 
 STUDY = "balanced"  # the runs of the depth part
 KEYS = list(RUN_KEYS[STUDY])
@@ -170,6 +170,27 @@ def published_sentence(references: pd.DataFrame, relation: pd.DataFrame) -> str:
     return quoted + "; our mean Pearson $R$ of the AUROC is " + and_list(ours) + ", in the setting of this build."
 
 
+def final_only(layers: pd.DataFrame) -> list[str]:
+    """The per-layer detectors measured at the runs' final checkpoints only (``layers.final_only``), in the order
+    of LAYER_DETECTORS."""
+    single = single_layers(layers)
+    checkpoints = single.groupby("method")["epoch"].nunique()
+    return [m for m in LAYER_DETECTORS if m in checkpoints and checkpoints[m] < single["epoch"].nunique()]
+
+
+def schedule_sentence(layers: pd.DataFrame) -> str:
+    """Which per-layer detectors are fitted at the final checkpoint only, or nothing where all are fitted at every
+    checkpoint."""
+    late = final_only(layers)
+    if not late:
+        return ""
+    verb = "is" if len(late) == 1 else "are"
+    return (
+        f"To bound the cost, {and_list([names.DEPTH_SCORES[m] for m in late])} {verb} fitted at each run's final "
+        "checkpoint only; NC1 and the Mahalanobis detectors are measured at every checkpoint."
+    )
+
+
 def training_sentence(table: pd.DataFrame) -> str:
     """How the Pearson correlation of the AUROC moves over training: per per-layer detector, its mean over runs
     at the first and at the last checkpoint."""
@@ -211,6 +232,7 @@ def depth_macros(
         "DepthMinPoints": str(MIN_POINTS),
         "DepthHeadlineOOD": escape(ood),
         "DepthCollapseSentence": collapse_sentence(layers, settings["schedules"]),
+        "DepthScheduleSentence": schedule_sentence(layers),
         "DepthDetectionSentence": detection_sentence(layers, ood),
         "DepthRelationSentence": relation_sentence(relation, len(order), ood),
         "DepthPublishedSentence": published_sentence(references, relation),
