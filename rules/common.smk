@@ -89,6 +89,12 @@ def memory_mb(key):
     return lambda wildcards, attempt: config["cluster"][key] * attempt
 
 
+def train_priority(wildcards):
+    """A training job's priority: its epochs, so that the longest runs start first and the cores finish their
+    training together, with the analysis jobs filling the gaps (Snakemake prefers higher priorities)."""
+    return run_spec(wildcards).final_epoch
+
+
 def train_minutes(wildcards, attempt):
     """Time limit of a training job: the run's epochs at cluster.seconds_per_epoch, more on a retry."""
     epochs = run_spec(wildcards).final_epoch

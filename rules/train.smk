@@ -14,6 +14,7 @@ rule train:
         f"{ROOT}/logs/{RUN_ID}/train.log",
     benchmark:
         f"{ROOT}/benchmarks/{RUN_ID}/train.tsv"
+    priority: train_priority
     conda:
         "../envs/torch.yaml"
     threads: 1
