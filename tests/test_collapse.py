@@ -191,6 +191,27 @@ def loop_tolerance(features: np.ndarray, geometry, expected: float):
     return float64_tolerance(expected, sums=(n, len(means) ** 2, d), condition=cancellation)
 
 
+def test_nc1_of_coinciding_class_means_is_finite_and_numpys_pseudo_inverse():
+    """Two classes with one mean (minority collapse at its extreme): Sigma_B has rank C - 2, and its
+    pseudo-inverse inverts only the nonzero eigenvalues, as numpy's pinv does."""
+    rng = np.random.default_rng(data_seed(2))
+    num_classes, dim = 4, 9
+    labels = rng.integers(0, num_classes, 400)
+    centres = 3 * rng.normal(size=(num_classes, dim))
+    centres[3] = centres[2]
+    features = rng.normal(size=(400, dim)) + centres[labels]
+    features -= np.array([features[labels == c].mean(0) for c in range(num_classes)])[labels] - centres[labels]
+    geometry = collapse.class_geometry(features, labels, num_classes)
+    residuals = features - geometry.means[labels]
+    sigma_w = residuals.T @ residuals / len(features)
+    sigma_b = geometry.centred.T @ geometry.centred / num_classes
+    assert np.linalg.matrix_rank(sigma_b) == num_classes - 2
+    expected = np.trace(sigma_w @ np.linalg.pinv(sigma_b)) / num_classes
+    eigenvalues = np.sort(np.linalg.eigvalsh(sigma_b))[::-1][: num_classes - 2]
+    tolerance = float64_tolerance(expected, sums=(len(features), dim), condition=eigenvalues[0] / eigenvalues[-1])
+    assert np.isfinite(expected) and collapse.nc1(features, labels, geometry) == tolerance.approx(expected)
+
+
 def test_nc1_trace_ratio_against_covariance_matrices():
     features, labels, geometry, _ = random_classes(4)
     num_classes, dim = len(geometry.means), features.shape[1]

@@ -52,15 +52,19 @@ def class_geometry(features: np.ndarray, labels: np.ndarray, num_classes: int) -
 
 
 def nc1(features: np.ndarray, labels: np.ndarray, geometry: ClassGeometry) -> float:
-    """NC1 = Tr(Sigma_W Sigma_B^+) / C, with Sigma_B^+ the rank-(C-1) pseudo-inverse.
+    """NC1 = Tr(Sigma_W Sigma_B^+) / C, with Sigma_B^+ the Moore-Penrose pseudo-inverse (rank C - 1 at most).
 
     Computed in the eigenspace of Sigma_B = M~ M~^T / C: with Sigma_B = U diag(lambda) U^T,
     Tr(Sigma_W Sigma_B^+) = sum_k u_k^T Sigma_W u_k / lambda_k, and u_k^T Sigma_W u_k is the mean squared
-    projection of the within-class residuals on u_k, so no d x d matrix is formed.
+    projection of the within-class residuals on u_k, so no d x d matrix is formed. As numpy's pinv, the sum
+    leaves out the singular values of M~ below max(C, d) x eps x the largest: those of a Sigma_B of lower rank,
+    where class means coincide.
     """
     num_classes = len(geometry.means)
     rank = min(num_classes - 1, geometry.means.shape[1])
     u, s, _ = np.linalg.svd(geometry.centred.T / np.sqrt(num_classes), full_matrices=False)
+    cutoff = max(geometry.means.shape) * np.finfo(np.float64).eps * s[0]
+    rank = min(rank, int(np.sum(s > cutoff)))
     u, eigenvalues = u[:, :rank], s[:rank] ** 2
     residuals = np.asarray(features, dtype=np.float64) - geometry.means[labels]
     within = np.mean((residuals @ u) ** 2, axis=0)
