@@ -42,7 +42,7 @@ with logged(snakemake.log[0]):
         for split, images in splits.items():
             h, _, found = extract_layers(model, images.images, modules, p.grid)
             by_depth[split] = {**found, LAST_LAYER: h}
-        skipped = () if epoch == max(epochs) else p.final_only
+        skipped = depth.deferred(p.final_only, epoch, epochs)
         found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k, skipped)
         rows += [{"model": p.name, "seed": 0, "epoch": epoch, **row} for row in found]
         print(f"epoch {epoch}: NC1 by depth: {depth.nc1_by_depth(found)}")

@@ -31,7 +31,7 @@ with logged(snakemake.log[0]):
             )[0]
             for split, images in splits.items()
         }
-        skipped = () if epoch == max(p.epochs) else p.final_only
+        skipped = depth.deferred(p.final_only, epoch, p.epochs)
         found = depth.layer_rows(by_depth, train_set.labels, num_classes, p.ood_sets, p.knn_k, skipped)
         rows += [{**p.run_keys, "seed": p.seed, "epoch": epoch, **row} for row in found]
         print(f"epoch {epoch}: NC1 by depth: {depth.nc1_by_depth(found)}")

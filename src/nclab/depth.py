@@ -80,6 +80,11 @@ LAYER_DETECTORS: dict[str, Callable[[Split, int, int], Scorer]] = {  # fit(train
 FINAL_ONLY_DETECTORS = ("knn", "probe_energy")  # those layers.final_only may leave to the final checkpoint (the schema)
 
 
+def deferred(final_only: Sequence[str], epoch: int, epochs: Sequence[int]) -> Sequence[str]:
+    """The detectors of ``layers.final_only`` left out at ``epoch``: all of them but at the last of ``epochs``."""
+    return () if epoch == max(epochs) else final_only
+
+
 def multi_mahalanobis(per_layer: Sequence[np.ndarray]) -> np.ndarray:
     """Lee et al.'s multi-layer Mahalanobis with uniform weights (pytorch-ood's MultiMahalanobis): the sum over
     layers of each layer's :func:`nclab.ood.mahalanobis` scores of the same samples (``per_layer``, one array per

@@ -19,7 +19,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullLocator  
 
 from nclab import names  # noqa: E402
 from nclab.io import load_npz, read_tables  # noqa: E402
-from nclab.runs import final_epochs, layer_order, single_layers  # noqa: E402
+from nclab.runs import final_epochs, final_only, layer_order, single_layers  # noqa: E402
 
 ScoreSets = Mapping[str, Mapping[str, np.ndarray]]  # method -> split -> scores
 
@@ -418,15 +418,17 @@ def depth_relation(layers: pd.DataFrame, *, schedules: list[str], headline_ood: 
     from nclab.relation import MIN_POINTS, across_depth  # here: scipy.stats would slow every other figure's job
 
     table = across_depth(layers, ["schedule"], headline_ood)
+    drawn = [m for m in _per_layer_detectors(layers) if m not in final_only(layers)]
     table = table[(table["metric"] == "auroc") & (table["correlation"] == "pearson")]
     fig, axes = _panel_grid(len(schedules), 2.2)
     for ax, schedule in zip(axes, schedules):
         runs = table[table["schedule"] == schedule]
         if runs["rho"].notna().any():
             for i, method in enumerate(_per_layer_detectors(layers)):
-                if runs.loc[runs["method"] == method, "epoch"].nunique() > 1:  # not those of layers.final_only
-                    rows = runs[runs["method"] == method]
-                    _line_with_band(ax, rows, "rho", names.DEPTH_SCORES[method], color=f"C{i}")
+                if method in drawn:  # not those of layers.final_only, measured at one checkpoint
+                    _line_with_band(
+                        ax, runs[runs["method"] == method], "rho", names.DEPTH_SCORES[method], color=f"C{i}"
+                    )
         else:
             ax.text(0.5, 0.5, f"fewer than {MIN_POINTS} layers:\nno correlation", ha="center", va="center")
         ax.axhline(0, color="0.6", linewidth=0.8)

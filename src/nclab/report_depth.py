@@ -12,7 +12,7 @@ from nclab import names
 from nclab.depth import ALL_LAYERS, COMBINED_DETECTORS, LAYER_DETECTORS, PROBE_WEIGHT_DECAY
 from nclab.relation import MIN_POINTS, Evidence, across_depth
 from nclab.report import VERDICT_WORDS, and_list, escape, fmt
-from nclab.runs import RUN_KEYS, final_epochs, layer_order, single_layers
+from nclab.runs import RUN_KEYS, final_epochs, final_only, layer_order
 
 STUDY = "balanced"  # the runs of the depth part
 KEYS = list(RUN_KEYS[STUDY])
@@ -168,14 +168,6 @@ def published_sentence(references: pd.DataFrame, relation: pd.DataFrame) -> str:
     if not ours:
         return quoted + "."
     return quoted + "; our mean Pearson $R$ of the AUROC is " + and_list(ours) + ", in the setting of this build."
-
-
-def final_only(layers: pd.DataFrame) -> list[str]:
-    """The per-layer detectors measured at the runs' final checkpoints only (``layers.final_only``), in the order
-    of LAYER_DETECTORS."""
-    single = single_layers(layers)
-    checkpoints = single.groupby("method")["epoch"].nunique()
-    return [m for m in LAYER_DETECTORS if m in checkpoints and checkpoints[m] < single["epoch"].nunique()]
 
 
 def schedule_sentence(layers: pd.DataFrame) -> str:

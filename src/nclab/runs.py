@@ -131,6 +131,14 @@ def layer_order(layers: pd.DataFrame) -> list[str]:
     return list(single_layers(layers).sort_values("depth")["layer"].drop_duplicates())
 
 
+def final_only(layers: pd.DataFrame) -> list[str]:
+    """The per-layer detectors of a ``layers.csv`` table measured at fewer checkpoints than the table holds: those
+    of ``layers.final_only``, at the runs' final checkpoints only (in the table's order)."""
+    single = single_layers(layers)
+    checkpoints = single.groupby("method", sort=False)["epoch"].nunique()
+    return [m for m, count in checkpoints.items() if count < single["epoch"].nunique()]
+
+
 def final_epochs(table: pd.DataFrame, study: str) -> pd.DataFrame:
     """The rows of each run's final epoch (every seed) of a table of ``study``'s runs."""
     keys = list(RUN_KEYS[study])
