@@ -1,9 +1,11 @@
 """Snakemake entry point: the NC metrics of every checkpoint of one run, one row per epoch, and the per-class
 table of the final checkpoint (with shot-group metrics for long-tail runs)."""
 
+import sys
+
 import pandas as pd
 
-from nclab.collapse import class_table, collapse_metrics, group_metrics
+from nclab.collapse import INFINITE_WHEN_MEANS_COINCIDE, class_table, collapse_metrics, group_metrics
 from nclab.io import atomic_path, epoch_file, load_dump, logged
 
 with logged(snakemake.log[0]):
@@ -17,6 +19,13 @@ with logged(snakemake.log[0]):
             metrics = collapse_metrics(dump, num_classes, p.ood_sets)
         except ValueError as err:
             raise ValueError(f"checkpoint of epoch {epoch}: {err}") from err
+        infinite = [k for k in INFINITE_WHEN_MEANS_COINCIDE if metrics[k] == float("inf")]
+        if infinite:
+            print(
+                f"warning: {run}, epoch {epoch}: {', '.join(infinite)} infinite, two class means coincide "
+                f"(training accuracy {metrics['network_accuracy_train']:.3f})",
+                file=sys.stderr,
+            )
         table = class_table(dump, num_classes) if p.shot_thresholds else None
         if table is not None:
             metrics.update(group_metrics(dump, table, **p.shot_thresholds))

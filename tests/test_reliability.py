@@ -24,6 +24,7 @@ import yaml
 from conftest import ROOT, TINY, running, tiny_workdir
 from scratch import copy_workflow
 
+from nclab import report
 from nclab.collapse import collapse_metrics
 
 IMAGENET_LT = {
@@ -118,6 +119,24 @@ def test_nan_in_any_nc_metric_is_an_error():
     dump["noise_features"][3, 2] = np.nan
     with pytest.raises(ValueError, match="non-finite collapse metrics.*nc5_noise"):
         collapse_metrics(dump, 4, ["noise"])
+
+
+def test_coinciding_class_means_give_infinite_cdnv_and_gnc2_not_an_error():
+    """A dead network's classes 0 and 1 share one mean: CDNV and GNC2 divide by their zero distance (infinite by
+    definition), and every other measure stays finite."""
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 4
+    means = np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 2.0, 0], [0, 0, 3.0]])
+    features = means[labels] + 0.1 * rng.normal(size=(40, 3))
+    features[labels == 1] = features[labels == 0]  # the same samples, so the same mean to the last bit
+    dump = {f"{split}_{k}": v for split in ("train", "test") for k, v in (("features", features), ("labels", labels))}
+    dump.update(train_logits=features @ means.T, test_logits=features @ means.T, weight=means, head=np.array("linear"))
+    metrics = collapse_metrics(dump, 4, [])
+    assert metrics["cdnv"] == metrics["gnc2"] == math.inf
+    assert all(math.isfinite(v) for k, v in metrics.items() if k not in ("cdnv", "gnc2"))
+    assert report.mean_std([metrics["cdnv"], 0.5]) == r"$\infty$"
+    with pytest.raises(ValueError, match="non-finite"):
+        report.mean_std([math.nan, 0.5])
 
 
 def start(workdir: Path, *args: str, cores: int = 1) -> subprocess.Popen:

@@ -13,6 +13,7 @@ and ||w_c|| measure the geometry the network uses, not an optimisation artefact.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +157,7 @@ def _squared_distances(vectors: np.ndarray) -> np.ndarray:
 def cdnv(features: np.ndarray, labels: np.ndarray, geometry: ClassGeometry) -> float:
     """Class-distance normalised variance (Galanti, Gyorgy & Hutter, "On the role of neural collapse in transfer
     learning", ICLR 2022): the mean over c != c' of (sigma_c^2 + sigma_c'^2) / (2 ||mu_c - mu_c'||^2), with
-    sigma_c^2 the mean over class-c samples of ||h - mu_c||^2.
+    sigma_c^2 the mean over class-c samples of ||h - mu_c||^2. Infinite when two class means coincide.
     """
     num_classes = len(geometry.means)
     residuals = np.asarray(features, dtype=np.float64) - geometry.means[labels]
@@ -165,7 +166,10 @@ def cdnv(features: np.ndarray, labels: np.ndarray, geometry: ClassGeometry) -> f
     )
     off_diagonal = ~np.eye(num_classes, dtype=bool)
     spreads = (variances[:, None] + variances[None, :])[off_diagonal]
-    return float(np.mean(spreads / (2 * _squared_distances(geometry.centred)[off_diagonal])))
+    distances = _squared_distances(geometry.centred)[off_diagonal]
+    if (distances == 0).any():
+        return math.inf
+    return float(np.mean(spreads / (2 * distances)))
 
 
 def gnc2(geometry: ClassGeometry) -> float:
@@ -173,12 +177,16 @@ def gnc2(geometry: ClassGeometry) -> float:
     uniformity gap", ICLR 2023; measured as in Wu & Papyan, "Linguistic collapse", NeurIPS 2024): the standard
     deviation (ddof 0) over the pairs c < c' of log(1 / ||u_c - u_c'||), u_c = mu~_c / ||mu~_c||.
 
-    0 when all pairwise distances are equal, as for a simplex ETF.
+    0 when all pairwise distances are equal, as for a simplex ETF; infinite when two centred class means point the
+    same way (a pair's log-kernel is then infinite).
     """
     centred = geometry.centred
     unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
     upper = np.triu_indices(len(unit), k=1)
-    return float(np.std(-0.5 * np.log(_squared_distances(unit)[upper])))
+    distances = _squared_distances(unit)[upper]
+    if (distances == 0).any():
+        return math.inf
+    return float(np.std(-0.5 * np.log(distances)))
 
 
 def self_duality(weight: np.ndarray, geometry: ClassGeometry) -> float:
@@ -198,8 +206,12 @@ def etf_error(geometry: ClassGeometry) -> float:
     return float(np.linalg.norm(gram / np.linalg.norm(gram) - target))
 
 
+INFINITE_WHEN_MEANS_COINCIDE = ("cdnv", "gnc2")  # measures whose definition divides by a distance between means
+
+
 def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: list[str]) -> dict[str, float]:
-    """Every NC metric of one checkpoint, from its feature dump (train statistics, test for NCC/NC4)."""
+    """Every NC metric of one checkpoint, from its feature dump (train statistics, test for NCC/NC4). Those of
+    :data:`INFINITE_WHEN_MEANS_COINCIDE` may be infinite; any other non-finite metric is an error."""
     geometry = class_geometry(dump["train_features"], dump["train_labels"], num_classes)
     weight = classifier(dump)
     metrics = {
@@ -225,7 +237,7 @@ def collapse_metrics(dump: dict[str, np.ndarray], num_classes: int, ood_sets: li
     for name in ood_sets:
         metrics[f"nc5_{name}"] = nc5(dump[f"{name}_features"], geometry, centred=False)
         metrics[f"nc5_centred_{name}"] = nc5(dump[f"{name}_features"], geometry, centred=True)
-    bad = [k for k, v in metrics.items() if not np.isfinite(v)]
+    bad = [k for k, v in metrics.items() if not np.isfinite(v) and not (k in INFINITE_WHEN_MEANS_COINCIDE and v > 0)]
     if bad:
         accuracy = metrics["network_accuracy_train"]
         raise ValueError(

@@ -112,8 +112,11 @@ def percent(value: float) -> str:
 
 
 def mean_std(values: Iterable[float], scale: float = 1.0, digits: int = 1) -> str:
-    """'m' for one seed, 'm $\\pm$ s' (sample std) over several."""
+    """'m' for one seed, 'm $\\pm$ s' (sample std) over several; '$\\infty$' when a value is +infinity (a measure
+    of :data:`nclab.collapse.INFINITE_WHEN_MEANS_COINCIDE`)."""
     values = np.asarray(list(values), np.float64) * scale
+    if np.isposinf(values).any() and not np.isnan(values).any():
+        return r"$\infty$"
     if len(values) > 1:
         return f"{fmt(values.mean(), digits)} $\\pm$ {fmt(values.std(ddof=1), digits)}"
     return fmt(values.mean(), digits)
