@@ -2,8 +2,10 @@
 Matters", AAAI 2026), each a plug-in on top of any baseline loss.
 
 All three follow EMA class centres mu^_c (momentum ``longtail.alignment.momentum``, from the batch features,
-without gradient); the
-*directions* they align the classifier with are the centres centred by their mean and normalised.
+without gradient). The *directions* SpA-Proj and SpA-SLERP align the classifier with are the centres as the head
+compares them with its rows, normalised: centred by their mean for the linear head (z = W h + b: its bias absorbs
+the global mean, and w_c aligns with mu_c - mu_G at collapse, NC3), uncentred for LDAM's normalised head
+(z = s cos(h, w_c), no bias: the angle to the uncentred feature decides).
 
 - SpA-Proj (from the authors' public code): :func:`project_gradient`, applied to the classifier's gradient.
 - SpA-Reg (our reconstruction; the paper's formula was not public): :func:`alignment_penalty`, added to the loss.
@@ -35,10 +37,13 @@ def batch_class_means(
 
 
 class CentreEMA:
-    """Exponential moving averages of the class centres mu^_c (a class's first batch sets its centre)."""
+    """Exponential moving averages of the class centres mu^_c (a class's first batch sets its centre); ``centred``
+    whether :meth:`directions` centres them (the head has a bias, above)."""
 
-    def __init__(self, num_classes: int, dim: int, momentum: float, device: torch.device | str = "cpu") -> None:
-        self.momentum = momentum
+    def __init__(
+        self, num_classes: int, dim: int, momentum: float, device: torch.device | str = "cpu", centred: bool = True
+    ) -> None:
+        self.momentum, self.centred = momentum, centred
         self.centres = torch.zeros(num_classes, dim, device=device)
         self.seen = torch.zeros(num_classes, dtype=torch.bool, device=device)
 
@@ -55,8 +60,9 @@ class CentreEMA:
         return self.centres[self.seen].mean(0)
 
     def directions(self) -> torch.Tensor:
-        """(C, d) unit vectors of mu^_c - mu^_G (zero rows for classes not seen yet)."""
-        directions = F.normalize(self.centres - self.global_centre(), dim=1)
+        """(C, d) unit vectors of mu^_c - mu^_G, or of mu^_c where not ``centred`` (zero rows for classes not seen
+        yet)."""
+        directions = F.normalize(self.centres - self.global_centre() if self.centred else self.centres, dim=1)
         return directions * self.seen[:, None]
 
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ from torch import nn
 
 from nclab.alignment import STRATEGIES, CentreEMA
 from nclab.losses import LOSSES
-from nclab.plan import strategy_applies
+from nclab.plan import AFFINE_HEADS, LOSS_HEADS, strategy_applies
 
 
 class Objective:
@@ -39,7 +39,10 @@ class Objective:
                 f"only (strategy {strategy!r})"
             )
         self.counts = counts.float()
-        self.centres = CentreEMA(len(counts), feature_dim, momentum, counts.device) if strategy != "none" else None
+        centred = LOSS_HEADS.get(loss, "linear") in AFFINE_HEADS  # the head has a bias (nclab.alignment)
+        self.centres = (
+            CentreEMA(len(counts), feature_dim, momentum, counts.device, centred) if strategy != "none" else None
+        )
 
     def __call__(
         self, logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, progress: float, head: nn.Module
