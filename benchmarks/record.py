@@ -1,11 +1,12 @@
 """`make benchmark`: run every benchmark of this folder and write what each printed to one page.
 
-The page (docs/performance.md by default) is one table: per command, the figures it printed, under the date,
-the machine (CPU model, cores, memory, GPU) and the torch version they were measured with. Timings drift
+The page (docs/performance.md by default) is one table: per command line, the date it was measured and the
+figures it printed, under the machine (CPU model, cores, memory, GPU) and the torch version. Timings drift
 between machines; the page says where they come from rather than quoting them in prose.
 
 Usage: python benchmarks/record.py [PAGE] [--only NAME ...] [--args NAME=ARGS ...] [--printed NAME=FILE ...]
-(--only reruns those and keeps the page's other rows; --printed records what a separate run printed)
+(--only reruns those and keeps the page's other rows, those of the same benchmark with other arguments
+included; --printed records what a separate run printed)
 """
 
 from __future__ import annotations
@@ -68,19 +69,22 @@ def recorded(name: str, arguments: list[str], output: Path) -> tuple[str, list[s
     return " ".join(["python", f"benchmarks/{name}.py", *arguments]), lines
 
 
-def row(command: str, lines: list[str]) -> str:
+def row(command: str, date: str, lines: list[str]) -> str:
     cell = "<br>".join(line.strip().replace("|", "\\|") for line in lines)
-    return f"| `{command}` | {cell} |"
+    return f"| `{command}` | {date} | {cell} |"
 
 
-def kept_rows(page: Path) -> dict[str, str]:
-    """The table rows of an existing page, by benchmark name: an `--only` run keeps the others."""
+ROW = re.compile(r"\| `(python benchmarks/(\w+)\.py[^`]*)` \|")
+
+
+def kept_rows(page: Path) -> dict[str, tuple[str, str]]:
+    """The table rows of an existing page, by command line, with their benchmark's name: an `--only` run keeps
+    the others."""
     text = page.read_text() if page.exists() else ""
-    return {m.group(1): line for line in text.splitlines() if (m := re.match(r"\| `python benchmarks/(\w+)\.py", line))}
+    return {m.group(1): (m.group(2), line) for line in text.splitlines() if (m := ROW.match(line))}
 
 
-def page(rows: list[str], measured_on: str, date: str, rerun: list[str] | None) -> str:
-    dated = f"- date: {date}" + (f" ({', '.join(rerun)}; the other rows are from an earlier run)" if rerun else "")
+def page(rows: list[str], measured_on: str) -> str:
     return "\n".join(
         [
             "# Performance",
@@ -88,11 +92,10 @@ def page(rows: list[str], measured_on: str, date: str, rerun: list[str] | None) 
             "Written by `make benchmark` (`python benchmarks/record.py`); do not edit by hand. Each command's own",
             "docstring says what it measures. Timings drift between machines and runs: rerun it on yours.",
             "",
-            dated,
             f"- machine: {measured_on}",
             "",
-            "| command | measured |",
-            "|---|---|",
+            "| command | date | measured |",
+            "|---|---|---|",
             *rows,
             "",
         ]
@@ -127,10 +130,11 @@ def main() -> None:
         else run(name, COMMANDS[name] + extra.get(name, []))
         for name in (args.only or COMMANDS)
     }
-    kept = kept_rows(args.page) if args.only else {}
-    rows = [row(*measured[name]) if name in measured else kept[name] for name in COMMANDS if name in measured | kept]
     date = datetime.date.today().isoformat()
-    args.page.write_text(page(rows, machine(), date, args.only))
+    fresh = {command: (name, row(command, date, lines)) for name, (command, lines) in measured.items()}
+    rows = {**(kept_rows(args.page) if args.only else {}), **fresh}
+    ordered = sorted(rows.items(), key=lambda item: (list(COMMANDS).index(item[1][0]), item[0]))
+    args.page.write_text(page([line for _, (_, line) in ordered], machine()))
     print(f"wrote {args.page}")
     if any(lines and lines[-1].startswith("FAILED") for _, lines in measured.values()):
         sys.exit("some benchmarks failed (see the page)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -21,9 +22,19 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def makefile_pytest_arguments(target: str) -> list[str]:
+    """The pytest arguments of ``target``'s ``python -m pytest`` line in the Makefile."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    recipe = lines[next(i for i, line in enumerate(lines) if line.startswith(f"{target}:")) + 1 :]
+    command = next(line for line in recipe if "python -m pytest" in line).split("#")[0]
+    return shlex.split(command.split("python -m pytest", 1)[1])
+
+
 SUITES = {  # name -> pytest arguments, as the Makefile gives them; budget in seconds
-    "make test": (["-n", "2", "--dist", "loadgroup", "--no-loadscope-reorder"], 360),
-    "make test-fast": (["-n", "2", "-m", "not workflow"], 60),
+    "make test": (makefile_pytest_arguments("test"), 360),
+    "make test-fast": (makefile_pytest_arguments("test-fast"), 60),
 }
 
 

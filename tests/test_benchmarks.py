@@ -1,6 +1,7 @@
 """Every script of benchmarks/ runs, at a tiny size: a smoke test of its code path (its figures are not
 asserted: timings belong to docs/performance.md, written by `make benchmark`)."""
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -68,28 +69,33 @@ def test_workflow_benchmark_runs_at_a_tiny_size(name):
 
 
 def test_make_benchmark_writes_one_table_with_date_machine_and_command(tmp_path):
-    """One table under the date and machine; `--only` reruns one row and keeps the page's others, and says so."""
+    """One table under the machine, a date per row; `--only` reruns one row and keeps the page's others."""
     page = tmp_path / "performance.md"
-    earlier = "| `python benchmarks/dry_run.py` | an earlier figure |"
-    page.write_text(f"# Performance\n\n| command | measured |\n|---|---|\n{earlier}\n")
+    earlier = "| `python benchmarks/dry_run.py` | 2026-01-02 | an earlier figure |"
+    page.write_text(f"# Performance\n\n| command | date | measured |\n|---|---|---|\n{earlier}\n")
     arguments = " ".join(TINY_ARGUMENTS["metrics_scale"])
     run("record", [str(page), "--only", "metrics_scale", "--args", f"metrics_scale={arguments}"])
     text = page.read_text()
-    assert "- date: " in text and "CPUs" in text and "torch " in text
-    assert "(metrics_scale; the other rows are from an earlier run)" in text
+    assert "- machine: " in text and "CPUs" in text and "torch " in text
     rows = [line for line in text.splitlines() if line.startswith("| `python benchmarks/")]
     assert len(rows) == 2 and rows[1] == earlier  # in the order of `make benchmark`
+    assert f"| {datetime.date.today().isoformat()} |" in rows[0]
     assert "--train 600" in rows[0] and "total" in rows[0] and "peak RSS" in rows[0]
 
 
 def test_make_benchmark_records_what_a_separate_run_printed(tmp_path):
-    """`--printed` records the lines a run of hours printed on its own, under its command line, running nothing."""
+    """`--printed` records the lines a run of hours printed on its own, under its command line, running nothing;
+    a row of the same benchmark with other arguments stays."""
     page, output = tmp_path / "performance.md", tmp_path / "printed.txt"
+    other = "| `python benchmarks/time_presets.py --presets fashionmnist-lt` | 2026-01-02 | fashionmnist-lt: 80 min |"
+    page.write_text(f"# Performance\n\n| command | date | measured |\n|---|---|---|\n{other}\n")
     output.write_text("mnist-ood: raw files -> PDF 50.0 min\n\n  CPU time 90.0 min\n")
     run("record", [str(page), "--only", "time_presets", "--args", "time_presets=--presets mnist-ood"]
         + ["--printed", f"time_presets={output}"])  # fmt: skip
     rows = [line for line in page.read_text().splitlines() if line.startswith("| `python benchmarks/")]
+    today = datetime.date.today().isoformat()
     assert rows == [
-        "| `python benchmarks/time_presets.py --presets mnist-ood` | mnist-ood: raw files -> PDF 50.0 min<br>CPU time "
-        "90.0 min |"
+        other,
+        f"| `python benchmarks/time_presets.py --presets mnist-ood` | {today} | mnist-ood: raw files -> PDF 50.0 min"
+        "<br>CPU time 90.0 min |",
     ]
