@@ -14,7 +14,7 @@ paper: setup  ## regenerate results/miniature/paper/paper.pdf (the miniature stu
 
 test:  ## the whole test suite (.ci/run calls this); its set-up adds SLURM for the cluster test
 	bash tools/setup.sh --with-slurm
-	python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder  # work units and their order: tests/conftest.py
+	python -m pytest -n 3 --dist loadgroup --no-loadscope-reorder  # work units and their order: tests/conftest.py
 
 test-fast: setup  ## every test that runs neither Snakemake nor SLURM (the edit-test loop), on two workers
 	python -m pytest -n 2 -m "not workflow"

@@ -57,27 +57,31 @@ def _running_test(request):
     RUNNING.clear()
 
 
-# `make test` runs two pytest-xdist workers (--dist loadgroup --no-loadscope-reorder), which take work units in
-# the order below: one the tests that share the tiny workflow run (the group "workflow"); the other the SLURM
-# tests, which mostly wait on the scheduler's status checks, then the training tests and `make gpu-check` (whose
-# compiled loop reuses the compiled test's graph from inductor's cache) (the group "cluster"). Each paper
-# configuration build is a unit (with the tests that read it), and every other file is one (its module-scoped
-# fixtures run once), handed to whichever worker is free, the slowest first, so that both end together.
-# pytest-xdist gives each worker two units at the start: two quick files (SECOND_UNITS) come right after the
-# groups, so that no slow unit waits behind a group. benchmarks/test_suite.py names the slowest tests.
-CLUSTER_WORKER = ("test_slurm.py", "test_data_models_training.py", "test_gpu_path.py", "test_imagenet_lt.py")
-SECOND_UNITS = ("test_roots.py", "test_published.py")
+# `make test` runs three pytest-xdist workers on two cores (--dist loadgroup --no-loadscope-reorder), which take
+# work units in the order below: one the tests that share the tiny workflow run (the group "workflow"); one the
+# SLURM tests, which mostly wait on the scheduler's status checks and so leave their core to the others (the group
+# "slurm"); one the training tests, then `make gpu-check` (whose compiled loop reuses the compiled test's graph
+# from inductor's cache) and the ImageNet-LT run (the group "cluster"). Each paper configuration build is a unit
+# (with the tests that read it), and every other file is one (its module-scoped fixtures run once), handed to
+# whichever worker is free, the slowest first, so that all end together. pytest-xdist gives each worker two units
+# at the start: three quick files (SECOND_UNITS) come right after the groups, so that no slow unit waits behind a
+# group. benchmarks/test_suite.py names the slowest tests.
+SLURM_WORKER = ("test_slurm.py",)
+CLUSTER_WORKER = ("test_data_models_training.py", "test_gpu_path.py", "test_imagenet_lt.py")
+SECOND_UNITS = ("test_roots.py", "test_published.py", "test_relation.py")
 SLOWEST = ("builds", "test_reliability.py", "test_paper_scale.py", "test_benchmarks.py", "test_config_report.py")
 BUILDS = "test_paper_configurations.py"  # one unit per build (a module fixture named *_build) and its tests
 
 
 def xdist_group(item: pytest.Item) -> str:
-    """The work unit of ``item`` (above): the tiny workflow's users, the cluster worker's files, one paper
-    configuration build and its tests, or its file."""
+    """The work unit of ``item`` (above): the tiny workflow's users, the SLURM tests, the cluster worker's files,
+    one paper configuration build and its tests, or its file."""
     if "workflow" in getattr(item, "fixturenames", ()):
         return "workflow"
     if item.path.name == BUILDS:  # the build it reads (a module fixture): its tests share one unit
         return next(name for name in item.fixturenames if name.endswith("_build"))
+    if item.path.name in SLURM_WORKER:
+        return "slurm"
     return "cluster" if item.path.name in CLUSTER_WORKER else item.path.name
 
 
@@ -95,7 +99,7 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.workflow)
         item.add_marker(pytest.mark.xdist_group(xdist_group(item)))
     if "PYTEST_XDIST_WORKER" in os.environ:
-        rank = {unit: i for i, unit in enumerate(("workflow", "cluster", *SECOND_UNITS, *SLOWEST))}
+        rank = {unit: i for i, unit in enumerate(("workflow", "slurm", "cluster", *SECOND_UNITS, *SLOWEST))}
         items.sort(key=lambda item: rank.get(place(item), len(rank)))
 
 

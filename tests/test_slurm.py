@@ -47,7 +47,7 @@ CLUSTER = {
 }
 CANCEL = ("train", "extract_features")  # one job of each cancelled once, while it runs
 # The jobs ask for one CPU each (a cluster's cgroups would hold them to it); sbatch passes them this environment.
-# One thread also keeps them from slowing the suite's other worker (make test), whose torch threads spin-wait.
+# One thread also keeps them from slowing the suite's other workers (make test), whose torch threads spin-wait.
 ONE_THREAD = {variable: "1" for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
